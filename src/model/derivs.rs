@@ -1,0 +1,590 @@
+//! Exact derivative blocks of a model, obtained by evaluating its generic code in dual numbers.
+//!
+//! * [`Differentiator::stage`] and [`Differentiator::terminal`]: values, Jacobians of f, c, g and
+//!   the Hessian of the stage Lagrangian ℓ_i = c_i + λ_{i+1}ᵀ f_i + μ_iᵀ g_i in z = (x, u), in one
+//!   pass of second-order vector duals (`Dual2Vec`), or two passes when the model gives a
+//!   curvature hint ([`OcpModel::stage_curvature_vars`]).
+//! * [`Differentiator::stage_theta`]: the θ-gradient of ℓ_i, of a directional derivative of ℓ_i
+//!   along a direction w in z, and the θ-Jacobians of f and g (hyper-dual numbers with one
+//!   z-direction and a θ-vector part). This is what the sensitivity routines contract.
+//!
+//! Dual numbers have static sizes. The runtime size is rounded up to a *bucket* (a few fixed
+//! sizes up to [`MAX_VARS`]); unused slots carry zero derivatives. Scratch vectors of dual numbers
+//! are kept between calls, so after the first call no allocation happens.
+
+use super::{OcpModel, Scalar};
+use nalgebra::{Const, DMatrix, DVector, U1};
+use num_dual::{Derivative, Dual2SVec64, DualSVec64, HyperDualSVec64};
+use std::any::Any;
+
+/// Largest n+m (stage variables) and largest d (parameters) supported by the dual buckets.
+pub const MAX_VARS: usize = 64;
+
+/// Values and first/second derivatives of one stage at (x_i, u_i).
+#[derive(Clone, Debug)]
+pub struct StageBlock {
+    /// f_i(x, u) (n).
+    pub f: DVector<f64>,
+    /// ∂f/∂x (n×n).
+    pub fx: DMatrix<f64>,
+    /// ∂f/∂u (n×m).
+    pub fu: DMatrix<f64>,
+    /// c_i(x, u).
+    pub c: f64,
+    /// ∂c/∂x (n).
+    pub cx: DVector<f64>,
+    /// ∂c/∂u (m).
+    pub cu: DVector<f64>,
+    /// g_i(x, u) (q_i).
+    pub g: DVector<f64>,
+    /// ∂g/∂x (q_i×n).
+    pub gx: DMatrix<f64>,
+    /// ∂g/∂u (q_i×m).
+    pub gu: DMatrix<f64>,
+    /// ∇²_zz ℓ_i with z = (x, u) ((n+m)×(n+m)).
+    pub hess: DMatrix<f64>,
+}
+
+impl StageBlock {
+    /// Zeroed block for n states, m controls and q constraints.
+    pub fn new(n: usize, m: usize, q: usize) -> Self {
+        Self {
+            f: DVector::zeros(n),
+            fx: DMatrix::zeros(n, n),
+            fu: DMatrix::zeros(n, m),
+            c: 0.0,
+            cx: DVector::zeros(n),
+            cu: DVector::zeros(m),
+            g: DVector::zeros(q),
+            gx: DMatrix::zeros(q, n),
+            gu: DMatrix::zeros(q, m),
+            hess: DMatrix::zeros(n + m, n + m),
+        }
+    }
+}
+
+/// θ-derivatives of one stage (or of the terminal stage, with empty f and u parts).
+#[derive(Clone, Debug)]
+pub struct ThetaBlock {
+    /// ∇_θ ℓ_i at the given multipliers (d).
+    pub l_theta: DVector<f64>,
+    /// ∇_θ (∇_z ℓ_i · w) for the given direction w (d): the row wᵀ B_i of the paper's B.
+    pub lw_theta: DVector<f64>,
+    /// ∂f/∂θ = E_i (n×d).
+    pub f_theta: DMatrix<f64>,
+    /// ∂g/∂θ (q_i×d).
+    pub g_theta: DMatrix<f64>,
+}
+
+impl ThetaBlock {
+    /// Zeroed block.
+    pub fn new(n: usize, q: usize, d: usize) -> Self {
+        Self {
+            l_theta: DVector::zeros(d),
+            lw_theta: DVector::zeros(d),
+            f_theta: DMatrix::zeros(n, d),
+            g_theta: DMatrix::zeros(q, d),
+        }
+    }
+}
+
+/// Reusable scratch of dual numbers of one type.
+struct Scratch<S> {
+    x: Vec<S>,
+    u: Vec<S>,
+    th: Vec<S>,
+    f: Vec<S>,
+    g: Vec<S>,
+}
+
+impl<S: Scalar> Scratch<S> {
+    fn new() -> Self {
+        Self {
+            x: Vec::new(),
+            u: Vec::new(),
+            th: Vec::new(),
+            f: Vec::new(),
+            g: Vec::new(),
+        }
+    }
+    fn fill(&mut self, n: usize, m: usize, d: usize, q: usize) {
+        let z = S::from(0.0);
+        self.x.resize(n, z);
+        self.u.resize(m, z);
+        self.th.resize(d, z);
+        self.f.resize(n, z);
+        self.g.resize(q, z);
+    }
+}
+
+fn scratch<S: Scalar>(slot: &mut Option<Box<dyn Any + Send>>) -> &mut Scratch<S> {
+    let ok = slot
+        .as_ref()
+        .map(|b| b.is::<Scratch<S>>())
+        .unwrap_or(false);
+    if !ok {
+        *slot = Some(Box::new(Scratch::<S>::new()));
+    }
+    slot.as_mut()
+        .and_then(|b| b.downcast_mut::<Scratch<S>>())
+        .expect("scratch slot holds the type just stored")
+}
+
+/// Calls `$body` with the const `$B` set to the bucket that holds `$k` variables.
+macro_rules! with_bucket {
+    ($k:expr, $B:ident, $body:block) => {{
+        let k = $k;
+        if k <= 1 { const $B: usize = 1; $body }
+        else if k <= 2 { const $B: usize = 2; $body }
+        else if k <= 3 { const $B: usize = 3; $body }
+        else if k <= 4 { const $B: usize = 4; $body }
+        else if k <= 5 { const $B: usize = 5; $body }
+        else if k <= 6 { const $B: usize = 6; $body }
+        else if k <= 8 { const $B: usize = 8; $body }
+        else if k <= 10 { const $B: usize = 10; $body }
+        else if k <= 12 { const $B: usize = 12; $body }
+        else if k <= 14 { const $B: usize = 14; $body }
+        else if k <= 17 { const $B: usize = 17; $body }
+        else if k <= 20 { const $B: usize = 20; $body }
+        else if k <= 24 { const $B: usize = 24; $body }
+        else if k <= 32 { const $B: usize = 32; $body }
+        else if k <= 48 { const $B: usize = 48; $body }
+        else { const $B: usize = 64; $body }
+    }};
+}
+
+/// Evaluates derivative blocks of a model; holds the dual-number scratch between calls.
+#[derive(Default)]
+pub struct Differentiator {
+    second: Option<Box<dyn Any + Send>>,
+    first: Option<Box<dyn Any + Send>>,
+    theta: Option<Box<dyn Any + Send>>,
+    reals: Option<Box<dyn Any + Send>>,
+}
+
+impl std::fmt::Debug for Differentiator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Differentiator")
+    }
+}
+
+#[inline]
+fn row<const B: usize>(d: &Derivative<f64, U1, Const<B>>, j: usize) -> f64 {
+    d.0.as_ref().map(|v| v[j]).unwrap_or(0.0)
+}
+
+#[inline]
+fn col<const B: usize>(d: &Derivative<f64, Const<B>, U1>, j: usize) -> f64 {
+    d.0.as_ref().map(|v| v[j]).unwrap_or(0.0)
+}
+
+impl Differentiator {
+    /// A new differentiator (scratch is allocated lazily on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Values only (f64 evaluation): f, c and g of stage `i`. Returns c.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_values<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: usize,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        f: &mut [f64],
+        g: &mut [f64],
+    ) -> f64 {
+        model.dynamics(i, x, u, theta, ctx, f);
+        model.path_constraints(i, x, u, theta, ctx, g);
+        model.stage_cost(i, x, u, theta, ctx)
+    }
+
+    /// Fill `out` with the values, Jacobians and Lagrangian Hessian of stage `i` at (x, u),
+    /// with dynamics multipliers `lam` (= λ_{i+1}, n) and inequality multipliers `mu` (q_i).
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: usize,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        out: &mut StageBlock,
+    ) {
+        let (n, m) = (x.len(), u.len());
+        match model.stage_curvature_vars() {
+            None => with_bucket!(n + m, B, {
+                let sc = scratch::<Dual2SVec64<B>>(&mut self.second);
+                stage_second::<M, B>(model, i, x, u, theta, ctx, lam, mu, sc, None, out);
+            }),
+            Some(vars) => {
+                with_bucket!(n + m, B, {
+                    let sc = scratch::<DualSVec64<B>>(&mut self.first);
+                    stage_first::<M, B>(model, i, x, u, theta, ctx, sc, out);
+                });
+                with_bucket!(vars.len(), B, {
+                    let sc = scratch::<Dual2SVec64<B>>(&mut self.second);
+                    stage_second::<M, B>(model, i, x, u, theta, ctx, lam, mu, sc, Some(vars), out);
+                });
+            }
+        }
+    }
+
+    /// Terminal stage: c_H, ∂c_H/∂x, g_H, ∂g_H/∂x and ∇²_xx (c_H + μᵀg_H), written into the
+    /// x parts of `out` (`hess` is n×n, `f`, `fx`, `fu`, `cu`, `gu` are left untouched).
+    #[allow(clippy::too_many_arguments)]
+    pub fn terminal<M: OcpModel>(
+        &mut self,
+        model: &M,
+        x: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        mu: &[f64],
+        out: &mut StageBlock,
+    ) {
+        let n = x.len();
+        with_bucket!(n, B, {
+            let sc = scratch::<Dual2SVec64<B>>(&mut self.second);
+            terminal_second::<M, B>(model, x, theta, ctx, mu, sc, out);
+        });
+    }
+
+    /// Terminal values: c_H and g_H (written into `g`).
+    pub fn terminal_values<M: OcpModel>(
+        &mut self,
+        model: &M,
+        x: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        g: &mut [f64],
+    ) -> f64 {
+        model.terminal_constraints(x, theta, ctx, g);
+        model.terminal_cost(x, theta, ctx)
+    }
+
+    /// θ-derivatives of stage `i` (or of the terminal stage when `i == None`; then `u` and
+    /// `lam` are ignored and `wz` has length n): see [`ThetaBlock`]. `wz` is a direction in
+    /// z = (x, u) (length n+m) for the mixed term.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_theta<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: Option<usize>,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        wz: &[f64],
+        out: &mut ThetaBlock,
+    ) {
+        let d = theta.len();
+        with_bucket!(d, B, {
+            let sc = scratch::<HyperDualSVec64<1, B>>(&mut self.theta);
+            stage_theta_impl::<M, B>(model, i, x, u, theta, ctx, lam, mu, wz, sc, out);
+        });
+    }
+
+    /// Scratch for plain `f64` evaluations (used by line searches).
+    pub fn reals(&mut self) -> &mut Option<Box<dyn Any + Send>> {
+        &mut self.reals
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage_first<M: OcpModel, const B: usize>(
+    model: &M,
+    i: usize,
+    x: &[f64],
+    u: &[f64],
+    theta: &[f64],
+    ctx: &[f64],
+    sc: &mut Scratch<DualSVec64<B>>,
+    out: &mut StageBlock,
+) {
+    let (n, m, d, q) = (x.len(), u.len(), theta.len(), out.g.len());
+    sc.fill(n, m, d, q);
+    for j in 0..n {
+        sc.x[j] = DualSVec64::<B>::from_re(x[j]).derivative(j);
+    }
+    for j in 0..m {
+        sc.u[j] = DualSVec64::<B>::from_re(u[j]).derivative(n + j);
+    }
+    for j in 0..d {
+        sc.th[j] = DualSVec64::<B>::from_re(theta[j]);
+    }
+    model.dynamics(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.f);
+    let c = model.stage_cost(i, &sc.x, &sc.u, &sc.th, ctx);
+    if q > 0 {
+        model.path_constraints(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.g);
+    }
+    out.c = c.re;
+    for j in 0..n {
+        out.cx[j] = col(&c.eps, j);
+    }
+    for j in 0..m {
+        out.cu[j] = col(&c.eps, n + j);
+    }
+    for r in 0..n {
+        out.f[r] = sc.f[r].re;
+        for j in 0..n {
+            out.fx[(r, j)] = col(&sc.f[r].eps, j);
+        }
+        for j in 0..m {
+            out.fu[(r, j)] = col(&sc.f[r].eps, n + j);
+        }
+    }
+    for r in 0..q {
+        out.g[r] = sc.g[r].re;
+        for j in 0..n {
+            out.gx[(r, j)] = col(&sc.g[r].eps, j);
+        }
+        for j in 0..m {
+            out.gu[(r, j)] = col(&sc.g[r].eps, n + j);
+        }
+    }
+}
+
+/// Second-order pass. With `vars = None` every z variable is seeded and all first derivatives
+/// are also extracted; with `Some(vars)` only the listed variables are seeded and only the
+/// Hessian is written (the first-order pass has filled the rest).
+#[allow(clippy::too_many_arguments)]
+fn stage_second<M: OcpModel, const B: usize>(
+    model: &M,
+    i: usize,
+    x: &[f64],
+    u: &[f64],
+    theta: &[f64],
+    ctx: &[f64],
+    lam: &[f64],
+    mu: &[f64],
+    sc: &mut Scratch<Dual2SVec64<B>>,
+    vars: Option<&[usize]>,
+    out: &mut StageBlock,
+) {
+    let (n, m, d, q) = (x.len(), u.len(), theta.len(), out.g.len());
+    sc.fill(n, m, d, q);
+    for j in 0..n {
+        sc.x[j] = Dual2SVec64::<B>::from_re(x[j]);
+    }
+    for j in 0..m {
+        sc.u[j] = Dual2SVec64::<B>::from_re(u[j]);
+    }
+    match vars {
+        None => {
+            for j in 0..n {
+                sc.x[j] = sc.x[j].derivative(j);
+            }
+            for j in 0..m {
+                sc.u[j] = sc.u[j].derivative(n + j);
+            }
+        }
+        Some(vs) => {
+            for (slot, &v) in vs.iter().enumerate() {
+                if v < n {
+                    sc.x[v] = sc.x[v].derivative(slot);
+                } else {
+                    sc.u[v - n] = sc.u[v - n].derivative(slot);
+                }
+            }
+        }
+    }
+    for j in 0..d {
+        sc.th[j] = Dual2SVec64::<B>::from_re(theta[j]);
+    }
+    model.dynamics(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.f);
+    let c = model.stage_cost(i, &sc.x, &sc.u, &sc.th, ctx);
+    if q > 0 {
+        model.path_constraints(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.g);
+    }
+    let mut l = c;
+    for r in 0..n {
+        l += sc.f[r] * lam[r];
+    }
+    for r in 0..q {
+        l += sc.g[r] * mu[r];
+    }
+    let k = n + m;
+    match vars {
+        None => {
+            out.c = c.re;
+            for j in 0..n {
+                out.cx[j] = row(&c.v1, j);
+            }
+            for j in 0..m {
+                out.cu[j] = row(&c.v1, n + j);
+            }
+            for r in 0..n {
+                out.f[r] = sc.f[r].re;
+                for j in 0..n {
+                    out.fx[(r, j)] = row(&sc.f[r].v1, j);
+                }
+                for j in 0..m {
+                    out.fu[(r, j)] = row(&sc.f[r].v1, n + j);
+                }
+            }
+            for r in 0..q {
+                out.g[r] = sc.g[r].re;
+                for j in 0..n {
+                    out.gx[(r, j)] = row(&sc.g[r].v1, j);
+                }
+                for j in 0..m {
+                    out.gu[(r, j)] = row(&sc.g[r].v1, n + j);
+                }
+            }
+            match &l.v2.0 {
+                Some(h) => {
+                    for a in 0..k {
+                        for b in 0..k {
+                            out.hess[(a, b)] = h[(a, b)];
+                        }
+                    }
+                }
+                None => out.hess.fill(0.0),
+            }
+        }
+        Some(vs) => {
+            out.hess.fill(0.0);
+            if let Some(h) = &l.v2.0 {
+                for (sa, &a) in vs.iter().enumerate() {
+                    for (sb, &b) in vs.iter().enumerate() {
+                        out.hess[(a, b)] = h[(sa, sb)];
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn terminal_second<M: OcpModel, const B: usize>(
+    model: &M,
+    x: &[f64],
+    theta: &[f64],
+    ctx: &[f64],
+    mu: &[f64],
+    sc: &mut Scratch<Dual2SVec64<B>>,
+    out: &mut StageBlock,
+) {
+    let (n, d, q) = (x.len(), theta.len(), out.g.len());
+    sc.fill(n, 0, d, q);
+    for j in 0..n {
+        sc.x[j] = Dual2SVec64::<B>::from_re(x[j]).derivative(j);
+    }
+    for j in 0..d {
+        sc.th[j] = Dual2SVec64::<B>::from_re(theta[j]);
+    }
+    let c = model.terminal_cost(&sc.x, &sc.th, ctx);
+    if q > 0 {
+        model.terminal_constraints(&sc.x, &sc.th, ctx, &mut sc.g);
+    }
+    let mut l = c;
+    for r in 0..q {
+        l += sc.g[r] * mu[r];
+    }
+    out.c = c.re;
+    for j in 0..n {
+        out.cx[j] = row(&c.v1, j);
+    }
+    for r in 0..q {
+        out.g[r] = sc.g[r].re;
+        for j in 0..n {
+            out.gx[(r, j)] = row(&sc.g[r].v1, j);
+        }
+    }
+    match &l.v2.0 {
+        Some(h) => {
+            for a in 0..n {
+                for b in 0..n {
+                    out.hess[(a, b)] = h[(a, b)];
+                }
+            }
+        }
+        None => out.hess.fill(0.0),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage_theta_impl<M: OcpModel, const B: usize>(
+    model: &M,
+    i: Option<usize>,
+    x: &[f64],
+    u: &[f64],
+    theta: &[f64],
+    ctx: &[f64],
+    lam: &[f64],
+    mu: &[f64],
+    wz: &[f64],
+    sc: &mut Scratch<HyperDualSVec64<1, B>>,
+    out: &mut ThetaBlock,
+) {
+    type H<const B: usize> = HyperDualSVec64<1, B>;
+    let n = x.len();
+    let m = if i.is_some() { u.len() } else { 0 };
+    let d = theta.len();
+    let q = out.g_theta.nrows();
+    sc.fill(n, m, d, q);
+    let dir = |re: f64, w: f64| -> H<B> {
+        let mut v = H::<B>::from_re(re);
+        if w != 0.0 {
+            v.eps1 = Derivative::some(nalgebra::SMatrix::<f64, 1, 1>::new(w));
+        }
+        v
+    };
+    for j in 0..n {
+        sc.x[j] = dir(x[j], wz[j]);
+    }
+    for j in 0..m {
+        sc.u[j] = dir(u[j], wz[n + j]);
+    }
+    for j in 0..d {
+        sc.th[j] = H::<B>::from_re(theta[j]).derivative2(j);
+    }
+    let mut l = match i {
+        Some(i) => {
+            model.dynamics(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.f);
+            if q > 0 {
+                model.path_constraints(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.g);
+            }
+            let mut l = model.stage_cost(i, &sc.x, &sc.u, &sc.th, ctx);
+            for r in 0..n {
+                l += sc.f[r] * lam[r];
+            }
+            l
+        }
+        None => {
+            if q > 0 {
+                model.terminal_constraints(&sc.x, &sc.th, ctx, &mut sc.g);
+            }
+            model.terminal_cost(&sc.x, &sc.th, ctx)
+        }
+    };
+    for r in 0..q {
+        l += sc.g[r] * mu[r];
+    }
+    let row2 = |v: &H<B>, j: usize| v.eps2.0.as_ref().map(|e| e[j]).unwrap_or(0.0);
+    for j in 0..d {
+        out.l_theta[j] = row2(&l, j);
+        out.lw_theta[j] = l.eps1eps2.0.as_ref().map(|e| e[j]).unwrap_or(0.0);
+    }
+    if i.is_some() {
+        for r in 0..n {
+            for j in 0..d {
+                out.f_theta[(r, j)] = row2(&sc.f[r], j);
+            }
+        }
+    } else {
+        out.f_theta.fill(0.0);
+    }
+    for r in 0..q {
+        for j in 0..d {
+            out.g_theta[(r, j)] = row2(&sc.g[r], j);
+        }
+    }
+}
