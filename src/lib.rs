@@ -33,6 +33,7 @@
 
 pub mod dynamics;
 pub mod envs;
+pub mod linalg;
 pub mod experiments;
 pub mod learn;
 pub mod model;

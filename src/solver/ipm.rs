@@ -1,0 +1,615 @@
+//! The primal–dual interior-point iteration (Riccati Newton steps, Mehrotra predictor–corrector,
+//! inertia correction, ℓ1 merit line search).
+
+use super::riccati::FactorOutcome;
+use super::workspace::{WarmStart, Workspace};
+use super::{SolverError, Solution, Status};
+use crate::linalg::norm_inf;
+use crate::model::OcpModel;
+
+/// Fraction-to-the-boundary parameter.
+const FTB: f64 = 0.995;
+
+/// Residual summary at the current iterate.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Residuals {
+    /// ‖∇_ζ L‖_∞ / max(1, ‖∇_ζ J‖_∞).
+    pub stat: f64,
+    /// ‖∇_ζ J‖_∞.
+    pub grad_scale: f64,
+    /// Dynamics and x_0 defects, ∞-norm.
+    pub dyn_feas: f64,
+    /// ‖g + s‖_∞ (IPM) or ‖g_active‖_∞ (polish).
+    pub ineq: f64,
+    /// max_j s_j μ_j.
+    pub comp: f64,
+    /// max_j g_j (violation of the inequalities).
+    pub gmax: f64,
+}
+
+impl Workspace {
+    /// Solve the OCP from `x_init` with parameters `theta` and context `ctx`.
+    ///
+    /// Returns the solution (also kept in the workspace); `Err` only for misuse (dimensions,
+    /// non-finite input, invalid context, warm start without a previous solution). A solve that
+    /// fails numerically returns a solution whose `status` says why.
+    pub fn solve<M: OcpModel>(
+        &mut self,
+        model: &M,
+        x_init: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        start: WarmStart,
+    ) -> Result<&Solution, SolverError> {
+        self.load_inputs(model, x_init, theta, ctx)?;
+        self.initial_guess(model, start)?;
+        self.kkt_ready = false;
+        let status = self.run(model);
+        self.finish(model, status);
+        Ok(&self.sol)
+    }
+
+    fn run<M: OcpModel>(&mut self, model: &M) -> Status {
+        let h = self.h;
+        let q_total: usize = self.q.iter().sum();
+        self.sol.iterations = 0;
+        self.sol.polish_iterations = 0;
+        self.sol.weakly_active = 0;
+        self.sol.max_regularization = 0.0;
+        // slacks and multipliers
+        if q_total > 0 {
+            if !self.eval_g(model) {
+                return Status::NumericalError;
+            }
+            for i in 0..=h {
+                for j in 0..self.q[i] {
+                    let g = self.blocks[i].g[j];
+                    let s = (-g).max(self.settings.slack_min);
+                    self.s[i][j] = s;
+                    self.mu[i][j] = self.settings.mu_init / s;
+                }
+            }
+        }
+        let mut nu = 1.0f64;
+        let mut reg_last = 0.0f64;
+        let mut iter = 0;
+        loop {
+            if !self.eval_blocks(model, true) {
+                return Status::NumericalError;
+            }
+            let r = self.residuals(true);
+            let tol = self.settings.tol;
+            if r.stat <= tol
+                && r.dyn_feas <= tol
+                && (q_total == 0 || (r.ineq <= tol && r.comp <= tol))
+            {
+                break;
+            }
+            if iter >= self.settings.max_iter {
+                self.sol.iterations = iter;
+                return if r.gmax > 1e-6 && q_total > 0 {
+                    Status::Infeasible
+                } else {
+                    Status::MaxIterations
+                };
+            }
+            iter += 1;
+            // factorize with inertia correction
+            self.build_hessians(true);
+            let mut reg = 0.0;
+            loop {
+                match self.riccati.factor(&self.hm, &self.blocks, reg, false) {
+                    FactorOutcome::PositiveDefinite | FactorOutcome::Indefinite => break,
+                    _ => {
+                        reg = if reg == 0.0 {
+                            (reg_last / 3.0).max(self.settings.reg_init)
+                        } else {
+                            reg * 10.0
+                        };
+                        if reg > self.settings.reg_max {
+                            self.sol.iterations = iter;
+                            return Status::NumericalError;
+                        }
+                    }
+                }
+            }
+            reg_last = reg;
+            self.sol.max_regularization = self.sol.max_regularization.max(reg);
+            // barrier parameter: Mehrotra predictor–corrector
+            let tau = if q_total > 0 {
+                let mu_avg = self.complementarity_avg(q_total);
+                self.build_linear(0.0, false);
+                self.newton_solve();
+                self.recover_ineq_step(0.0, false);
+                let (ap, ad) = self.max_steps();
+                let mut aff = 0.0;
+                for i in 0..=h {
+                    for j in 0..self.q[i] {
+                        let s = self.s[i][j] + ap * self.ds[i][j];
+                        let m = self.mu[i][j] + ad * (self.mu_new[i][j] - self.mu[i][j]);
+                        aff += s * m;
+                        self.ds_aff[i][j] = self.ds[i][j];
+                        self.dmu_aff[i][j] = self.mu_new[i][j] - self.mu[i][j];
+                    }
+                }
+                aff /= q_total as f64;
+                let sigma = (aff / mu_avg.max(1e-300)).powi(3).clamp(0.0, 1.0);
+                let tau = sigma * mu_avg;
+                self.build_linear(tau, true);
+                self.newton_solve();
+                self.recover_ineq_step(tau, true);
+                tau
+            } else {
+                self.build_linear(0.0, false);
+                self.newton_solve();
+                0.0
+            };
+            // step sizes
+            let (ap_max, ad_max) = if q_total > 0 {
+                self.max_steps()
+            } else {
+                (1.0, 1.0)
+            };
+            let lam_norm = self.lam_new.iter().map(|v| norm_inf(v.as_slice())).fold(0.0, f64::max);
+            let mu_norm = self.mu_new.iter().map(|v| norm_inf(v.as_slice())).fold(0.0, f64::max);
+            nu = nu.max(1.5 * lam_norm.max(mu_norm) + 1e-3);
+            let phi0 = self.merit(model, false, tau, nu);
+            let dphi = self.merit_slope(tau, nu);
+            let mut alpha = ap_max;
+            let mut accepted = false;
+            for _ in 0..self.settings.max_backtracks {
+                self.trial_point(alpha);
+                let phi = self.merit(model, true, tau, nu);
+                if phi.is_finite()
+                    && (dphi >= 0.0 || phi <= phi0 + self.settings.armijo * alpha * dphi)
+                {
+                    accepted = true;
+                    break;
+                }
+                if dphi >= 0.0 && phi.is_finite() {
+                    accepted = true;
+                    break;
+                }
+                alpha *= 0.5;
+            }
+            if !accepted {
+                self.sol.iterations = iter;
+                return Status::NumericalError;
+            }
+            // accept
+            for i in 0..=h {
+                std::mem::swap(&mut self.x[i], &mut self.xt[i]);
+                self.lam[i].axpy(alpha, &self.lam_new[i], 1.0 - alpha);
+                if self.q[i] > 0 {
+                    std::mem::swap(&mut self.s[i], &mut self.st[i]);
+                    let a_d = ad_max.min(1.0);
+                    for j in 0..self.q[i] {
+                        let m = self.mu[i][j] + a_d * (self.mu_new[i][j] - self.mu[i][j]);
+                        self.mu[i][j] = m.max(1e-20);
+                    }
+                }
+            }
+            for i in 0..h {
+                std::mem::swap(&mut self.u[i], &mut self.ut[i]);
+            }
+        }
+        self.sol.iterations = iter;
+        if !self.settings.polish {
+            return Status::SolvedUnpolished;
+        }
+        self.polish(model)
+    }
+
+    /// Evaluate only the constraint values g (f64) into the blocks.
+    fn eval_g<M: OcpModel>(&mut self, model: &M) -> bool {
+        let h = self.h;
+        for i in 0..h {
+            let qi = self.q[i];
+            if qi == 0 {
+                continue;
+            }
+            model.path_constraints(
+                i,
+                self.x[i].as_slice(),
+                self.u[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+                &mut self.gbuf[..qi],
+            );
+            self.blocks[i].g.copy_from_slice(&self.gbuf[..qi]);
+        }
+        let qh = self.q[h];
+        if qh > 0 {
+            model.terminal_constraints(self.x[h].as_slice(), &self.theta, &self.ctx, &mut self.gbuf[..qh]);
+            self.blocks[h].g.copy_from_slice(&self.gbuf[..qh]);
+        }
+        self.blocks.iter().all(|b| b.g.iter().all(|v| v.is_finite()))
+    }
+
+    /// Evaluate every derivative block at the current iterate. `use_mu`: weight the constraint
+    /// curvature with μ (always true; inactive rows carry μ = 0 during the polish).
+    pub(crate) fn eval_blocks<M: OcpModel>(&mut self, model: &M, _use_mu: bool) -> bool {
+        let h = self.h;
+        for i in 0..h {
+            let (x, u, lam, mu) = (&self.x[i], &self.u[i], &self.lam[i + 1], &self.mu[i]);
+            self.diff.stage(
+                model,
+                i,
+                x.as_slice(),
+                u.as_slice(),
+                &self.theta,
+                &self.ctx,
+                lam.as_slice(),
+                mu.as_slice(),
+                &mut self.blocks[i],
+            );
+        }
+        self.diff.terminal(
+            model,
+            self.x[h].as_slice(),
+            &self.theta,
+            &self.ctx,
+            self.mu[h].as_slice(),
+            &mut self.blocks[h],
+        );
+        let finite = self.blocks.iter().all(|b| {
+            b.c.is_finite()
+                && b.f.iter().all(|v| v.is_finite())
+                && b.fx.iter().all(|v| v.is_finite())
+                && b.fu.iter().all(|v| v.is_finite())
+                && b.hess.iter().all(|v| v.is_finite())
+                && b.g.iter().all(|v| v.is_finite())
+                && b.gx.iter().all(|v| v.is_finite())
+                && b.gu.iter().all(|v| v.is_finite())
+                && b.cx.iter().all(|v| v.is_finite())
+                && b.cu.iter().all(|v| v.is_finite())
+        });
+        if finite {
+            for i in 0..h {
+                self.defect[i].copy_from(&self.blocks[i].f);
+                self.defect[i] -= &self.x[i + 1];
+            }
+            self.x0_defect.copy_from(&self.x_init);
+            self.x0_defect -= &self.x[0];
+        }
+        finite
+    }
+
+    /// KKT residuals at the current iterate (`ipm`: slack form; otherwise active-set form).
+    pub(crate) fn residuals(&self, ipm: bool) -> Residuals {
+        let (n, h) = (self.n, self.h);
+        let mut r = Residuals::default();
+        let mut stat = 0.0f64;
+        let mut gs = 0.0f64;
+        for i in 0..=h {
+            let b = &self.blocks[i];
+            gs = gs.max(norm_inf(b.cx.as_slice()));
+            if i < h {
+                gs = gs.max(norm_inf(b.cu.as_slice()));
+            }
+            // x part (not for x_0, whose multiplier λ_0 absorbs it)
+            if i > 0 {
+                for j in 0..n {
+                    let mut v = b.cx[j] - self.lam[i][j];
+                    if i < h {
+                        for k in 0..n {
+                            v += b.fx[(k, j)] * self.lam[i + 1][k];
+                        }
+                    }
+                    for k in 0..self.q[i] {
+                        v += b.gx[(k, j)] * self.mu[i][k];
+                    }
+                    stat = stat.max(v.abs());
+                }
+            }
+            if i < h {
+                for j in 0..self.m {
+                    let mut v = b.cu[j];
+                    for k in 0..n {
+                        v += b.fu[(k, j)] * self.lam[i + 1][k];
+                    }
+                    for k in 0..self.q[i] {
+                        v += b.gu[(k, j)] * self.mu[i][k];
+                    }
+                    stat = stat.max(v.abs());
+                }
+            }
+            for k in 0..self.q[i] {
+                let g = b.g[k];
+                r.gmax = r.gmax.max(g);
+                if ipm {
+                    r.ineq = r.ineq.max((g + self.s[i][k]).abs());
+                    r.comp = r.comp.max((self.s[i][k] * self.mu[i][k]).abs());
+                } else if self.act[i][k] {
+                    r.ineq = r.ineq.max(g.abs());
+                }
+            }
+        }
+        let mut feas = norm_inf(self.x0_defect.as_slice());
+        for d in &self.defect {
+            feas = feas.max(norm_inf(d.as_slice()));
+        }
+        r.grad_scale = gs;
+        r.stat = stat / gs.max(1.0);
+        r.dyn_feas = feas;
+        r
+    }
+
+    fn complementarity_avg(&self, q_total: usize) -> f64 {
+        let mut s = 0.0;
+        for i in 0..=self.h {
+            for j in 0..self.q[i] {
+                s += self.s[i][j] * self.mu[i][j];
+            }
+        }
+        s / q_total as f64
+    }
+
+    /// hm_i = ∇²ℓ_i (+ GᵀΣG in the interior-point phase).
+    pub(crate) fn build_hessians(&mut self, ipm: bool) {
+        let (n, h) = (self.n, self.h);
+        for i in 0..=h {
+            let b = &self.blocks[i];
+            let hm = &mut self.hm[i];
+            hm.copy_from(&b.hess);
+            if !ipm {
+                continue;
+            }
+            let k = if i < h { n + self.m } else { n };
+            for r in 0..self.q[i] {
+                let sig = self.mu[i][r] / self.s[i][r];
+                for a in 0..k {
+                    let ga = if a < n { b.gx[(r, a)] } else { b.gu[(r, a - n)] };
+                    if ga == 0.0 {
+                        continue;
+                    }
+                    for c in 0..k {
+                        let gc = if c < n { b.gx[(r, c)] } else { b.gu[(r, c - n)] };
+                        hm[(a, c)] += sig * ga * gc;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Linear terms of the IPM Newton step: ∇J + Gᵀ(τ̃/s + Σ(g + s)), with τ̃ = τ − Δs_aff Δμ_aff
+    /// in the corrector.
+    fn build_linear(&mut self, tau: f64, corrector: bool) {
+        let (n, h) = (self.n, self.h);
+        for i in 0..=h {
+            let b = &self.blocks[i];
+            let l = &mut self.lin[i];
+            for j in 0..n {
+                l[j] = b.cx[j];
+            }
+            if i < h {
+                for j in 0..self.m {
+                    l[n + j] = b.cu[j];
+                }
+            }
+            for r in 0..self.q[i] {
+                let s = self.s[i][r];
+                let mut t = tau;
+                if corrector {
+                    t -= self.ds_aff[i][r] * self.dmu_aff[i][r];
+                }
+                let nu = t / s + self.mu[i][r] / s * (b.g[r] + s);
+                for j in 0..n {
+                    l[j] += b.gx[(r, j)] * nu;
+                }
+                if i < h {
+                    for j in 0..self.m {
+                        l[n + j] += b.gu[(r, j)] * nu;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Riccati solve of the Newton step into dx, du, lam_new.
+    fn newton_solve(&mut self) {
+        self.riccati.solve(
+            &self.blocks,
+            &self.lin,
+            Some(&self.defect),
+            Some(&self.x0_defect),
+            &mut self.dx,
+            &mut self.du,
+            &mut self.lam_new,
+        );
+    }
+
+    /// Δs = −(g + s) − GΔζ and μ⁺ = τ̃/s + Σ(g + s + GΔζ).
+    fn recover_ineq_step(&mut self, tau: f64, corrector: bool) {
+        let (n, h) = (self.n, self.h);
+        for i in 0..=h {
+            let b = &self.blocks[i];
+            for r in 0..self.q[i] {
+                let mut gd = 0.0;
+                for j in 0..n {
+                    gd += b.gx[(r, j)] * self.dx[i][j];
+                }
+                if i < h {
+                    for j in 0..self.m {
+                        gd += b.gu[(r, j)] * self.du[i][j];
+                    }
+                }
+                self.gd[i][r] = gd;
+                let s = self.s[i][r];
+                let mut t = tau;
+                if corrector {
+                    t -= self.ds_aff[i][r] * self.dmu_aff[i][r];
+                }
+                self.ds[i][r] = -(b.g[r] + s) - gd;
+                self.mu_new[i][r] = t / s + self.mu[i][r] / s * (b.g[r] + s + gd);
+            }
+        }
+    }
+
+    /// Largest primal and dual steps keeping s and μ positive (fraction to the boundary).
+    fn max_steps(&self) -> (f64, f64) {
+        let mut ap = 1.0f64;
+        let mut ad = 1.0f64;
+        for i in 0..=self.h {
+            for j in 0..self.q[i] {
+                let ds = self.ds[i][j];
+                if ds < 0.0 {
+                    ap = ap.min(-FTB * self.s[i][j] / ds);
+                }
+                let dm = self.mu_new[i][j] - self.mu[i][j];
+                if dm < 0.0 {
+                    ad = ad.min(-FTB * self.mu[i][j] / dm);
+                }
+            }
+        }
+        (ap, ad)
+    }
+
+    fn trial_point(&mut self, alpha: f64) {
+        let h = self.h;
+        for i in 0..=h {
+            self.xt[i].copy_from(&self.x[i]);
+            self.xt[i].axpy(alpha, &self.dx[i], 1.0);
+            if self.q[i] > 0 {
+                self.st[i].copy_from(&self.s[i]);
+                self.st[i].axpy(alpha, &self.ds[i], 1.0);
+            }
+        }
+        for i in 0..h {
+            self.ut[i].copy_from(&self.u[i]);
+            self.ut[i].axpy(alpha, &self.du[i], 1.0);
+        }
+    }
+
+    /// ℓ1 merit φ = J − τ Σ ln s + ν (‖defects‖₁ + ‖g + s‖₁) at the current (`trial = false`)
+    /// or trial point. +∞ when the model returns non-finite values.
+    fn merit<M: OcpModel>(&mut self, model: &M, trial: bool, tau: f64, nu: f64) -> f64 {
+        let h = self.h;
+        let (xs, us, ss) = if trial {
+            (&self.xt, &self.ut, &self.st)
+        } else {
+            (&self.x, &self.u, &self.s)
+        };
+        let mut phi = 0.0;
+        let mut viol = norm1_diff(self.x_init.as_slice(), xs[0].as_slice());
+        for i in 0..h {
+            phi += model.stage_cost(i, xs[i].as_slice(), us[i].as_slice(), &self.theta, &self.ctx);
+            model.dynamics(
+                i,
+                xs[i].as_slice(),
+                us[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+                &mut self.fbuf,
+            );
+            viol += norm1_diff(&self.fbuf, xs[i + 1].as_slice());
+            let qi = self.q[i];
+            if qi > 0 {
+                model.path_constraints(
+                    i,
+                    xs[i].as_slice(),
+                    us[i].as_slice(),
+                    &self.theta,
+                    &self.ctx,
+                    &mut self.gbuf[..qi],
+                );
+                for j in 0..qi {
+                    let s = ss[i][j];
+                    if s <= 0.0 {
+                        return f64::INFINITY;
+                    }
+                    phi -= tau * s.ln();
+                    viol += (self.gbuf[j] + s).abs();
+                }
+            }
+        }
+        phi += model.terminal_cost(xs[h].as_slice(), &self.theta, &self.ctx);
+        let qh = self.q[h];
+        if qh > 0 {
+            model.terminal_constraints(xs[h].as_slice(), &self.theta, &self.ctx, &mut self.gbuf[..qh]);
+            for j in 0..qh {
+                let s = ss[h][j];
+                if s <= 0.0 {
+                    return f64::INFINITY;
+                }
+                phi -= tau * s.ln();
+                viol += (self.gbuf[j] + s).abs();
+            }
+        }
+        let v = phi + nu * viol;
+        if v.is_finite() {
+            v
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Directional derivative of the merit along the Newton step.
+    fn merit_slope(&self, tau: f64, nu: f64) -> f64 {
+        let (n, h) = (self.n, self.h);
+        let mut d = 0.0;
+        let mut viol = self.x0_defect.iter().map(|v| v.abs()).sum::<f64>();
+        for i in 0..=h {
+            let b = &self.blocks[i];
+            for j in 0..n {
+                d += b.cx[j] * self.dx[i][j];
+            }
+            if i < h {
+                for j in 0..self.m {
+                    d += b.cu[j] * self.du[i][j];
+                }
+                viol += self.defect[i].iter().map(|v| v.abs()).sum::<f64>();
+            }
+            for j in 0..self.q[i] {
+                d -= tau * self.ds[i][j] / self.s[i][j];
+                viol += (b.g[j] + self.s[i][j]).abs();
+            }
+        }
+        d - nu * viol
+    }
+
+    /// Fill the solution struct from the workspace iterate.
+    fn finish<M: OcpModel>(&mut self, model: &M, status: Status) {
+        let h = self.h;
+        let sol = &mut self.sol;
+        for i in 0..=h {
+            sol.x[i].copy_from(&self.x[i]);
+            if i < h {
+                sol.u[i].copy_from(&self.u[i]);
+                sol.costates[i].copy_from(&self.lam[i + 1]);
+            }
+            sol.mu[i].copy_from(&self.mu[i]);
+            sol.g[i].copy_from(&self.blocks[i].g);
+            for j in 0..self.q[i] {
+                sol.active[i][j] = self.act[i][j];
+            }
+        }
+        sol.lambda0.copy_from(&self.lam[0]);
+        let mut obj = 0.0;
+        for i in 0..h {
+            obj += model.stage_cost(i, self.x[i].as_slice(), self.u[i].as_slice(), &self.theta, &self.ctx);
+        }
+        obj += model.terminal_cost(self.x[h].as_slice(), &self.theta, &self.ctx);
+        sol.objective = obj;
+        let finite = obj.is_finite()
+            && sol.x.iter().all(|v| v.iter().all(|a| a.is_finite()))
+            && sol.u.iter().all(|v| v.iter().all(|a| a.is_finite()))
+            && sol.costates.iter().all(|v| v.iter().all(|a| a.is_finite()));
+        sol.status = if status.is_solved() && !finite {
+            Status::NumericalError
+        } else {
+            status
+        };
+        if !sol.status.is_polished() {
+            self.kkt_ready = false;
+        }
+        self.has_solution = finite;
+        let r = self.residuals(!status.is_polished());
+        self.sol.stationarity = r.stat;
+        self.sol.feasibility = r.dyn_feas.max(r.ineq);
+    }
+}
+
+fn norm1_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}

@@ -1,0 +1,261 @@
+//! The exact finish (`ALGORITHMS.md` §3): active-set identification, Newton polish on the
+//! equality-constrained KKT system, sign checks, weakly active rows.
+//!
+//! The polish KKT system is solved by a Schur complement over the active rows on top of the
+//! Riccati factorization of the dynamics-only LQ problem:
+//!
+//! ```text
+//! Δζ = Δζ⁰ + Σ_k μ_k⁺ W_k,   with  Δζ⁰ = LQ(∇J, defects),  W_k = LQ(G_kᵀ, 0)
+//! S μ⁺ = −g̃ − G Δζ⁰,         S_jk = G_j W_k
+//! ```
+//!
+//! The final factorization (Riccati, W_k, S) is taken at the returned point and kept for the
+//! sensitivity pass.
+
+use super::riccati::FactorOutcome;
+use super::workspace::Workspace;
+use super::Status;
+use crate::linalg::norm_inf;
+use crate::model::OcpModel;
+
+impl Workspace {
+    /// Run the polish after the interior-point phase converged.
+    pub(crate) fn polish<M: OcpModel>(&mut self, model: &M) -> Status {
+        let h = self.h;
+        // classify: active iff μ_j > |g_j|
+        for i in 0..=h {
+            for j in 0..self.q[i] {
+                let active = self.mu[i][j] > self.blocks[i].g[j].abs();
+                self.act[i][j] = active;
+                if !active {
+                    self.mu[i][j] = 0.0;
+                }
+            }
+        }
+        let mut weak_done = false;
+        for _round in 0..=self.settings.max_active_rounds {
+            let status = match self.polish_newton(model) {
+                Some(s) => s,
+                None => return Status::NumericalError,
+            };
+            let r = self.residuals(false);
+            let zeta = self.zeta_scale();
+            let tau_mu = self.settings.weak_tol * r.grad_scale.max(1.0);
+            let tau_g = self.settings.weak_tol * zeta.max(1.0);
+            let mut changed = false;
+            for i in 0..=h {
+                for j in 0..self.q[i] {
+                    let g = self.blocks[i].g[j];
+                    if self.act[i][j] && self.mu[i][j] < -tau_mu {
+                        self.act[i][j] = false;
+                        self.mu[i][j] = 0.0;
+                        changed = true;
+                    } else if !self.act[i][j] && g > tau_g {
+                        self.act[i][j] = true;
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                continue;
+            }
+            let mut weak = 0;
+            for i in 0..=h {
+                for j in 0..self.q[i] {
+                    if self.act[i][j]
+                        && self.blocks[i].g[j].abs() < tau_g
+                        && self.mu[i][j].abs() < tau_mu
+                    {
+                        self.act[i][j] = false;
+                        self.mu[i][j] = 0.0;
+                        weak += 1;
+                    }
+                }
+            }
+            if weak > 0 && !weak_done {
+                self.sol.weakly_active = weak;
+                weak_done = true;
+                continue;
+            }
+            return status;
+        }
+        self.kkt_ready = false;
+        Status::NumericalError
+    }
+
+    /// max(‖x‖_∞, ‖u‖_∞) over the trajectory.
+    pub(crate) fn zeta_scale(&self) -> f64 {
+        let mut s = 0.0f64;
+        for v in &self.x {
+            s = s.max(norm_inf(v.as_slice()));
+        }
+        for v in &self.u {
+            s = s.max(norm_inf(v.as_slice()));
+        }
+        s
+    }
+
+    /// Newton iterations on the active-set KKT system. `None` on a singular KKT matrix or a
+    /// residual that stays above the acceptance tolerance.
+    fn polish_newton<M: OcpModel>(&mut self, model: &M) -> Option<Status> {
+        let (n, h) = (self.n, self.h);
+        let max_it = self.settings.polish_max_iter;
+        for it in 0..=max_it {
+            self.kkt_ready = false;
+            if !self.eval_blocks(model, true) {
+                return None;
+            }
+            let r = self.residuals(false);
+            let zeta = self.zeta_scale().max(1.0);
+            if !self.factor_kkt() {
+                return None;
+            }
+            let err_feas = r.dyn_feas.max(r.ineq) / zeta;
+            let err = r.stat.max(err_feas);
+            if err <= self.settings.polish_tol {
+                return Some(Status::Solved);
+            }
+            if it == max_it {
+                return if err <= self.settings.polish_accept_tol {
+                    Some(Status::SolvedInaccurate)
+                } else {
+                    None
+                };
+            }
+            // Δζ⁰ = LQ(∇J, defects)
+            for i in 0..=h {
+                let b = &self.blocks[i];
+                let l = &mut self.lin[i];
+                for j in 0..n {
+                    l[j] = b.cx[j];
+                }
+                if i < h {
+                    for j in 0..self.m {
+                        l[n + j] = b.cu[j];
+                    }
+                }
+            }
+            self.riccati.solve(
+                &self.blocks,
+                &self.lin,
+                Some(&self.defect),
+                Some(&self.x0_defect),
+                &mut self.dx,
+                &mut self.du,
+                &mut self.lam_new,
+            );
+            // μ⁺ = S⁻¹(−g̃ − G Δζ⁰)
+            let k = self.rows.len();
+            for (a, &(st, row)) in self.rows.iter().enumerate() {
+                let gd = self.row_dot(st, row, None);
+                self.schur_rhs[a] = -self.blocks[st].g[row] - gd;
+            }
+            self.schur_fac
+                .solve_in_place(&mut self.schur_rhs[..k], &mut self.schur_tmp);
+            if self.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
+                return None;
+            }
+            for a in 0..k {
+                let coef = self.schur_rhs[a];
+                for i in 0..=h {
+                    self.dx[i].axpy(coef, &self.wx[a][i], 1.0);
+                    self.lam_new[i].axpy(coef, &self.wl[a][i], 1.0);
+                    if i < h {
+                        self.du[i].axpy(coef, &self.wu[a][i], 1.0);
+                    }
+                }
+            }
+            for i in 0..=h {
+                self.x[i] += &self.dx[i];
+                self.lam[i].copy_from(&self.lam_new[i]);
+                if i < h {
+                    self.u[i] += &self.du[i];
+                }
+            }
+            for (a, &(st, row)) in self.rows.iter().enumerate() {
+                self.mu[st][row] = self.schur_rhs[a];
+            }
+            self.sol.polish_iterations += 1;
+        }
+        None
+    }
+
+    /// G_row · (dx, du) at stage `st`, where (dx, du) is the Newton step (`None`) or the
+    /// W column `Some(k)`.
+    pub(crate) fn row_dot(&self, st: usize, row: usize, col: Option<usize>) -> f64 {
+        let (n, h) = (self.n, self.h);
+        let b = &self.blocks[st];
+        let (xs, us) = match col {
+            None => (&self.dx, &self.du),
+            Some(k) => (&self.wx[k], &self.wu[k]),
+        };
+        let mut v = 0.0;
+        for j in 0..n {
+            v += b.gx[(row, j)] * xs[st][j];
+        }
+        if st < h {
+            for j in 0..self.m {
+                v += b.gu[(row, j)] * us[st][j];
+            }
+        }
+        v
+    }
+
+    /// Factorize the exact KKT matrix at the current point: Riccati on the exact Hessian, the
+    /// W columns of the active rows and their Schur complement. Sets `kkt_ready`.
+    pub(crate) fn factor_kkt(&mut self) -> bool {
+        let (n, h) = (self.n, self.h);
+        self.build_hessians(false);
+        match self.riccati.factor(&self.hm, &self.blocks, 0.0, true) {
+            FactorOutcome::PositiveDefinite | FactorOutcome::Indefinite => {}
+            _ => return false,
+        }
+        self.rows.clear();
+        for i in 0..=h {
+            for j in 0..self.q[i] {
+                if self.act[i][j] {
+                    self.rows.push((i, j));
+                }
+            }
+        }
+        let k = self.rows.len();
+        self.reserve_rows(k);
+        for a in 0..k {
+            let (st, row) = self.rows[a];
+            {
+                let b = &self.blocks[st];
+                let l = &mut self.lin_w[st];
+                for j in 0..n {
+                    l[j] = b.gx[(row, j)];
+                }
+                if st < h {
+                    for j in 0..self.m {
+                        l[n + j] = b.gu[(row, j)];
+                    }
+                }
+            }
+            self.riccati.solve(
+                &self.blocks,
+                &self.lin_w,
+                None,
+                None,
+                &mut self.wx[a],
+                &mut self.wu[a],
+                &mut self.wl[a],
+            );
+            self.lin_w[st].fill(0.0);
+        }
+        for a in 0..k {
+            let (st, row) = self.rows[a];
+            for c in 0..k {
+                self.schur[(a, c)] = self.row_dot(st, row, Some(c));
+            }
+        }
+        crate::linalg::symmetrize(&mut self.schur);
+        if k > 0 && !self.schur_fac.lu(&self.schur, 1e-12) {
+            return false;
+        }
+        self.kkt_ready = true;
+        true
+    }
+}

@@ -1,0 +1,91 @@
+//! Solver settings (serde, validated once).
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the interior-point solver and of the active-set polish (`ALGORITHMS.md` §3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SolverSettings {
+    /// Convergence tolerance of the interior-point phase on the scaled KKT residual.
+    pub tol: f64,
+    /// Iteration limit of the interior-point phase.
+    pub max_iter: usize,
+    /// Run the active-set Newton polish after convergence (required for exact derivatives).
+    pub polish: bool,
+    /// Target scaled KKT residual of the polish.
+    pub polish_tol: f64,
+    /// A polish that stalls below this residual is accepted (round-off floor); above it the
+    /// solve has failed.
+    pub polish_accept_tol: f64,
+    /// Newton iterations per polish round.
+    pub polish_max_iter: usize,
+    /// Rounds of active-set correction (sign check, §3 step 3).
+    pub max_active_rounds: usize,
+    /// Weak-activity threshold τ_w (relative, §3 step 4).
+    pub weak_tol: f64,
+    /// Initial barrier parameter used to initialise the inequality multipliers.
+    pub mu_init: f64,
+    /// Smallest initial slack.
+    pub slack_min: f64,
+    /// First Hessian regularisation tried when the inertia test fails.
+    pub reg_init: f64,
+    /// Largest Hessian regularisation before giving up.
+    pub reg_max: f64,
+    /// Armijo constant of the merit line search.
+    pub armijo: f64,
+    /// Maximum number of step halvings in the line search.
+    pub max_backtracks: usize,
+}
+
+impl Default for SolverSettings {
+    fn default() -> Self {
+        Self {
+            tol: 1e-8,
+            max_iter: 200,
+            polish: true,
+            polish_tol: 1e-12,
+            polish_accept_tol: 1e-10,
+            polish_max_iter: 8,
+            max_active_rounds: 5,
+            weak_tol: 1e-9,
+            mu_init: 0.1,
+            slack_min: 1e-2,
+            reg_init: 1e-8,
+            reg_max: 1e12,
+            armijo: 1e-4,
+            max_backtracks: 40,
+        }
+    }
+}
+
+impl SolverSettings {
+    /// Check every field; returns a message naming the first bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("solver setting `{name}` must be finite and > 0, got {v}"))
+            }
+        };
+        pos("tol", self.tol)?;
+        pos("polish_tol", self.polish_tol)?;
+        pos("polish_accept_tol", self.polish_accept_tol)?;
+        pos("weak_tol", self.weak_tol)?;
+        pos("mu_init", self.mu_init)?;
+        pos("slack_min", self.slack_min)?;
+        pos("reg_init", self.reg_init)?;
+        pos("reg_max", self.reg_max)?;
+        pos("armijo", self.armijo)?;
+        if self.armijo >= 0.5 {
+            return Err("solver setting `armijo` must be < 0.5".into());
+        }
+        if self.max_iter == 0 {
+            return Err("solver setting `max_iter` must be ≥ 1".into());
+        }
+        if self.polish_accept_tol < self.polish_tol {
+            return Err("`polish_accept_tol` must be ≥ `polish_tol`".into());
+        }
+        Ok(())
+    }
+}
