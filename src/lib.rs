@@ -30,6 +30,8 @@
 //! * [`experiments`] — presets, run directories, evaluation and plots.
 
 #![warn(missing_docs)]
+// Index loops mirror the equations in the numeric kernels.
+#![allow(clippy::needless_range_loop)]
 
 pub mod dynamics;
 pub mod envs;

@@ -1,1 +1,57 @@
-//! (module under construction)
+//! Exact sensitivities of a polished solution (Proposition 1, `ALGORITHMS.md` §6–9).
+//!
+//! All routes solve the KKT system of §7.3 at the polished point,
+//!
+//! ```text
+//! [ D  Aᵀ ] [ Z ]     [ B ]
+//! [ A  0  ] [ Y ] = − [ C ]
+//! ```
+//!
+//! with the factorization kept by the solver ([`crate::solver::Workspace`]): the Riccati
+//! recursion of the dynamics-constrained LQ problem plus a Schur complement over the active
+//! inequality rows (which are treated as equalities; θ-dependent rows included).
+//!
+//! * [`vjp`] — one adjoint solve: gᵀ ∂ζ*/∂θ = −(Bᵀw + Cᵀy) for a seed g on any x/u blocks,
+//!   O(H(n+m)² + H(n+m)d), independent of d apart from the contraction. REINFORCE's workhorse.
+//! * [`jacobian`] — the full ∂ζ*/∂θ (d right-hand sides) and [`jacobian_x0`] — ∂ζ*/∂x_init.
+//! * [`value_gradient`] — ∇_θV and ∂V/∂x_init by the envelope theorem (no linear solve).
+//! * [`dense`] — the dense reference: the full KKT solve and the paper's D⁻¹ formula.
+
+pub mod dense;
+mod routes;
+
+pub use routes::{jacobian, jacobian_x0, value_gradient, vjp, Jacobian, Seed, ValueGradient};
+
+use thiserror::Error;
+
+/// Errors of the sensitivity routines.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum SensitivityError {
+    /// The workspace does not hold a polished solution (failed or unpolished solve).
+    #[error("no polished solution in the workspace (status {0}); sensitivities need a polished KKT point")]
+    NotReady(String),
+    /// A seed or output has the wrong length.
+    #[error("{what} has length {got}, expected {expected}")]
+    Dimension {
+        /// Which input.
+        what: &'static str,
+        /// Length given.
+        got: usize,
+        /// Length expected.
+        expected: usize,
+    },
+    /// A seed contains NaN or ±∞.
+    #[error("{what}[{index}] is not finite")]
+    NonFinite {
+        /// Which input.
+        what: &'static str,
+        /// Offending index.
+        index: usize,
+    },
+    /// The KKT matrix is singular (LICQ failure or singular reduced Hessian).
+    #[error("singular KKT matrix: {0}")]
+    Singular(String),
+    /// The model differs from the one the workspace was solved with.
+    #[error("model does not match the workspace: {0}")]
+    Model(String),
+}

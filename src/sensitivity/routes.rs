@@ -1,0 +1,406 @@
+//! Structured sensitivity routes on the solver's kept factorization.
+
+use super::SensitivityError;
+use crate::model::derivs::ThetaBlock;
+use crate::model::OcpModel;
+use crate::solver::Workspace;
+use nalgebra::{DMatrix, DVector};
+
+/// A seed g on the trajectory blocks: `x` ((H+1)·n, stage-major) and/or `u` (H·m).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Seed<'a> {
+    /// Seed on x_0 … x_H, or `None` for zero.
+    pub x: Option<&'a [f64]>,
+    /// Seed on u_0 … u_{H−1}, or `None` for zero.
+    pub u: Option<&'a [f64]>,
+}
+
+/// Full derivative ∂ζ*/∂p of the solution with respect to a parameter vector p (θ or x_init).
+#[derive(Clone, Debug)]
+pub struct Jacobian {
+    /// ∂x_i/∂p for i = 0 … H, each n×p.
+    pub x: Vec<DMatrix<f64>>,
+    /// ∂u_i/∂p for i = 0 … H−1, each m×p.
+    pub u: Vec<DMatrix<f64>>,
+}
+
+impl Jacobian {
+    /// The controls' derivative as nested arrays [i][j][k] = ∂u_i[j]/∂p_k.
+    pub fn u_nested(&self) -> Vec<Vec<Vec<f64>>> {
+        self.u
+            .iter()
+            .map(|mat| {
+                (0..mat.nrows())
+                    .map(|j| (0..mat.ncols()).map(|k| mat[(j, k)]).collect())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Value gradients at the solution.
+#[derive(Clone, Debug)]
+pub struct ValueGradient {
+    /// V = J(ζ*; θ).
+    pub value: f64,
+    /// ∇_θ V = ∇_θ L(ζ*, λ, μ; θ) (d).
+    pub theta: DVector<f64>,
+    /// ∂V/∂x_init = λ_0 (n).
+    pub x0: DVector<f64>,
+}
+
+fn ready(ws: &Workspace) -> Result<(), SensitivityError> {
+    if !ws.kkt_ready() {
+        return Err(SensitivityError::NotReady(format!(
+            "{:?}",
+            ws.solution().status
+        )));
+    }
+    Ok(())
+}
+
+fn check_model<M: OcpModel>(ws: &Workspace, model: &M) -> Result<(), SensitivityError> {
+    let d = model.dims();
+    let (n, m, dd) = ws.dims();
+    if d.n != n || d.m != m || d.d != dd {
+        return Err(SensitivityError::Model(format!(
+            "`{}` has (n, m, d) = ({}, {}, {}), the workspace ({n}, {m}, {dd})",
+            model.name(),
+            d.n,
+            d.m,
+            d.d
+        )));
+    }
+    Ok(())
+}
+
+fn check_seed(what: &'static str, v: &[f64], expected: usize) -> Result<(), SensitivityError> {
+    if v.len() != expected {
+        return Err(SensitivityError::Dimension {
+            what,
+            got: v.len(),
+            expected,
+        });
+    }
+    if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+        return Err(SensitivityError::NonFinite { what, index });
+    }
+    Ok(())
+}
+
+/// Vector–Jacobian product gᵀ ∂ζ*/∂θ (one adjoint solve), written into `out` (length d).
+///
+/// The workspace must hold a polished solution of `model` (the factorization kept by the
+/// solver is reused). Active inequality rows are equalities; weakly active rows were dropped
+/// by the solver, so the result is the one-sided derivative of `ALGORITHMS.md` §3.
+pub fn vjp<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+    seed: Seed<'_>,
+    out: &mut [f64],
+) -> Result<(), SensitivityError> {
+    ready(ws)?;
+    check_model(ws, model)?;
+    let (n, m, d) = ws.dims();
+    let h = ws.horizon();
+    check_seed("vjp output", out, d).or_else(|e| match e {
+        SensitivityError::NonFinite { .. } => Ok(()),
+        other => Err(other),
+    })?;
+    if let Some(sx) = seed.x {
+        check_seed("seed x", sx, (h + 1) * n)?;
+    }
+    if let Some(su) = seed.u {
+        check_seed("seed u", su, h * m)?;
+    }
+    // LQ with linear term −g, homogeneous constraints.
+    for i in 0..=h {
+        let l = &mut ws.lin[i];
+        l.fill(0.0);
+        if let Some(sx) = seed.x {
+            for j in 0..n {
+                l[j] = -sx[i * n + j];
+            }
+        }
+        if i < h {
+            if let Some(su) = seed.u {
+                for j in 0..m {
+                    l[n + j] = -su[i * m + j];
+                }
+            }
+        }
+    }
+    ws.riccati.solve(
+        &ws.blocks,
+        &ws.lin,
+        None,
+        None,
+        &mut ws.dx,
+        &mut ws.du,
+        &mut ws.lam_new,
+    );
+    let nu = schur_correct(ws, None)?;
+    contract(ws, model, nu, out);
+    Ok(())
+}
+
+/// Apply the active-row Schur correction to the LQ solution in (dx, du, lam_new):
+/// ν = S⁻¹(r − G Δ) with r = −(∂g/∂θ)_k when `rhs_col` names a column of `g_theta` rows,
+/// else r = 0. Returns the number of active rows (ν is in `schur_rhs`).
+fn schur_correct(ws: &mut Workspace, rhs: Option<&[f64]>) -> Result<usize, SensitivityError> {
+    let h = ws.horizon();
+    let k = ws.rows.len();
+    if k == 0 {
+        return Ok(0);
+    }
+    for a in 0..k {
+        let (st, row) = ws.rows[a];
+        let r0 = rhs.map(|r| r[a]).unwrap_or(0.0);
+        ws.schur_rhs[a] = r0 - ws.row_dot(st, row, None);
+    }
+    ws.schur_fac
+        .solve_in_place(&mut ws.schur_rhs[..k], &mut ws.schur_tmp);
+    if ws.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
+        return Err(SensitivityError::Singular("active-row Schur complement".into()));
+    }
+    for a in 0..k {
+        let c = ws.schur_rhs[a];
+        for i in 0..=h {
+            ws.dx[i].axpy(c, &ws.wx[a][i], 1.0);
+            ws.lam_new[i].axpy(c, &ws.wl[a][i], 1.0);
+            if i < h {
+                ws.du[i].axpy(c, &ws.wu[a][i], 1.0);
+            }
+        }
+    }
+    Ok(k)
+}
+
+/// out = −(Bᵀw + Cᵀy) for w = (dx, du), λ^w = lam_new and active multipliers ν = schur_rhs.
+fn contract<M: OcpModel>(ws: &mut Workspace, model: &M, k: usize, out: &mut [f64]) {
+    let (n, m, d) = ws.dims();
+    let h = ws.horizon();
+    out.fill(0.0);
+    let mut wz = vec![0.0; n + m];
+    for i in 0..=h {
+        let qi = ws.q[i];
+        let mut tb = ThetaBlock::new(n, qi, d);
+        wz[..n].copy_from_slice(ws.dx[i].as_slice());
+        let stage = if i < h {
+            wz[n..].copy_from_slice(ws.du[i].as_slice());
+            Some(i)
+        } else {
+            None
+        };
+        let lam_next = if i < h { ws.lam[i + 1].as_slice() } else { &[][..] };
+        ws.diff.stage_theta(
+            model,
+            stage,
+            ws.x[i].as_slice(),
+            if i < h { ws.u[i].as_slice() } else { &[][..] },
+            &ws.theta,
+            &ws.ctx,
+            lam_next,
+            ws.mu[i].as_slice(),
+            &wz[..if i < h { n + m } else { n }],
+            &mut tb,
+        );
+        for j in 0..d {
+            let mut v = tb.lw_theta[j];
+            if i < h {
+                for r in 0..n {
+                    v += tb.f_theta[(r, j)] * ws.lam_new[i + 1][r];
+                }
+            }
+            out[j] -= v;
+        }
+        if k > 0 {
+            for (a, &(st, row)) in ws.rows.iter().enumerate() {
+                if st == i {
+                    let nu = ws.schur_rhs[a];
+                    for j in 0..d {
+                        out[j] -= tb.g_theta[(row, j)] * nu;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The θ-blocks of every stage: B rows (∇²_{zθ}ℓ_i, (n+m)×d), E_i = ∂f_i/∂θ and ∂g_i/∂θ.
+pub(crate) struct ThetaBlocks {
+    pub b: Vec<DMatrix<f64>>,
+    pub e: Vec<DMatrix<f64>>,
+    pub gth: Vec<DMatrix<f64>>,
+}
+
+pub(crate) fn theta_blocks<M: OcpModel>(ws: &mut Workspace, model: &M) -> ThetaBlocks {
+    let (n, m, d) = ws.dims();
+    let h = ws.horizon();
+    let mut b = Vec::with_capacity(h + 1);
+    let mut e = Vec::with_capacity(h + 1);
+    let mut gth = Vec::with_capacity(h + 1);
+    for i in 0..=h {
+        let k = if i < h { n + m } else { n };
+        let qi = ws.q[i];
+        let mut bi = DMatrix::zeros(k, d);
+        let mut tb = ThetaBlock::new(n, qi, d);
+        let mut wz = vec![0.0; k];
+        for r in 0..k {
+            wz.fill(0.0);
+            wz[r] = 1.0;
+            let lam_next = if i < h { ws.lam[i + 1].as_slice() } else { &[][..] };
+            ws.diff.stage_theta(
+                model,
+                if i < h { Some(i) } else { None },
+                ws.x[i].as_slice(),
+                if i < h { ws.u[i].as_slice() } else { &[][..] },
+                &ws.theta,
+                &ws.ctx,
+                lam_next,
+                ws.mu[i].as_slice(),
+                &wz,
+                &mut tb,
+            );
+            for j in 0..d {
+                bi[(r, j)] = tb.lw_theta[j];
+            }
+        }
+        b.push(bi);
+        e.push(tb.f_theta.clone());
+        gth.push(tb.g_theta.clone());
+    }
+    ThetaBlocks { b, e, gth }
+}
+
+/// Full Jacobian ∂ζ*/∂θ (d right-hand sides on the kept factorization).
+pub fn jacobian<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Jacobian, SensitivityError> {
+    ready(ws)?;
+    check_model(ws, model)?;
+    let (n, m, d) = ws.dims();
+    let h = ws.horizon();
+    let tb = theta_blocks(ws, model);
+    let mut jac = Jacobian {
+        x: vec![DMatrix::zeros(n, d); h + 1],
+        u: vec![DMatrix::zeros(m, d); h],
+    };
+    let mut defect: Vec<DVector<f64>> = vec![DVector::zeros(n); h];
+    let mut rhs = vec![0.0; ws.rows.len()];
+    for col in 0..d {
+        for i in 0..=h {
+            let k = if i < h { n + m } else { n };
+            for r in 0..k {
+                ws.lin[i][r] = tb.b[i][(r, col)];
+            }
+            if i < h {
+                for r in 0..n {
+                    defect[i][r] = tb.e[i][(r, col)];
+                }
+            }
+        }
+        ws.riccati.solve(
+            &ws.blocks,
+            &ws.lin,
+            Some(&defect),
+            None,
+            &mut ws.dx,
+            &mut ws.du,
+            &mut ws.lam_new,
+        );
+        for (a, &(st, row)) in ws.rows.iter().enumerate() {
+            rhs[a] = -tb.gth[st][(row, col)];
+        }
+        schur_correct(ws, Some(&rhs))?;
+        for i in 0..=h {
+            for r in 0..n {
+                jac.x[i][(r, col)] = ws.dx[i][r];
+            }
+            if i < h {
+                for r in 0..m {
+                    jac.u[i][(r, col)] = ws.du[i][r];
+                }
+            }
+        }
+    }
+    Ok(jac)
+}
+
+/// ∂ζ*/∂x_init (n right-hand sides on the kept factorization).
+pub fn jacobian_x0<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+) -> Result<Jacobian, SensitivityError> {
+    ready(ws)?;
+    check_model(ws, model)?;
+    let (n, m, _) = ws.dims();
+    let h = ws.horizon();
+    let mut jac = Jacobian {
+        x: vec![DMatrix::zeros(n, n); h + 1],
+        u: vec![DMatrix::zeros(m, n); h],
+    };
+    let mut e = DVector::zeros(n);
+    for l in ws.lin.iter_mut() {
+        l.fill(0.0);
+    }
+    for col in 0..n {
+        e.fill(0.0);
+        e[col] = 1.0;
+        ws.riccati.solve(
+            &ws.blocks,
+            &ws.lin,
+            None,
+            Some(&e),
+            &mut ws.dx,
+            &mut ws.du,
+            &mut ws.lam_new,
+        );
+        schur_correct(ws, None)?;
+        for i in 0..=h {
+            for r in 0..n {
+                jac.x[i][(r, col)] = ws.dx[i][r];
+            }
+            if i < h {
+                for r in 0..m {
+                    jac.u[i][(r, col)] = ws.du[i][r];
+                }
+            }
+        }
+    }
+    Ok(jac)
+}
+
+/// ∇_θV and ∂V/∂x_init at the solution (envelope theorem: the explicit θ-gradient of the
+/// Lagrangian at the primal–dual optimum; no linear solve).
+pub fn value_gradient<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+) -> Result<ValueGradient, SensitivityError> {
+    ready(ws)?;
+    check_model(ws, model)?;
+    let (n, m, d) = ws.dims();
+    let h = ws.horizon();
+    let mut g = DVector::zeros(d);
+    let wz = vec![0.0; n + m];
+    for i in 0..=h {
+        let mut tb = ThetaBlock::new(n, ws.q[i], d);
+        let lam_next = if i < h { ws.lam[i + 1].as_slice() } else { &[][..] };
+        ws.diff.stage_theta(
+            model,
+            if i < h { Some(i) } else { None },
+            ws.x[i].as_slice(),
+            if i < h { ws.u[i].as_slice() } else { &[][..] },
+            &ws.theta,
+            &ws.ctx,
+            lam_next,
+            ws.mu[i].as_slice(),
+            &wz[..if i < h { n + m } else { n }],
+            &mut tb,
+        );
+        g += &tb.l_theta;
+    }
+    Ok(ValueGradient {
+        value: ws.solution().objective,
+        theta: g,
+        x0: ws.solution().lambda0.clone(),
+    })
+}
