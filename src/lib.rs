@@ -35,9 +35,9 @@
 
 pub mod dynamics;
 pub mod envs;
-pub mod linalg;
 pub mod experiments;
 pub mod learn;
+pub mod linalg;
 pub mod model;
 pub mod policy;
 pub mod rng;

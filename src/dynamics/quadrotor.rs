@@ -12,7 +12,9 @@ pub const PHI_TRUE: [f64; 5] = [1.0, 1.0, 1.0, 1.0, 0.4];
 /// Fixed yaw-moment coefficient c_τ.
 pub const YAW_COEFF: f64 = 0.01;
 /// Goal state x_nom (origin, at rest, identity attitude).
-pub const GOAL: [f64; 13] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+pub const GOAL: [f64; 13] = [
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+];
 /// True weights of ‖r‖², ‖v‖², tr(I − C(q)), ‖ω‖².
 pub const WEIGHTS: [f64; 4] = [1.0, 1.0, 5.0, 1.0];
 /// True control weight w_u.

@@ -10,7 +10,9 @@ pub const M: usize = 3;
 /// True physical parameters φ_f = (J_x, J_y, J_z, m, l).
 pub const PHI_TRUE: [f64; 5] = [0.5, 1.0, 1.0, 1.0, 1.0];
 /// Goal state used by the Table-1 policy cost.
-pub const GOAL: [f64; 13] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+pub const GOAL: [f64; 13] = [
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+];
 /// True weights of ‖r‖², ‖v‖², ‖ω‖², tilt(q), side thrust u_y² + u_z².
 pub const WEIGHTS: [f64; 5] = [1.0, 1.0, 1.0, 50.0, 1.0];
 /// True control weight w_u.

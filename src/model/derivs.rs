@@ -118,10 +118,7 @@ impl<S: Scalar> Scratch<S> {
 }
 
 fn scratch<S: Scalar>(slot: &mut Option<Box<dyn Any + Send>>) -> &mut Scratch<S> {
-    let ok = slot
-        .as_ref()
-        .map(|b| b.is::<Scratch<S>>())
-        .unwrap_or(false);
+    let ok = slot.as_ref().map(|b| b.is::<Scratch<S>>()).unwrap_or(false);
     if !ok {
         *slot = Some(Box::new(Scratch::<S>::new()));
     }
@@ -134,22 +131,55 @@ fn scratch<S: Scalar>(slot: &mut Option<Box<dyn Any + Send>>) -> &mut Scratch<S>
 macro_rules! with_bucket {
     ($k:expr, $B:ident, $body:block) => {{
         let k = $k;
-        if k <= 1 { const $B: usize = 1; $body }
-        else if k <= 2 { const $B: usize = 2; $body }
-        else if k <= 3 { const $B: usize = 3; $body }
-        else if k <= 4 { const $B: usize = 4; $body }
-        else if k <= 5 { const $B: usize = 5; $body }
-        else if k <= 6 { const $B: usize = 6; $body }
-        else if k <= 8 { const $B: usize = 8; $body }
-        else if k <= 10 { const $B: usize = 10; $body }
-        else if k <= 12 { const $B: usize = 12; $body }
-        else if k <= 14 { const $B: usize = 14; $body }
-        else if k <= 17 { const $B: usize = 17; $body }
-        else if k <= 20 { const $B: usize = 20; $body }
-        else if k <= 24 { const $B: usize = 24; $body }
-        else if k <= 32 { const $B: usize = 32; $body }
-        else if k <= 48 { const $B: usize = 48; $body }
-        else { const $B: usize = 64; $body }
+        if k <= 1 {
+            const $B: usize = 1;
+            $body
+        } else if k <= 2 {
+            const $B: usize = 2;
+            $body
+        } else if k <= 3 {
+            const $B: usize = 3;
+            $body
+        } else if k <= 4 {
+            const $B: usize = 4;
+            $body
+        } else if k <= 5 {
+            const $B: usize = 5;
+            $body
+        } else if k <= 6 {
+            const $B: usize = 6;
+            $body
+        } else if k <= 8 {
+            const $B: usize = 8;
+            $body
+        } else if k <= 10 {
+            const $B: usize = 10;
+            $body
+        } else if k <= 12 {
+            const $B: usize = 12;
+            $body
+        } else if k <= 14 {
+            const $B: usize = 14;
+            $body
+        } else if k <= 17 {
+            const $B: usize = 17;
+            $body
+        } else if k <= 20 {
+            const $B: usize = 20;
+            $body
+        } else if k <= 24 {
+            const $B: usize = 24;
+            $body
+        } else if k <= 32 {
+            const $B: usize = 32;
+            $body
+        } else if k <= 48 {
+            const $B: usize = 48;
+            $body
+        } else {
+            const $B: usize = 64;
+            $body
+        }
     }};
 }
 

@@ -129,7 +129,11 @@ pub trait OcpModel: Send + Sync {
     fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
         let n_ctx = self.dims().n_ctx;
         if ctx.len() != n_ctx {
-            return Err(format!("context has length {}, expected {}", ctx.len(), n_ctx));
+            return Err(format!(
+                "context has length {}, expected {}",
+                ctx.len(),
+                n_ctx
+            ));
         }
         if let Some(k) = ctx.iter().position(|v| !v.is_finite()) {
             return Err(format!("context entry {k} is not finite"));

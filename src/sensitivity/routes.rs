@@ -161,7 +161,9 @@ fn schur_correct(ws: &mut Workspace, rhs: Option<&[f64]>) -> Result<usize, Sensi
     ws.schur_fac
         .solve_in_place(&mut ws.schur_rhs[..k], &mut ws.schur_tmp);
     if ws.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
-        return Err(SensitivityError::Singular("active-row Schur complement".into()));
+        return Err(SensitivityError::Singular(
+            "active-row Schur complement".into(),
+        ));
     }
     for a in 0..k {
         let c = ws.schur_rhs[a];
@@ -192,7 +194,11 @@ fn contract<M: OcpModel>(ws: &mut Workspace, model: &M, k: usize, out: &mut [f64
         } else {
             None
         };
-        let lam_next = if i < h { ws.lam[i + 1].as_slice() } else { &[][..] };
+        let lam_next = if i < h {
+            ws.lam[i + 1].as_slice()
+        } else {
+            &[][..]
+        };
         ws.diff.stage_theta(
             model,
             stage,
@@ -249,7 +255,11 @@ pub(crate) fn theta_blocks<M: OcpModel>(ws: &mut Workspace, model: &M) -> ThetaB
         for r in 0..k {
             wz.fill(0.0);
             wz[r] = 1.0;
-            let lam_next = if i < h { ws.lam[i + 1].as_slice() } else { &[][..] };
+            let lam_next = if i < h {
+                ws.lam[i + 1].as_slice()
+            } else {
+                &[][..]
+            };
             ws.diff.stage_theta(
                 model,
                 if i < h { Some(i) } else { None },
@@ -383,7 +393,11 @@ pub fn value_gradient<M: OcpModel>(
     let wz = vec![0.0; n + m];
     for i in 0..=h {
         let mut tb = ThetaBlock::new(n, ws.q[i], d);
-        let lam_next = if i < h { ws.lam[i + 1].as_slice() } else { &[][..] };
+        let lam_next = if i < h {
+            ws.lam[i + 1].as_slice()
+        } else {
+            &[][..]
+        };
         ws.diff.stage_theta(
             model,
             if i < h { Some(i) } else { None },

@@ -3,7 +3,7 @@
 
 use super::riccati::FactorOutcome;
 use super::workspace::{WarmStart, Workspace};
-use super::{SolverError, Solution, Status};
+use super::{Solution, SolverError, Status};
 use crate::linalg::norm_inf;
 use crate::model::OcpModel;
 
@@ -150,8 +150,16 @@ impl Workspace {
             } else {
                 (1.0, 1.0)
             };
-            let lam_norm = self.lam_new.iter().map(|v| norm_inf(v.as_slice())).fold(0.0, f64::max);
-            let mu_norm = self.mu_new.iter().map(|v| norm_inf(v.as_slice())).fold(0.0, f64::max);
+            let lam_norm = self
+                .lam_new
+                .iter()
+                .map(|v| norm_inf(v.as_slice()))
+                .fold(0.0, f64::max);
+            let mu_norm = self
+                .mu_new
+                .iter()
+                .map(|v| norm_inf(v.as_slice()))
+                .fold(0.0, f64::max);
             nu = nu.max(1.5 * lam_norm.max(mu_norm) + 1e-3);
             let phi0 = self.merit(model, false, tau, nu);
             let dphi = self.merit_slope(tau, nu);
@@ -220,10 +228,17 @@ impl Workspace {
         }
         let qh = self.q[h];
         if qh > 0 {
-            model.terminal_constraints(self.x[h].as_slice(), &self.theta, &self.ctx, &mut self.gbuf[..qh]);
+            model.terminal_constraints(
+                self.x[h].as_slice(),
+                &self.theta,
+                &self.ctx,
+                &mut self.gbuf[..qh],
+            );
             self.blocks[h].g.copy_from_slice(&self.gbuf[..qh]);
         }
-        self.blocks.iter().all(|b| b.g.iter().all(|v| v.is_finite()))
+        self.blocks
+            .iter()
+            .all(|b| b.g.iter().all(|v| v.is_finite()))
     }
 
     /// Evaluate every derivative block at the current iterate. `use_mu`: weight the constraint
@@ -359,12 +374,20 @@ impl Workspace {
             for r in 0..self.q[i] {
                 let sig = self.mu[i][r] / self.s[i][r];
                 for a in 0..k {
-                    let ga = if a < n { b.gx[(r, a)] } else { b.gu[(r, a - n)] };
+                    let ga = if a < n {
+                        b.gx[(r, a)]
+                    } else {
+                        b.gu[(r, a - n)]
+                    };
                     if ga == 0.0 {
                         continue;
                     }
                     for c in 0..k {
-                        let gc = if c < n { b.gx[(r, c)] } else { b.gu[(r, c - n)] };
+                        let gc = if c < n {
+                            b.gx[(r, c)]
+                        } else {
+                            b.gu[(r, c - n)]
+                        };
                         hm[(a, c)] += sig * ga * gc;
                     }
                 }
@@ -493,7 +516,13 @@ impl Workspace {
         let mut phi = 0.0;
         let mut viol = norm1_diff(self.x_init.as_slice(), xs[0].as_slice());
         for i in 0..h {
-            phi += model.stage_cost(i, xs[i].as_slice(), us[i].as_slice(), &self.theta, &self.ctx);
+            phi += model.stage_cost(
+                i,
+                xs[i].as_slice(),
+                us[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+            );
             model.dynamics(
                 i,
                 xs[i].as_slice(),
@@ -526,7 +555,12 @@ impl Workspace {
         phi += model.terminal_cost(xs[h].as_slice(), &self.theta, &self.ctx);
         let qh = self.q[h];
         if qh > 0 {
-            model.terminal_constraints(xs[h].as_slice(), &self.theta, &self.ctx, &mut self.gbuf[..qh]);
+            model.terminal_constraints(
+                xs[h].as_slice(),
+                &self.theta,
+                &self.ctx,
+                &mut self.gbuf[..qh],
+            );
             for j in 0..qh {
                 let s = ss[h][j];
                 if s <= 0.0 {
@@ -587,7 +621,13 @@ impl Workspace {
         sol.lambda0.copy_from(&self.lam[0]);
         let mut obj = 0.0;
         for i in 0..h {
-            obj += model.stage_cost(i, self.x[i].as_slice(), self.u[i].as_slice(), &self.theta, &self.ctx);
+            obj += model.stage_cost(
+                i,
+                self.x[i].as_slice(),
+                self.u[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+            );
         }
         obj += model.terminal_cost(self.x[h].as_slice(), &self.theta, &self.ctx);
         sol.objective = obj;

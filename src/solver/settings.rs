@@ -65,7 +65,9 @@ impl SolverSettings {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("solver setting `{name}` must be finite and > 0, got {v}"))
+                Err(format!(
+                    "solver setting `{name}` must be finite and > 0, got {v}"
+                ))
             }
         };
         pos("tol", self.tol)?;

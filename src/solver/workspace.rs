@@ -2,7 +2,7 @@
 //! sensitivity pass.
 
 use super::riccati::Riccati;
-use super::{check_vec, SolverError, SolverSettings, Solution};
+use super::{check_vec, Solution, SolverError, SolverSettings};
 use crate::linalg::SmallFactor;
 use crate::model::derivs::{Differentiator, StageBlock, MAX_VARS};
 use crate::model::OcpModel;
@@ -116,7 +116,11 @@ impl Workspace {
         let qmax = q.iter().copied().max().unwrap_or(0);
         let vn = |k: usize| vec![DVector::<f64>::zeros(n); k];
         let vm = |k: usize| vec![DVector::<f64>::zeros(m); k];
-        let vq = || q.iter().map(|&k| DVector::<f64>::zeros(k)).collect::<Vec<_>>();
+        let vq = || {
+            q.iter()
+                .map(|&k| DVector::<f64>::zeros(k))
+                .collect::<Vec<_>>()
+        };
         let mut blocks: Vec<StageBlock> = (0..h).map(|i| StageBlock::new(n, m, q[i])).collect();
         blocks.push(StageBlock::new(n, 0, q[h]));
         let mut hm: Vec<DMatrix<f64>> = (0..h).map(|_| DMatrix::zeros(n + m, n + m)).collect();

@@ -85,7 +85,11 @@ impl OcpModel for VoltagePolicy {
         for r in 0..3 {
             let mut v = cst::<S>(ctx[r]);
             for c in 0..3 {
-                let qc = if self.lag_free { x[3 + c] + u[c] } else { x[3 + c] };
+                let qc = if self.lag_free {
+                    x[3 + c] + u[c]
+                } else {
+                    x[3 + c]
+                };
                 v += a[3 * r + c] * qc;
             }
             out[r] = v;
