@@ -165,16 +165,17 @@ impl Workspace {
             let dphi = self.merit_slope(tau, nu);
             let mut alpha = ap_max;
             let mut accepted = false;
+            // Round-off relaxation of the Armijo test (as in IPOPT): near a solution the
+            // merit changes by less than its rounding error, and the multipliers must still
+            // take the full Newton update.
+            let slack = 10.0 * f64::EPSILON * phi0.abs().max(1.0);
             for _ in 0..self.settings.max_backtracks {
                 self.trial_point(alpha);
                 let phi = self.merit(model, true, tau, nu);
                 if phi.is_finite()
-                    && (dphi >= 0.0 || phi <= phi0 + self.settings.armijo * alpha * dphi)
+                    && (dphi >= -slack
+                        || phi <= phi0 + self.settings.armijo * alpha * dphi + slack)
                 {
-                    accepted = true;
-                    break;
-                }
-                if dphi >= 0.0 && phi.is_finite() {
                     accepted = true;
                     break;
                 }
