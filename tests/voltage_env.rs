@@ -1,14 +1,15 @@
 //! IEEE 13-bus voltage plant: golden data (`ENVIRONMENTS.md` §7.14), power-flow cross-checks,
 //! the linear model, the Table-2 metric and error handling.
 
+// Index loops over the three controlled buses compare several arrays side by side.
+#![allow(clippy::needless_range_loop)]
+
 use diffop::envs::voltage::demos::{voltage_demos, DemoSettings};
 use diffop::envs::voltage::linear::{a_by_finite_differences, a_closed_form, r_closed_form};
 use diffop::envs::voltage::metrics::{evaluate_episodes, run_episode, EvalError};
 use diffop::envs::voltage::mt19937::Mt19937;
 use diffop::envs::voltage::network::{injections, Network, N_BUS};
-use diffop::envs::voltage::powerflow::{
-    max_mismatch, newton_raphson, sweep, PowerFlowSettings, FLAT_START,
-};
+use diffop::envs::voltage::powerflow::{max_mismatch, newton_raphson, sweep, FLAT_START};
 use diffop::envs::voltage::{
     evaluate, Complex, EvalSettings, GradientFlow, Limits, PowerFlowMethod, Saturation, Scenario,
     ScenarioKind, VoltageController, VoltageEnv, VoltageEnvSettings, ZeroController,

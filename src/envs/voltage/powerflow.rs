@@ -321,26 +321,30 @@ fn solve_in_place(a: &mut [[f64; N_NR + 1]; N_NR]) -> bool {
                 piv = r;
             }
         }
-        if !(a[piv][col].abs() > 1e-300) {
+        // NaN-aware: a NaN pivot also counts as singular.
+        if a[piv][col].abs().partial_cmp(&1e-300) != Some(std::cmp::Ordering::Greater) {
             return false;
         }
         a.swap(col, piv);
-        let p = a[col][col];
-        for r in col + 1..N_NR {
-            let f = a[r][col] / p;
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for row in rest.iter_mut() {
+            let f = row[col] / pivot_row[col];
             if f != 0.0 {
-                for c in col..=N_NR {
-                    a[r][c] -= f * a[col][c];
+                for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *x -= f * p;
                 }
             }
         }
     }
     for col in (0..N_NR).rev() {
-        let mut x = a[col][N_NR];
-        for c in col + 1..N_NR {
-            x -= a[col][c] * a[c][N_NR];
+        let (top, rest) = a.split_at_mut(col + 1);
+        let row = &mut top[col];
+        let mut x = row[N_NR];
+        for (c, below) in rest.iter().enumerate() {
+            x -= row[col + 1 + c] * below[N_NR];
         }
-        a[col][N_NR] = x / a[col][col];
+        row[N_NR] = x / row[col];
     }
     true
 }
