@@ -32,6 +32,15 @@ fn eval_env() -> VoltageEnv {
 }
 
 #[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<VoltageEnv>();
+    check::<diffop::envs::voltage::VoltageMetrics>();
+    check::<GradientFlow>();
+    check::<Scenario>();
+}
+
+#[test]
 fn mt19937_vectors() {
     assert_eq!(Mt19937::new(5489).next_u32(), 3499211612);
     let mut g = Mt19937::new(0);

@@ -35,6 +35,33 @@ pub trait VoltageController {
     fn act(&mut self, env: &VoltageEnv) -> Result<[f64; N_CTRL], Self::Error>;
 }
 
+/// A stateless controller from a closure `FnMut(&VoltageEnv) -> u_t`.
+///
+/// ```
+/// use diffop::envs::voltage::metrics::FnController;
+/// use diffop::envs::voltage::{evaluate, EvalSettings};
+/// let settings = EvalSettings { scenarios: 4, ..EvalSettings::default() };
+/// let m = evaluate(&settings, || FnController(|env: &diffop::envs::VoltageEnv| {
+///     env.v().map(|v| 0.5 * (1.0 - v * v))
+/// }))
+/// .unwrap();
+/// assert!(m.transient < 0.0);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct FnController<F>(pub F);
+
+impl<F: FnMut(&VoltageEnv) -> [f64; N_CTRL]> VoltageController for FnController<F> {
+    type Error = std::convert::Infallible;
+
+    fn reset(&mut self, _env: &VoltageEnv) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn act(&mut self, env: &VoltageEnv) -> Result<[f64; N_CTRL], Self::Error> {
+        Ok((self.0)(env))
+    }
+}
+
 /// Errors of the evaluation.
 #[derive(Debug, Error)]
 pub enum EvalError<E: std::error::Error + 'static> {
@@ -223,7 +250,8 @@ pub fn run_episode<C: VoltageController>(
 
 /// Run every test scenario in parallel; records are returned in seed order.
 ///
-/// `make` builds a fresh controller for each scenario.
+/// `make` builds a fresh controller for each scenario. If several scenarios fail, which error is
+/// returned is unspecified (the first one rayon reports).
 pub fn evaluate_episodes<C, F>(
     settings: &EvalSettings,
     make: F,
