@@ -8,6 +8,10 @@
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
+pub mod voltage;
+
+pub use voltage::VoltageEnv;
+
 /// Errors of the environments.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum EnvError {
