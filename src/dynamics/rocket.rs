@@ -10,7 +10,9 @@ pub const M: usize = 3;
 /// True physical parameters φ_f = (J_x, J_y, J_z, m, l).
 pub const PHI_TRUE: [f64; 5] = [0.5, 1.0, 1.0, 1.0, 1.0];
 /// Goal state used by the Table-1 policy cost.
-pub const GOAL: [f64; 13] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+pub const GOAL: [f64; 13] = [
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+];
 /// True weights of ‖r‖², ‖v‖², ‖ω‖², tilt(q), side thrust u_y² + u_z².
 pub const WEIGHTS: [f64; 5] = [1.0, 1.0, 1.0, 50.0, 1.0];
 /// True control weight w_u.
@@ -45,4 +47,22 @@ pub fn tilt<S: Scalar>(q: &[S]) -> S {
     let a = q[1] * q[2] + q[0] * q[3];
     let b = q[1] * q[3] - q[0] * q[2];
     cst::<S>(4.0) * (a * a + b * b)
+}
+
+/// True terminal cost h(x) = 1·‖r‖² + 1·‖v‖² + 1·‖ω‖² + 50·tilt(q) (`ENVIRONMENTS.md` §5.3).
+#[inline]
+pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
+    let sq = |v: &[S]| v.iter().fold(cst::<S>(0.0), |a, &b| a + b * b);
+    sq(&x[0..3]) * WEIGHTS[0]
+        + sq(&x[3..6]) * WEIGHTS[1]
+        + sq(&x[10..13]) * WEIGHTS[2]
+        + tilt(&x[6..10]) * WEIGHTS[3]
+}
+
+/// True stage cost c(x, u) = h(x) + 1·(u_y² + u_z²) + 0.1·‖u‖² (`ENVIRONMENTS.md` §5.3).
+#[inline]
+pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
+    let side = u[1] * u[1] + u[2] * u[2];
+    let uu = u[0] * u[0] + side;
+    true_terminal_cost(x) + side * WEIGHTS[4] + uu * CONTROL_WEIGHT
 }
