@@ -106,9 +106,9 @@ fn theta0_voltage_perturbs_a_row_major() {
     }
     assert_eq!(rng.random::<u64>(), mirror.random::<u64>(), "extra draws");
     // A is symmetric (LinDistFlow) as printed in §7.11.
-    for r in 0..3 {
-        for c in 0..3 {
-            assert_eq!(A_LINEAR[r][c], A_LINEAR[c][r]);
+    for (r, row) in A_LINEAR.iter().enumerate() {
+        for (c, &a) in row.iter().enumerate() {
+            assert_eq!(a, A_LINEAR[c][r]);
         }
     }
 }
