@@ -60,3 +60,24 @@ pub fn f_c_with_gravity<S: Scalar>(x: &[S], u: &[S], phi: &[S], g: f64, out: &mu
 pub fn f_c<S: Scalar>(x: &[S], u: &[S], phi: &[S], out: &mut [S]) {
     f_c_with_gravity(x, u, phi, ARM_GRAVITY, out)
 }
+
+/// True terminal cost h(x) = 1·(q₁ − π/2)² + 1·q₂² + 0.5·q̇₁² + 0.5·q̇₂² (`ENVIRONMENTS.md` §3.3).
+#[inline]
+pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
+    let mut h = cst::<S>(0.0);
+    for ((&xj, &gj), &wj) in x.iter().zip(&GOAL).zip(&STATE_WEIGHTS) {
+        let e = xj - gj;
+        h += e * e * wj;
+    }
+    h
+}
+
+/// True stage cost c(x, u) = h(x) + 0.01·‖u‖² (`ENVIRONMENTS.md` §3.3).
+#[inline]
+pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
+    let mut uu = cst::<S>(0.0);
+    for &uj in u {
+        uu += uj * uj;
+    }
+    true_terminal_cost(x) + uu * CONTROL_WEIGHT
+}

@@ -31,3 +31,24 @@ pub fn f_c<S: Scalar>(x: &[S], u: &[S], phi: &[S], out: &mut [S]) {
     out[2] = ddx;
     out[3] = ddq;
 }
+
+/// True terminal cost h(x) = 1·x² + 6·(q − π)² + 1·ẋ² + 1·q̇² (`ENVIRONMENTS.md` §2.3).
+#[inline]
+pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
+    let mut h = cst::<S>(0.0);
+    for ((&xj, &gj), &wj) in x.iter().zip(&GOAL).zip(&STATE_WEIGHTS) {
+        let e = xj - gj;
+        h += e * e * wj;
+    }
+    h
+}
+
+/// True stage cost c(x, u) = h(x) + 0.1·u² (`ENVIRONMENTS.md` §2.3).
+#[inline]
+pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
+    let mut uu = cst::<S>(0.0);
+    for &uj in u {
+        uu += uj * uj;
+    }
+    true_terminal_cost(x) + uu * CONTROL_WEIGHT
+}

@@ -46,3 +46,25 @@ pub fn f_c<S: Scalar>(x: &[S], u: &[S], phi: &[S], out: &mut [S]) {
     let wd = euler_rotation(w, [jx, jy, jz], moment);
     out[10..13].copy_from_slice(&wd);
 }
+
+/// True terminal cost h(x) = 1·‖r‖² + 1·‖v‖² + 5·tr(I₃ − C(q)) + 1·‖ω‖² (`ENVIRONMENTS.md`
+/// §4.3). The trace is taken of the direction-cosine matrix of the (unnormalised) quaternion;
+/// it equals 4(q₁² + q₂² + q₃²) and does not depend on q₀ (§4.5).
+#[inline]
+pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
+    let sq = |v: &[S]| v.iter().fold(cst::<S>(0.0), |a, &b| a + b * b);
+    let c = dcm(&x[6..10]);
+    let tr = cst::<S>(3.0) - (c[0][0] + c[1][1] + c[2][2]);
+    sq(&x[0..3]) * WEIGHTS[0]
+        + sq(&x[3..6]) * WEIGHTS[1]
+        + tr * WEIGHTS[2]
+        + sq(&x[10..13]) * WEIGHTS[3]
+}
+
+/// True stage cost c(x, u) = h(x) + 0.1·‖u‖² (`ENVIRONMENTS.md` §4.3): the thrust penalty is
+/// on ‖u‖² itself, not on the deviation from hover.
+#[inline]
+pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
+    let uu = u.iter().fold(cst::<S>(0.0), |a, &b| a + b * b);
+    true_terminal_cost(x) + uu * CONTROL_WEIGHT
+}

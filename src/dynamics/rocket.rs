@@ -48,3 +48,21 @@ pub fn tilt<S: Scalar>(q: &[S]) -> S {
     let b = q[1] * q[3] - q[0] * q[2];
     cst::<S>(4.0) * (a * a + b * b)
 }
+
+/// True terminal cost h(x) = 1·‖r‖² + 1·‖v‖² + 1·‖ω‖² + 50·tilt(q) (`ENVIRONMENTS.md` §5.3).
+#[inline]
+pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
+    let sq = |v: &[S]| v.iter().fold(cst::<S>(0.0), |a, &b| a + b * b);
+    sq(&x[0..3]) * WEIGHTS[0]
+        + sq(&x[3..6]) * WEIGHTS[1]
+        + sq(&x[10..13]) * WEIGHTS[2]
+        + tilt(&x[6..10]) * WEIGHTS[3]
+}
+
+/// True stage cost c(x, u) = h(x) + 1·(u_y² + u_z²) + 0.1·‖u‖² (`ENVIRONMENTS.md` §5.3).
+#[inline]
+pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
+    let side = u[1] * u[1] + u[2] * u[2];
+    let uu = u[0] * u[0] + side;
+    true_terminal_cost(x) + side * WEIGHTS[4] + uu * CONTROL_WEIGHT
+}

@@ -5,6 +5,10 @@
 //! distribution, [`Env::step`] applies an action and returns the next observation and the true
 //! stage cost. The observation is the state.
 
+pub mod nonlinear;
+
+pub use nonlinear::{NonlinearEnv, NonlinearEnvSettings};
+
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
@@ -36,6 +40,9 @@ pub enum EnvError {
     /// A state or scenario given by the caller is invalid.
     #[error("invalid state: {0}")]
     InvalidState(String),
+    /// Environment settings are invalid (wrong length, negative or non-finite value).
+    #[error("invalid environment settings: {0}")]
+    InvalidSettings(String),
     /// `step` was called after the episode ended or before `reset`.
     #[error("episode is over (t = {t}, T = {horizon}); call reset")]
     EpisodeOver {

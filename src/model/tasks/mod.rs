@@ -1,6 +1,7 @@
 //! The built-in policy problems of `ENVIRONMENTS.md`: the four nonlinear tasks in the paper's
 //! Table-1 form ([`table1`]) and the voltage-control QP of eq. 11 ([`voltage`]).
 
+pub mod init;
 pub mod table1;
 pub mod voltage;
 

@@ -1,0 +1,834 @@
+//! Derivative blocks of every built-in model against central finite differences
+//! (`ALGORITHMS.md` §13 item 1).
+//!
+//! * first derivatives (f_x, f_u, c_x, c_u, g_x, g_u and the terminal c_x, g_x) against central
+//!   differences of `f64` evaluations;
+//! * the Lagrangian Hessian against central differences of the *analytic* gradient
+//!   ∇_z ℓ = ∇_z c + f_zᵀλ + g_zᵀμ (values are never differenced twice);
+//! * the curvature hint against the full evaluation;
+//! * the θ-blocks (`stage_theta`) against central differences in θ;
+//! * golden dynamics: the cart-pole at rest hanging down and the quadrotor in hover.
+//!
+//! Step h = 1e-6, error err(X, X̂) = ‖X − X̂‖_F / max(‖X̂‖_F, 1) ≤ 1e-6.
+
+use diffop::dynamics::{cartpole, quadrotor};
+use diffop::model::derivs::{Differentiator, StageBlock, ThetaBlock};
+use diffop::model::tasks::init::{theta0_nonlinear, theta0_voltage};
+use diffop::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
+use diffop::model::{Dims, OcpModel, Scalar};
+use diffop::rng::{stream, Stream};
+use nalgebra::{DMatrix, DVector};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const H: f64 = 1e-6;
+const TOL: f64 = 1e-6;
+
+/// err(X, X̂) = ‖X − X̂‖_F / max(‖X̂‖_F, 1).
+fn err(x: &DMatrix<f64>, xhat: &DMatrix<f64>) -> f64 {
+    assert_eq!(x.shape(), xhat.shape(), "shape mismatch");
+    (x - xhat).norm() / xhat.norm().max(1.0)
+}
+
+fn col(v: &DVector<f64>) -> DMatrix<f64> {
+    DMatrix::from_column_slice(v.len(), 1, v.as_slice())
+}
+
+fn row(v: &DVector<f64>) -> DMatrix<f64> {
+    DMatrix::from_row_slice(1, v.len(), v.as_slice())
+}
+
+fn check(what: &str, x: &DMatrix<f64>, xhat: &DMatrix<f64>, tol: f64) {
+    let e = err(x, xhat);
+    if std::env::var_os("DIFFOP_DERIV_REPORT").is_some() {
+        eprintln!("{e:9.2e}  {what}");
+    }
+    assert!(
+        e <= tol,
+        "{what}: err = {e:e} > {tol:e}\nanalytic {x}\nreference {xhat}"
+    );
+}
+
+/// Central-difference Jacobian of `f` at `z0` (columns = ∂f/∂z_j).
+fn fd_jac(z0: &[f64], mut f: impl FnMut(&[f64]) -> DVector<f64>) -> DMatrix<f64> {
+    let mut z = z0.to_vec();
+    let cols: Vec<DVector<f64>> = (0..z0.len())
+        .map(|j| {
+            z[j] = z0[j] + H;
+            let p = f(&z);
+            z[j] = z0[j] - H;
+            let m = f(&z);
+            z[j] = z0[j];
+            (p - m) / (2.0 * H)
+        })
+        .collect();
+    DMatrix::from_columns(&cols)
+}
+
+/// An evaluation point of a model.
+#[derive(Clone, Debug)]
+struct Point {
+    i: usize,
+    x: Vec<f64>,
+    u: Vec<f64>,
+    theta: Vec<f64>,
+    ctx: Vec<f64>,
+    /// λ_{i+1} (n).
+    lam: Vec<f64>,
+    /// Stage multipliers μ_i (n_path(i)).
+    mu: Vec<f64>,
+    /// Terminal multipliers (n_terminal).
+    mu_h: Vec<f64>,
+    /// Direction in z = (x, u) for the mixed θ-term (n + m).
+    w: Vec<f64>,
+}
+
+/// Stage values (f, c, g) stacked as [f; c; g] in `f64`.
+fn stage_vals<M: OcpModel>(model: &M, p: &Point, x: &[f64], u: &[f64], th: &[f64]) -> DVector<f64> {
+    let Dims { n, .. } = model.dims();
+    let q = model.n_path(p.i);
+    let mut f = vec![0.0; n];
+    let mut g = vec![0.0; q];
+    model.dynamics(p.i, x, u, th, &p.ctx, &mut f);
+    // Like the differentiator, only ask for constraints where the stage has some.
+    if q > 0 {
+        model.path_constraints(p.i, x, u, th, &p.ctx, &mut g);
+    }
+    let c = model.stage_cost(p.i, x, u, th, &p.ctx);
+    let mut v = f;
+    v.push(c);
+    v.extend(g);
+    DVector::from_vec(v)
+}
+
+/// Terminal values [c_H; g_H] in `f64`.
+fn terminal_vals<M: OcpModel>(model: &M, p: &Point, x: &[f64], th: &[f64]) -> DVector<f64> {
+    let mut g = vec![0.0; model.n_terminal()];
+    model.terminal_constraints(x, th, &p.ctx, &mut g);
+    let mut v = vec![model.terminal_cost(x, th, &p.ctx)];
+    v.extend(g);
+    DVector::from_vec(v)
+}
+
+fn stage_block<M: OcpModel>(model: &M, p: &Point, x: &[f64], u: &[f64], th: &[f64]) -> StageBlock {
+    let Dims { n, m, .. } = model.dims();
+    let mut out = StageBlock::new(n, m, model.n_path(p.i));
+    Differentiator::new().stage(model, p.i, x, u, th, &p.ctx, &p.lam, &p.mu, &mut out);
+    out
+}
+
+fn terminal_block<M: OcpModel>(model: &M, p: &Point, x: &[f64], th: &[f64]) -> StageBlock {
+    // The terminal stage has no control: its Hessian is n×n.
+    let n = model.dims().n;
+    let mut out = StageBlock::new(n, 0, model.n_terminal());
+    Differentiator::new().terminal(model, x, th, &p.ctx, &p.mu_h, &mut out);
+    out
+}
+
+/// Analytic ∇_z ℓ = (c_x + f_xᵀλ + g_xᵀμ, c_u + f_uᵀλ + g_uᵀμ) from the first-derivative blocks.
+fn stage_grad(b: &StageBlock, lam: &[f64], mu: &[f64]) -> DVector<f64> {
+    let lam = DVector::from_column_slice(lam);
+    let mu = DVector::from_column_slice(mu);
+    let gx = &b.cx + b.fx.tr_mul(&lam) + b.gx.tr_mul(&mu);
+    let gu = &b.cu + b.fu.tr_mul(&lam) + b.gu.tr_mul(&mu);
+    DVector::from_iterator(gx.len() + gu.len(), gx.iter().chain(gu.iter()).copied())
+}
+
+/// Analytic ∇_x (c_H + μᵀg_H).
+fn terminal_grad(b: &StageBlock, mu: &[f64]) -> DVector<f64> {
+    &b.cx + b.gx.tr_mul(&DVector::from_column_slice(mu))
+}
+
+fn split(z: &[f64], n: usize) -> (&[f64], &[f64]) {
+    z.split_at(n)
+}
+
+fn zvec(p: &Point) -> Vec<f64> {
+    p.x.iter().chain(&p.u).copied().collect()
+}
+
+/// First derivatives and values of stage `p.i` and of the terminal stage against differences.
+fn check_first<M: OcpModel>(model: &M, name: &str, p: &Point) {
+    let Dims { n, m, .. } = model.dims();
+    let q = model.n_path(p.i);
+    let b = stage_block(model, p, &p.x, &p.u, &p.theta);
+    let v = stage_vals(model, p, &p.x, &p.u, &p.theta);
+    check(
+        &format!("{name}: f"),
+        &col(&b.f),
+        &col(&v.rows(0, n).into_owned()),
+        1e-14,
+    );
+    assert!(
+        (b.c - v[n]).abs() <= 1e-14 * v[n].abs().max(1.0),
+        "{name}: c"
+    );
+    check(
+        &format!("{name}: g"),
+        &col(&b.g),
+        &col(&v.rows(n + 1, q).into_owned()),
+        1e-14,
+    );
+
+    let j = fd_jac(&zvec(p), |z| {
+        let (x, u) = split(z, n);
+        stage_vals(model, p, x, u, &p.theta)
+    });
+    check(
+        &format!("{name}: f_x"),
+        &b.fx,
+        &j.view((0, 0), (n, n)).into_owned(),
+        TOL,
+    );
+    check(
+        &format!("{name}: f_u"),
+        &b.fu,
+        &j.view((0, n), (n, m)).into_owned(),
+        TOL,
+    );
+    check(
+        &format!("{name}: c_x"),
+        &row(&b.cx),
+        &j.view((n, 0), (1, n)).into_owned(),
+        TOL,
+    );
+    check(
+        &format!("{name}: c_u"),
+        &row(&b.cu),
+        &j.view((n, n), (1, m)).into_owned(),
+        TOL,
+    );
+    check(
+        &format!("{name}: g_x"),
+        &b.gx,
+        &j.view((n + 1, 0), (q, n)).into_owned(),
+        TOL,
+    );
+    check(
+        &format!("{name}: g_u"),
+        &b.gu,
+        &j.view((n + 1, n), (q, m)).into_owned(),
+        TOL,
+    );
+
+    let qh = model.n_terminal();
+    let t = terminal_block(model, p, &p.x, &p.theta);
+    let tv = terminal_vals(model, p, &p.x, &p.theta);
+    assert!(
+        (t.c - tv[0]).abs() <= 1e-14 * tv[0].abs().max(1.0),
+        "{name}: c_H"
+    );
+    check(
+        &format!("{name}: g_H"),
+        &col(&t.g),
+        &col(&tv.rows(1, qh).into_owned()),
+        1e-14,
+    );
+    let jt = fd_jac(&p.x, |x| terminal_vals(model, p, x, &p.theta));
+    check(
+        &format!("{name}: c_H,x"),
+        &row(&t.cx),
+        &jt.view((0, 0), (1, n)).into_owned(),
+        TOL,
+    );
+    check(
+        &format!("{name}: g_H,x"),
+        &t.gx,
+        &jt.view((1, 0), (qh, n)).into_owned(),
+        TOL,
+    );
+}
+
+/// Lagrangian Hessians (stage and terminal) against differences of the analytic gradients.
+fn check_hessian<M: OcpModel>(model: &M, name: &str, p: &Point) {
+    let n = model.dims().n;
+    let b = stage_block(model, p, &p.x, &p.u, &p.theta);
+    let jh = fd_jac(&zvec(p), |z| {
+        let (x, u) = split(z, n);
+        stage_grad(&stage_block(model, p, x, u, &p.theta), &p.lam, &p.mu)
+    });
+    check(&format!("{name}: ∇²ℓ"), &b.hess, &jh, TOL);
+    check(
+        &format!("{name}: ∇²ℓ symmetric"),
+        &b.hess,
+        &b.hess.transpose(),
+        1e-12,
+    );
+
+    let t = terminal_block(model, p, &p.x, &p.theta);
+    let jt = fd_jac(&p.x, |x| {
+        terminal_grad(&terminal_block(model, p, x, &p.theta), &p.mu_h)
+    });
+    check(&format!("{name}: ∇²ℓ_H"), &t.hess, &jt, TOL);
+}
+
+/// θ-blocks of the stage and of the terminal stage against differences in θ.
+fn check_theta<M: OcpModel>(model: &M, name: &str, p: &Point) {
+    let Dims { n, m, d, .. } = model.dims();
+    let q = model.n_path(p.i);
+    let lam = DVector::from_column_slice(&p.lam);
+    let mu = DVector::from_column_slice(&p.mu);
+    let w = DVector::from_column_slice(&p.w);
+
+    let mut tb = ThetaBlock::new(n, q, d);
+    let mut diff = Differentiator::new();
+    diff.stage_theta(
+        model,
+        Some(p.i),
+        &p.x,
+        &p.u,
+        &p.theta,
+        &p.ctx,
+        &p.lam,
+        &p.mu,
+        &p.w,
+        &mut tb,
+    );
+    let jv = fd_jac(&p.theta, |th| stage_vals(model, p, &p.x, &p.u, th));
+    check(
+        &format!("{name}: f_θ"),
+        &tb.f_theta,
+        &jv.rows(0, n).into_owned(),
+        TOL,
+    );
+    check(
+        &format!("{name}: g_θ"),
+        &tb.g_theta,
+        &jv.rows(n + 1, q).into_owned(),
+        TOL,
+    );
+    // ∇_θ ℓ = ∇_θ c + λᵀ f_θ + μᵀ g_θ, as the θ-derivative of the scalar ℓ.
+    let jl = fd_jac(&p.theta, |th| {
+        let v = stage_vals(model, p, &p.x, &p.u, th);
+        let l = v[n] + v.rows(0, n).dot(&lam) + v.rows(n + 1, q).dot(&mu);
+        DVector::from_element(1, l)
+    });
+    check(&format!("{name}: ℓ_θ"), &row(&tb.l_theta), &jl, TOL);
+    let jw = fd_jac(&p.theta, |th| {
+        let g = stage_grad(&stage_block(model, p, &p.x, &p.u, th), &p.lam, &p.mu);
+        DVector::from_element(1, g.dot(&w))
+    });
+    check(&format!("{name}: (∇_zℓ·w)_θ"), &row(&tb.lw_theta), &jw, TOL);
+
+    let qh = model.n_terminal();
+    let wx = &p.w[..n];
+    let mut th_b = ThetaBlock::new(n, qh, d);
+    diff.stage_theta(
+        model,
+        None,
+        &p.x,
+        &[],
+        &p.theta,
+        &p.ctx,
+        &[],
+        &p.mu_h,
+        wx,
+        &mut th_b,
+    );
+    let muh = DVector::from_column_slice(&p.mu_h);
+    let jt = fd_jac(&p.theta, |th| terminal_vals(model, p, &p.x, th));
+    check(
+        &format!("{name}: g_H,θ"),
+        &th_b.g_theta,
+        &jt.rows(1, qh).into_owned(),
+        TOL,
+    );
+    assert!(
+        th_b.f_theta.iter().all(|&v| v == 0.0),
+        "{name}: terminal f_θ not zero"
+    );
+    let jlt = fd_jac(&p.theta, |th| {
+        let v = terminal_vals(model, p, &p.x, th);
+        DVector::from_element(1, v[0] + v.rows(1, qh).dot(&muh))
+    });
+    check(&format!("{name}: ℓ_H,θ"), &row(&th_b.l_theta), &jlt, TOL);
+    let wxv = DVector::from_column_slice(wx);
+    let jwt = fd_jac(&p.theta, |th| {
+        let g = terminal_grad(&terminal_block(model, p, &p.x, th), &p.mu_h);
+        DVector::from_element(1, g.dot(&wxv))
+    });
+    check(
+        &format!("{name}: (∇_xℓ_H·w)_θ"),
+        &row(&th_b.lw_theta),
+        &jwt,
+        TOL,
+    );
+    let _ = m;
+}
+
+/// Forwards everything to the inner model but gives no curvature hint.
+struct NoHint<M>(M);
+
+impl<M: OcpModel> OcpModel for NoHint<M> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn dims(&self) -> Dims {
+        self.0.dims()
+    }
+    fn dynamics<S: Scalar>(&self, i: usize, x: &[S], u: &[S], th: &[S], c: &[f64], out: &mut [S]) {
+        self.0.dynamics(i, x, u, th, c, out)
+    }
+    fn stage_cost<S: Scalar>(&self, i: usize, x: &[S], u: &[S], th: &[S], c: &[f64]) -> S {
+        self.0.stage_cost(i, x, u, th, c)
+    }
+    fn terminal_cost<S: Scalar>(&self, x: &[S], th: &[S], c: &[f64]) -> S {
+        self.0.terminal_cost(x, th, c)
+    }
+    fn n_path(&self, i: usize) -> usize {
+        self.0.n_path(i)
+    }
+    fn path_constraints<S: Scalar>(
+        &self,
+        i: usize,
+        x: &[S],
+        u: &[S],
+        th: &[S],
+        c: &[f64],
+        out: &mut [S],
+    ) {
+        self.0.path_constraints(i, x, u, th, c, out)
+    }
+    fn n_terminal(&self) -> usize {
+        self.0.n_terminal()
+    }
+    fn terminal_constraints<S: Scalar>(&self, x: &[S], th: &[S], c: &[f64], out: &mut [S]) {
+        self.0.terminal_constraints(x, th, c, out)
+    }
+    fn stage_curvature_vars(&self) -> Option<&[usize]> {
+        None
+    }
+    fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
+        self.0.check_context(ctx)
+    }
+}
+
+/// The hinted evaluation gives the same blocks as the full one.
+fn check_hint<M: OcpModel + Clone>(model: &M, name: &str, p: &Point) {
+    assert!(
+        model.stage_curvature_vars().is_some(),
+        "{name}: no hint to check"
+    );
+    let full = NoHint(model.clone());
+    assert!(full.stage_curvature_vars().is_none());
+    let a = stage_block(model, p, &p.x, &p.u, &p.theta);
+    let b = stage_block(&full, p, &p.x, &p.u, &p.theta);
+    let tol = 1e-13;
+    check(&format!("{name} hint: f"), &col(&a.f), &col(&b.f), tol);
+    check(&format!("{name} hint: f_x"), &a.fx, &b.fx, tol);
+    check(&format!("{name} hint: f_u"), &a.fu, &b.fu, tol);
+    check(&format!("{name} hint: c_x"), &col(&a.cx), &col(&b.cx), tol);
+    check(&format!("{name} hint: c_u"), &col(&a.cu), &col(&b.cu), tol);
+    check(&format!("{name} hint: g"), &col(&a.g), &col(&b.g), tol);
+    check(&format!("{name} hint: g_x"), &a.gx, &b.gx, tol);
+    check(&format!("{name} hint: g_u"), &a.gu, &b.gu, tol);
+    check(&format!("{name} hint: ∇²ℓ"), &a.hess, &b.hess, tol);
+    assert_eq!(a.c, b.c, "{name} hint: c");
+}
+
+fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    lo + (hi - lo) * rng.random::<f64>()
+}
+
+fn uniform_vec(rng: &mut ChaCha8Rng, k: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..k).map(|_| uniform(rng, lo, hi)).collect()
+}
+
+/// A random state of a nonlinear task in a sensible range; quaternions are near unit length
+/// (but not normalised: the models must not assume it).
+fn random_state(task: NonlinearTask, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    match task {
+        NonlinearTask::Cartpole => {
+            vec![
+                uniform(rng, -2.0, 2.0),
+                uniform(rng, -1.0, 4.0),
+                uniform(rng, -3.0, 3.0),
+                uniform(rng, -4.0, 4.0),
+            ]
+        }
+        NonlinearTask::Arm => {
+            let mut x = uniform_vec(rng, 2, -3.0, 3.0);
+            x.extend(uniform_vec(rng, 2, -2.0, 2.0));
+            x
+        }
+        NonlinearTask::Quadrotor | NonlinearTask::Rocket => {
+            let mut x = uniform_vec(rng, 3, -10.0, 10.0);
+            x.extend(uniform_vec(rng, 3, -3.0, 3.0));
+            let q = uniform_vec(rng, 4, -1.0, 1.0);
+            let s = uniform(rng, 0.9, 1.1) / q.iter().map(|v| v * v).sum::<f64>().sqrt();
+            x.extend(q.iter().map(|v| v * s));
+            x.extend(uniform_vec(rng, 3, -1.5, 1.5));
+            x
+        }
+    }
+}
+
+fn random_control(task: NonlinearTask, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let (_, m) = task.nm();
+    match task {
+        NonlinearTask::Cartpole | NonlinearTask::Arm => uniform_vec(rng, m, -10.0, 10.0),
+        NonlinearTask::Quadrotor => uniform_vec(rng, m, 0.0, 6.0),
+        NonlinearTask::Rocket => {
+            let mut u = vec![uniform(rng, 5.0, 20.0)];
+            u.extend(uniform_vec(rng, 2, -3.0, 3.0));
+            u
+        }
+    }
+}
+
+fn table1_point(task: NonlinearTask, theta: &[f64], rng: &mut ChaCha8Rng) -> Point {
+    let (n, m) = task.nm();
+    Point {
+        i: rng.random_range(0..5),
+        x: random_state(task, rng),
+        u: random_control(task, rng),
+        theta: theta.to_vec(),
+        ctx: vec![],
+        lam: uniform_vec(rng, n, -1.0, 1.0),
+        mu: vec![],
+        mu_h: vec![],
+        w: uniform_vec(rng, n + m, -1.0, 1.0),
+    }
+}
+
+/// (θ label, θ) pairs of a task: θ(0) of run seed 0 and, where it exists, the oracle θ.
+fn table1_thetas(task: NonlinearTask) -> Vec<(&'static str, Vec<f64>)> {
+    let mut v = vec![(
+        "θ(0)",
+        theta0_nonlinear(task, &mut stream(0, Stream::ThetaInit)),
+    )];
+    if let Some(o) = task.oracle_theta() {
+        v.push(("oracle θ", o));
+    }
+    v
+}
+
+fn voltage_point(model: &VoltagePolicy, i: usize, rng: &mut ChaCha8Rng) -> Point {
+    let ctx = VoltagePolicy::context(&[0.81, 0.74, 0.75], &[-1.0; 3], &[1.0; 3]);
+    let mut x = uniform_vec(rng, 3, 0.7, 1.1);
+    x.extend(uniform_vec(rng, 3, -1.0, 1.0));
+    let mut theta = theta0_voltage(&mut stream(0, Stream::ThetaInit));
+    theta[..3].copy_from_slice(&uniform_vec(rng, 3, 0.5, 3.0));
+    Point {
+        i,
+        x,
+        u: uniform_vec(rng, 3, -0.5, 0.5),
+        theta,
+        ctx,
+        lam: uniform_vec(rng, 6, -1.0, 1.0),
+        mu: uniform_vec(rng, model.n_path(i), 0.0, 1.0),
+        mu_h: uniform_vec(rng, model.n_terminal(), 0.0, 1.0),
+        w: uniform_vec(rng, 9, -1.0, 1.0),
+    }
+}
+
+fn voltage_models() -> Vec<(&'static str, VoltagePolicy)> {
+    vec![
+        ("voltage", VoltagePolicy::default()),
+        (
+            "voltage (lag-free)",
+            VoltagePolicy {
+                lag_free: true,
+                ..VoltagePolicy::default()
+            },
+        ),
+    ]
+}
+
+#[test]
+fn table1_first_derivatives() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for task in NonlinearTask::ALL {
+        let model = Table1Policy::new(task);
+        for (label, theta) in table1_thetas(task) {
+            for _ in 0..3 {
+                let p = table1_point(task, &theta, &mut rng);
+                check_first(&model, &format!("{} at {label}", task.name()), &p);
+            }
+        }
+    }
+}
+
+#[test]
+fn table1_lagrangian_hessians() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for task in NonlinearTask::ALL {
+        let model = Table1Policy::new(task);
+        for (label, theta) in table1_thetas(task) {
+            for _ in 0..3 {
+                let p = table1_point(task, &theta, &mut rng);
+                check_hessian(&model, &format!("{} at {label}", task.name()), &p);
+            }
+        }
+    }
+}
+
+#[test]
+fn table1_theta_blocks() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for task in NonlinearTask::ALL {
+        let model = Table1Policy::new(task);
+        for (label, theta) in table1_thetas(task) {
+            for _ in 0..2 {
+                let p = table1_point(task, &theta, &mut rng);
+                check_theta(&model, &format!("{} at {label}", task.name()), &p);
+            }
+        }
+    }
+}
+
+#[test]
+fn voltage_derivatives() {
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    for (name, model) in voltage_models() {
+        assert!(model
+            .check_context(&voltage_point(&model, 0, &mut rng).ctx)
+            .is_ok());
+        // Stage 0 has no path constraints, later stages have the six q bounds.
+        for i in [0, 1, 4] {
+            for _ in 0..2 {
+                let p = voltage_point(&model, i, &mut rng);
+                let name = format!("{name} stage {i}");
+                check_first(&model, &name, &p);
+                check_hessian(&model, &name, &p);
+                check_theta(&model, &name, &p);
+                check_hint(&model, &name, &p);
+            }
+        }
+    }
+}
+
+/// The voltage hint also holds on the no-hint wrapper's own derivative tests, and every
+/// Hessian entry outside the hinted variables is exactly zero in the full evaluation.
+#[test]
+fn voltage_hint_covers_all_curvature() {
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    for (name, model) in voltage_models() {
+        let vars = model
+            .stage_curvature_vars()
+            .map(<[usize]>::to_vec)
+            .unwrap_or_default();
+        let full = NoHint(model.clone());
+        for i in [0, 2] {
+            let p = voltage_point(&model, i, &mut rng);
+            check_hessian(&full, &format!("{name} (no hint) stage {i}"), &p);
+            let b = stage_block(&full, &p, &p.x, &p.u, &p.theta);
+            for r in 0..9 {
+                for c in 0..9 {
+                    if !(vars.contains(&r) && vars.contains(&c)) {
+                        assert_eq!(
+                            b.hess[(r, c)],
+                            0.0,
+                            "{name}: curvature outside the hint at ({r}, {c})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Hessian check can see the dynamics curvature: dropping λ changes ∇²ℓ by more than 100×
+/// the tolerance for every task (so a missing or wrong fᵀλ term would fail the test).
+#[test]
+fn hessian_check_sees_the_dynamics_curvature() {
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    for task in NonlinearTask::ALL {
+        let model = Table1Policy::new(task);
+        for (label, theta) in table1_thetas(task) {
+            let p = table1_point(task, &theta, &mut rng);
+            let mut p0 = p.clone();
+            p0.lam.fill(0.0);
+            let with = stage_block(&model, &p, &p.x, &p.u, &p.theta).hess;
+            let without = stage_block(&model, &p0, &p.x, &p.u, &p.theta).hess;
+            let e = err(&with, &without);
+            assert!(
+                e > 1e2 * TOL,
+                "{} at {label}: λ-curvature only {e:e}",
+                task.name()
+            );
+        }
+    }
+}
+
+/// One differentiator reused across models, stages and sizes (its dual scratch is kept between
+/// calls) gives the same blocks as fresh ones.
+#[test]
+fn differentiator_reuse_matches_fresh() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut shared = Differentiator::new();
+    let volt = VoltagePolicy::default();
+    for round in 0..2 {
+        for i in [1, 0, 3] {
+            let p = voltage_point(&volt, i, &mut rng);
+            let mut a = StageBlock::new(6, 3, volt.n_path(i));
+            shared.stage(
+                &volt, i, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, &p.mu, &mut a,
+            );
+            let b = stage_block(&volt, &p, &p.x, &p.u, &p.theta);
+            assert_eq!(
+                (&a.hess, &a.fx, &a.gx, &a.cu),
+                (&b.hess, &b.fx, &b.gx, &b.cu),
+                "round {round}"
+            );
+            let mut t = StageBlock::new(6, 0, 6);
+            shared.terminal(&volt, &p.x, &p.theta, &p.ctx, &p.mu_h, &mut t);
+            assert_eq!(t.hess, terminal_block(&volt, &p, &p.x, &p.theta).hess);
+        }
+        for task in [NonlinearTask::Quadrotor, NonlinearTask::Cartpole] {
+            let model = Table1Policy::new(task);
+            let (n, m) = task.nm();
+            let theta = theta0_nonlinear(task, &mut stream(round, Stream::ThetaInit));
+            let p = table1_point(task, &theta, &mut rng);
+            let mut a = StageBlock::new(n, m, 0);
+            shared.stage(&model, p.i, &p.x, &p.u, &p.theta, &[], &p.lam, &[], &mut a);
+            let b = stage_block(&model, &p, &p.x, &p.u, &p.theta);
+            assert_eq!(
+                (&a.hess, &a.fx, &a.fu, &a.cx),
+                (&b.hess, &b.fx, &b.fu, &b.cx)
+            );
+            let mut ta = ThetaBlock::new(n, 0, model.n_theta());
+            let mut tb = ta.clone();
+            shared.stage_theta(
+                &model,
+                Some(p.i),
+                &p.x,
+                &p.u,
+                &p.theta,
+                &[],
+                &p.lam,
+                &[],
+                &p.w,
+                &mut ta,
+            );
+            Differentiator::new().stage_theta(
+                &model,
+                Some(p.i),
+                &p.x,
+                &p.u,
+                &p.theta,
+                &[],
+                &p.lam,
+                &[],
+                &p.w,
+                &mut tb,
+            );
+            assert_eq!(
+                (&ta.l_theta, &ta.lw_theta, &ta.f_theta),
+                (&tb.l_theta, &tb.lw_theta, &tb.f_theta)
+            );
+        }
+    }
+}
+
+#[test]
+fn golden_cartpole_hanging_at_rest_stays_at_rest() {
+    let x = [0.0; 4];
+    let mut next = [1.0; 4];
+    NonlinearTask::Cartpole.step(&x, &[0.0], &cartpole::PHI_TRUE, &mut next);
+    assert_eq!(next, x);
+    // The same through the policy model at θ_f = φ_f,true.
+    let model = Table1Policy::new(NonlinearTask::Cartpole);
+    let theta = NonlinearTask::Cartpole.oracle_theta().unwrap_or_default();
+    model.dynamics(0, &x, &[0.0], &theta, &[], &mut next);
+    assert_eq!(next, x);
+}
+
+#[test]
+fn golden_quadrotor_hover_keeps_velocity() {
+    let mut x = [0.0; 13];
+    x[..3].copy_from_slice(&[1.0, -2.0, 3.0]);
+    x[3..6].copy_from_slice(&[0.3, -0.2, 0.1]);
+    x[6] = 1.0;
+    let u = [2.5; 4];
+    assert_eq!(quadrotor::PHI_TRUE[3], 1.0, "hover thrust assumes m = 1");
+    let mut next = [0.0; 13];
+    NonlinearTask::Quadrotor.step(&x, &u, &quadrotor::PHI_TRUE, &mut next);
+    assert_eq!(&next[3..6], &x[3..6], "v changed in hover");
+    assert_eq!(&next[6..13], &x[6..13], "attitude or rate changed in hover");
+    for k in 0..3 {
+        assert!((next[k] - (x[k] + 0.1 * x[3 + k])).abs() < 1e-15);
+    }
+}
+
+fn cartpole_point() -> impl Strategy<Value = Point> {
+    (
+        prop::collection::vec(-3.0..3.0f64, 4),
+        -10.0..10.0f64,
+        prop::collection::vec(0.0..6.0f64, 8),
+        prop::collection::vec(0.2..2.0f64, 3),
+        prop::collection::vec(-1.0..1.0f64, 9),
+    )
+        .prop_map(|(x, u, wts, phi, r)| {
+            let mut theta = wts;
+            theta.extend(phi);
+            Point {
+                i: 0,
+                x,
+                u: vec![u],
+                theta,
+                ctx: vec![],
+                lam: r[..4].to_vec(),
+                mu: vec![],
+                mu_h: vec![],
+                w: r[4..].to_vec(),
+            }
+        })
+}
+
+fn quadrotor_point() -> impl Strategy<Value = Point> {
+    (
+        prop::collection::vec(-4.0..4.0f64, 6),
+        prop::collection::vec(-1.2..1.2f64, 4),
+        prop::collection::vec(-2.0..2.0f64, 3),
+        prop::collection::vec(0.0..8.0f64, 4),
+        prop::collection::vec(0.0..5.0f64, 26),
+        prop::collection::vec(0.2..2.0f64, 5),
+        prop::collection::vec(-1.0..1.0f64, 30),
+    )
+        .prop_map(|(rv, q, w, u, wts, phi, r)| {
+            let mut x = rv;
+            x.extend(q);
+            x.extend(w);
+            let mut theta = wts;
+            theta.extend(phi);
+            Point {
+                i: 0,
+                x,
+                u,
+                theta,
+                ctx: vec![],
+                lam: r[..13].to_vec(),
+                mu: vec![],
+                mu_h: vec![],
+                w: r[13..].to_vec(),
+            }
+        })
+}
+
+// Ranges keep c below ~3e3, so the round-off of a central difference, ≈ ulp(c)/h ≤ 5e-7 even
+// where the gradient is tiny (the error floor is absolute there), stays under the 1e-6 bound.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn prop_cartpole_first_derivatives(p in cartpole_point()) {
+        let model = Table1Policy::new(NonlinearTask::Cartpole);
+        check_first(&model, "cartpole (proptest)", &p);
+        let mut tb = ThetaBlock::new(4, 0, 11);
+        Differentiator::new().stage_theta(&model, Some(0), &p.x, &p.u, &p.theta, &p.ctx, &p.lam, &p.mu, &p.w, &mut tb);
+        let jv = fd_jac(&p.theta, |th| stage_vals(&model, &p, &p.x, &p.u, th));
+        check("cartpole (proptest): f_θ", &tb.f_theta, &jv.rows(0, 4).into_owned(), TOL);
+    }
+
+    #[test]
+    fn prop_quadrotor_first_derivatives(p in quadrotor_point()) {
+        let model = Table1Policy::new(NonlinearTask::Quadrotor);
+        check_first(&model, "quadrotor (proptest)", &p);
+        let mut tb = ThetaBlock::new(13, 0, 31);
+        Differentiator::new().stage_theta(&model, Some(0), &p.x, &p.u, &p.theta, &p.ctx, &p.lam, &p.mu, &p.w, &mut tb);
+        let jv = fd_jac(&p.theta, |th| stage_vals(&model, &p, &p.x, &p.u, th));
+        check("quadrotor (proptest): f_θ", &tb.f_theta, &jv.rows(0, 13).into_owned(), TOL);
+    }
+}
