@@ -29,8 +29,15 @@ fn fd_jacobian<M: OcpModel>(
     theta: &[f64],
     ctx: &[f64],
 ) -> Option<DMatrix<f64>> {
-    let sol = ws.solve(model, x0, theta, ctx, WarmStart::Cold).unwrap().clone();
-    assert!(sol.status.is_polished(), "nominal solve failed: {:?}", sol.status);
+    let sol = ws
+        .solve(model, x0, theta, ctx, WarmStart::Cold)
+        .unwrap()
+        .clone();
+    assert!(
+        sol.status.is_polished(),
+        "nominal solve failed: {:?}",
+        sol.status
+    );
     let xg: Vec<f64> = sol.x.iter().flat_map(|v| v.iter().copied()).collect();
     let ug = controls(&sol);
     let act = active_pattern(&sol);
@@ -44,7 +51,11 @@ fn fd_jacobian<M: OcpModel>(
             th[j] += sgn * h;
             ws.set_guess(&xg, &ug).unwrap();
             let s = ws.solve(model, x0, &th, ctx, WarmStart::Current).unwrap();
-            assert!(s.status.is_polished(), "perturbed solve failed: {:?}", s.status);
+            assert!(
+                s.status.is_polished(),
+                "perturbed solve failed: {:?}",
+                s.status
+            );
             if active_pattern(s) != act {
                 return None;
             }
@@ -97,7 +108,11 @@ fn check_instance<M: OcpModel>(
     let z = dk.solve_kkt().unwrap();
     let zu = dk.controls(&z);
     let e_dense = err(&ju, &zu);
-    assert!(e_dense <= 1e-9, "{}: structured vs dense err {e_dense:e}", model.name());
+    assert!(
+        e_dense <= 1e-9,
+        "{}: structured vs dense err {e_dense:e}",
+        model.name()
+    );
     // VJP vs vᵀJ with a random seed on all controls and states
     let (n, m, d) = ws.dims();
     let h = ws.horizon();
@@ -105,7 +120,16 @@ fn check_instance<M: OcpModel>(
     let su: Vec<f64> = (0..h * m).map(|_| r.random::<f64>() - 0.5).collect();
     let sx: Vec<f64> = (0..(h + 1) * n).map(|_| r.random::<f64>() - 0.5).collect();
     let mut v = vec![0.0; d];
-    sensitivity::vjp(ws, model, Seed { x: Some(&sx), u: Some(&su) }, &mut v).unwrap();
+    sensitivity::vjp(
+        ws,
+        model,
+        Seed {
+            x: Some(&sx),
+            u: Some(&su),
+        },
+        &mut v,
+    )
+    .unwrap();
     let mut vref = vec![0.0; d];
     for k in 0..d {
         for i in 0..h {
@@ -119,9 +143,19 @@ fn check_instance<M: OcpModel>(
             }
         }
     }
-    let num: f64 = v.iter().zip(&vref).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+    let num: f64 = v
+        .iter()
+        .zip(&vref)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let den: f64 = vref.iter().map(|b| b * b).sum::<f64>().sqrt().max(1e-300);
-    assert!(num / den <= 1e-12, "{}: VJP vs vᵀJ rel {:e}", model.name(), num / den);
+    assert!(
+        num / den <= 1e-12,
+        "{}: VJP vs vᵀJ rel {:e}",
+        model.name(),
+        num / den
+    );
     true
 }
 
@@ -136,7 +170,11 @@ fn run_nonlinear(task: NonlinearTask, samples: usize) {
             ok += 1;
         }
     }
-    assert!(ok * 10 >= samples * 9, "{:?}: only {ok}/{samples} usable points", task);
+    assert!(
+        ok * 10 >= samples * 9,
+        "{:?}: only {ok}/{samples} usable points",
+        task
+    );
 }
 
 #[test]
@@ -176,9 +214,15 @@ fn run_voltage(h: usize, samples: usize) -> usize {
             weak += sol.weakly_active;
         }
     }
-    assert!(ok * 10 >= samples * 8, "voltage H{h}: only {ok}/{samples} usable points");
+    assert!(
+        ok * 10 >= samples * 8,
+        "voltage H{h}: only {ok}/{samples} usable points"
+    );
     assert!(with_active > 0, "voltage H{h}: no case with active limits");
-    assert!(last_stage_active > 0, "voltage H{h}: no case active at the last stages");
+    assert!(
+        last_stage_active > 0,
+        "voltage H{h}: no case active at the last stages"
+    );
     // q_H = q_{H−1} (u*_{H−1} = 0 by the lag), so a bound active at stage H−1 repeats at the
     // terminal stage with zero multiplier: a weakly active row. The ratio test classifies it
     // either way; when it is classified active the polish finds μ = 0 and drops it (counted).
@@ -227,7 +271,11 @@ fn prop1_formula_matches_kkt_when_d_invertible() {
         let dk = DenseKkt::assemble(&mut ws, &model).unwrap();
         let z1 = dk.solve_kkt().unwrap();
         let z2 = dk.solve_prop1().unwrap();
-        assert!(err(&z2, &z1) < 1e-8, "Prop. 1 formula vs KKT {:e}", err(&z2, &z1));
+        assert!(
+            err(&z2, &z1) < 1e-8,
+            "Prop. 1 formula vs KKT {:e}",
+            err(&z2, &z1)
+        );
     }
 }
 
@@ -261,7 +309,10 @@ fn check_value<M: OcpModel>(ws: &mut Workspace, model: &M, x0: &[f64], theta: &[
             let mut th = theta.to_vec();
             th[j] += sgn * h;
             ws.set_guess(&xg, &ug).unwrap();
-            vals[k] = ws.solve(model, x0, &th, ctx, WarmStart::Current).unwrap().objective;
+            vals[k] = ws
+                .solve(model, x0, &th, ctx, WarmStart::Current)
+                .unwrap()
+                .objective;
         }
         fd[j] = (vals[0] - vals[1]) / (2.0 * h);
     }
@@ -277,7 +328,10 @@ fn check_value<M: OcpModel>(ws: &mut Workspace, model: &M, x0: &[f64], theta: &[
             let mut xx = x0.to_vec();
             xx[j] += sgn * h;
             ws.set_guess(&xg, &ug).unwrap();
-            vals[k] = ws.solve(model, &xx, theta, ctx, WarmStart::Current).unwrap().objective;
+            vals[k] = ws
+                .solve(model, &xx, theta, ctx, WarmStart::Current)
+                .unwrap()
+                .objective;
         }
         fdx[j] = (vals[0] - vals[1]) / (2.0 * h);
     }
@@ -307,7 +361,10 @@ fn jacobian_x0_matches_fd() {
             let mut xx = x0.clone();
             xx[j] += sgn * h;
             ws.set_guess(&xg, &ug).unwrap();
-            cols.push(controls(ws.solve(&model, &xx, &theta, &[], WarmStart::Current).unwrap()));
+            cols.push(controls(
+                ws.solve(&model, &xx, &theta, &[], WarmStart::Current)
+                    .unwrap(),
+            ));
         }
         for r in 0..ug.len() {
             fd[(r, j)] = (cols[0][r] - cols[1][r]) / (2.0 * h);
@@ -323,9 +380,28 @@ fn sensitivity_requires_polished_solution() {
     let mut out = vec![0.0; 11];
     assert!(sensitivity::vjp(&mut ws, &model, Seed::default(), &mut out).is_err());
     let theta = NonlinearTask::Cartpole.oracle_theta().unwrap();
-    ws.solve(&model, &[0.1, 0.2, 0.0, 0.0], &theta, &[], WarmStart::Cold).unwrap();
+    ws.solve(&model, &[0.1, 0.2, 0.0, 0.0], &theta, &[], WarmStart::Cold)
+        .unwrap();
     let bad = vec![0.0; 3];
-    assert!(sensitivity::vjp(&mut ws, &model, Seed { x: None, u: Some(&bad) }, &mut out).is_err());
+    assert!(sensitivity::vjp(
+        &mut ws,
+        &model,
+        Seed {
+            x: None,
+            u: Some(&bad)
+        },
+        &mut out
+    )
+    .is_err());
     let nan = vec![f64::NAN; 6];
-    assert!(sensitivity::vjp(&mut ws, &model, Seed { x: None, u: Some(&nan) }, &mut out).is_err());
+    assert!(sensitivity::vjp(
+        &mut ws,
+        &model,
+        Seed {
+            x: None,
+            u: Some(&nan)
+        },
+        &mut out
+    )
+    .is_err());
 }

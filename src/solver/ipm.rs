@@ -173,8 +173,7 @@ impl Workspace {
                 self.trial_point(alpha);
                 let phi = self.merit(model, true, tau, nu);
                 if phi.is_finite()
-                    && (dphi >= -slack
-                        || phi <= phi0 + self.settings.armijo * alpha * dphi + slack)
+                    && (dphi >= -slack || phi <= phi0 + self.settings.armijo * alpha * dphi + slack)
                 {
                     accepted = true;
                     break;

@@ -48,6 +48,9 @@ impl VoltagePolicy {
     const CURVATURE: [usize; 6] = [0, 1, 2, 6, 7, 8];
 
     fn bounds<S: Scalar>(q: &[S], ctx: &[f64], out: &mut [S]) {
+        if out.len() < 6 {
+            return;
+        }
         for b in 0..3 {
             out[b] = q[b] - ctx[6 + b];
             out[3 + b] = cst::<S>(ctx[3 + b]) - q[b];
