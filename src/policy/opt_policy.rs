@@ -1,0 +1,195 @@
+//! The optimization-based policy π_θ(x) = (u*_0, …, u*_{h−1}) (paper eq. 2, `ALGORITHMS.md` §2).
+//!
+//! [`OptPolicy`] owns a policy problem, its solver workspace and the current θ and context. It
+//! solves the OCP from the observed state and exposes the first h planned actions and their
+//! vector–Jacobian products. Initial guesses follow §3: a cold start (u = 0, rollout) at the
+//! first decision of an episode and whenever h > 1; in Step mode (h = 1) later decisions are
+//! warm-started from the previous plan shifted by one stage. A warm-started solve that fails is
+//! retried once from a cold start before the failure is reported.
+
+use crate::model::OcpModel;
+use crate::sensitivity::{self, Seed, SensitivityError};
+use crate::solver::{Solution, SolverError, SolverSettings, WarmStart, Workspace};
+use thiserror::Error;
+
+/// Errors of the policy layer.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum PolicyError {
+    /// Invalid execution settings (h = 0, h > H, …).
+    #[error("invalid policy settings: {0}")]
+    Settings(String),
+    /// Misuse reported by the solver (dimensions, non-finite input, context).
+    #[error(transparent)]
+    Solver(#[from] SolverError),
+    /// The OCP solve failed (status given).
+    #[error("policy solve failed with status {0:?}")]
+    SolveFailed(crate::solver::Status),
+    /// Sensitivity failure.
+    #[error(transparent)]
+    Sensitivity(#[from] SensitivityError),
+}
+
+/// An optimization-based policy with horizon H executing h actions per solve.
+#[derive(Debug)]
+pub struct OptPolicy<M: OcpModel> {
+    model: M,
+    ws: Workspace,
+    h_exec: usize,
+    theta: Vec<f64>,
+    ctx: Vec<f64>,
+    has_plan: bool,
+}
+
+impl<M: OcpModel> OptPolicy<M> {
+    /// A policy for `model` with planning horizon `horizon`, executing `h_exec` actions per
+    /// solve (1 = Step, H = Traj), starting from parameters `theta`.
+    pub fn new(
+        model: M,
+        horizon: usize,
+        h_exec: usize,
+        theta: Vec<f64>,
+        settings: SolverSettings,
+    ) -> Result<Self, PolicyError> {
+        if h_exec == 0 || h_exec > horizon {
+            return Err(PolicyError::Settings(format!(
+                "actions per solve h = {h_exec} must satisfy 1 ≤ h ≤ H = {horizon}"
+            )));
+        }
+        let ws = Workspace::new(&model, horizon, settings)?;
+        let dims = model.dims();
+        if theta.len() != dims.d {
+            return Err(PolicyError::Settings(format!(
+                "θ has {} entries, the `{}` policy expects {}",
+                theta.len(),
+                model.name(),
+                dims.d
+            )));
+        }
+        Ok(Self {
+            ctx: vec![0.0; dims.n_ctx],
+            model,
+            ws,
+            h_exec,
+            theta,
+            has_plan: false,
+        })
+    }
+
+    /// The policy problem.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Planning horizon H.
+    pub fn horizon(&self) -> usize {
+        self.ws.horizon()
+    }
+
+    /// Actions executed per solve h.
+    pub fn actions_per_solve(&self) -> usize {
+        self.h_exec
+    }
+
+    /// Current θ.
+    pub fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    /// Replace θ.
+    pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PolicyError> {
+        if theta.len() != self.theta.len() {
+            return Err(PolicyError::Settings(format!(
+                "θ has {} entries, expected {}",
+                theta.len(),
+                self.theta.len()
+            )));
+        }
+        self.theta.copy_from_slice(theta);
+        Ok(())
+    }
+
+    /// Replace the per-call context (e.g. the voltage task's v_env and limits).
+    pub fn set_context(&mut self, ctx: &[f64]) -> Result<(), PolicyError> {
+        if ctx.len() != self.ctx.len() {
+            return Err(PolicyError::Settings(format!(
+                "context has {} entries, expected {}",
+                ctx.len(),
+                self.ctx.len()
+            )));
+        }
+        self.ctx.copy_from_slice(ctx);
+        Ok(())
+    }
+
+    /// Forget the previous plan (the next decision is a cold start).
+    pub fn reset(&mut self) {
+        self.has_plan = false;
+    }
+
+    /// Solve the OCP from state `x`. Returns the solution; a failed solve is an error.
+    pub fn plan(&mut self, x: &[f64]) -> Result<&Solution, PolicyError> {
+        let warm = self.has_plan && self.h_exec == 1;
+        let start = if warm { WarmStart::Shift } else { WarmStart::Cold };
+        let mut ok = self
+            .ws
+            .solve(&self.model, x, &self.theta, &self.ctx, start)?
+            .status
+            .is_polished();
+        if !ok && warm {
+            ok = self
+                .ws
+                .solve(&self.model, x, &self.theta, &self.ctx, WarmStart::Cold)?
+                .status
+                .is_polished();
+        }
+        if !ok {
+            self.has_plan = false;
+            return Err(PolicyError::SolveFailed(self.ws.solution().status));
+        }
+        self.has_plan = true;
+        Ok(self.ws.solution())
+    }
+
+    /// The last plan.
+    pub fn solution(&self) -> &Solution {
+        self.ws.solution()
+    }
+
+    /// The first `k ≤ h` planned actions of the last plan, stacked (k·m).
+    pub fn planned_actions(&self, k: usize) -> Vec<f64> {
+        self.ws.solution().u[..k.min(self.h_exec)]
+            .iter()
+            .flat_map(|v| v.iter().copied())
+            .collect()
+    }
+
+    /// gᵀ ∂u*/∂θ for a seed on the first controls of the last plan (`seed_u` has k·m entries,
+    /// k ≤ H; the remaining controls get zero seed). Written into `out` (d).
+    pub fn vjp_controls(&mut self, seed_u: &[f64], out: &mut [f64]) -> Result<(), PolicyError> {
+        let (_, m, _) = self.ws.dims();
+        let h = self.ws.horizon();
+        if seed_u.len() % m != 0 || seed_u.len() > h * m {
+            return Err(PolicyError::Settings(format!(
+                "control seed has {} entries; expected a multiple of m = {m}, at most H·m",
+                seed_u.len()
+            )));
+        }
+        let mut full = vec![0.0; h * m];
+        full[..seed_u.len()].copy_from_slice(seed_u);
+        sensitivity::vjp(
+            &mut self.ws,
+            &self.model,
+            Seed {
+                x: None,
+                u: Some(&full),
+            },
+            out,
+        )?;
+        Ok(())
+    }
+
+    /// Mutable access to the workspace (for the full Jacobian or value gradients).
+    pub fn workspace_mut(&mut self) -> (&M, &mut Workspace) {
+        (&self.model, &mut self.ws)
+    }
+}
