@@ -100,9 +100,13 @@ impl Workspace {
     fn polish_newton<M: OcpModel>(&mut self, model: &M) -> Option<Status> {
         let (n, h) = (self.n, self.h);
         let max_it = self.settings.polish_max_iter;
+        let unconstrained = self.q.iter().all(|&k| k == 0);
         for it in 0..=max_it {
             self.kkt_ready = false;
-            if !self.eval_blocks(model, true) {
+            // Without inequalities the interior-point phase ended with the blocks evaluated at
+            // exactly this iterate and multipliers: no need to evaluate them again.
+            let fresh = it == 0 && unconstrained && self.sol.polish_iterations == 0;
+            if !fresh && !self.eval_blocks(model, true) {
                 return None;
             }
             let r = self.residuals(false);
