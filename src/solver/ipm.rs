@@ -70,6 +70,10 @@ impl Workspace {
                 }
             }
         }
+        if q_total == 0 {
+            // Start from a dynamically feasible rollout of the guessed controls.
+            self.rollout_current(model);
+        }
         let mut nu = 1.0f64;
         let mut reg_last = 0.0f64;
         let mut iter = 0;
@@ -160,18 +164,41 @@ impl Workspace {
                 .iter()
                 .map(|v| norm_inf(v.as_slice()))
                 .fold(0.0, f64::max);
+            // Penalty update (Nocedal & Wright 18.36): ν ≥ (∇φᵀd + ½dᵀHd)/((1 − ρ)‖c‖₁) makes
+            // the step a descent direction of the merit even where the Hessian is indefinite
+            // off the constraints' null space; ν also dominates the multipliers.
+            let (obj_slope, viol) = self.merit_parts(tau);
+            if viol > 0.0 {
+                let quad = self.step_curvature().max(0.0);
+                nu = nu.max((obj_slope + 0.5 * quad) / (0.9 * viol));
+            }
             nu = nu.max(1.5 * lam_norm.max(mu_norm) + 1e-3);
             let phi0 = self.merit(model, false, tau, nu);
-            let dphi = self.merit_slope(tau, nu);
+            let dphi = obj_slope - nu * viol;
             let mut alpha = ap_max;
             let mut accepted = false;
             // Round-off relaxation of the Armijo test (as in IPOPT): near a solution the
             // merit changes by less than its rounding error, and the multipliers must still
             // take the full Newton update.
+            let feasible_search = q_total == 0;
+            let (phi0, dphi) = if feasible_search {
+                // Without inequalities every iterate is a dynamically feasible rollout, and
+                // the trial points are nonlinear rollouts with the Riccati feedback (as in
+                // DDP): the merit is the objective itself and the Newton step is a descent
+                // direction whenever the reduced Hessian is positive definite.
+                (self.objective(model, false), obj_slope)
+            } else {
+                (phi0, dphi)
+            };
             let slack = 10.0 * f64::EPSILON * phi0.abs().max(1.0);
             for _ in 0..self.settings.max_backtracks {
-                self.trial_point(alpha);
-                let phi = self.merit(model, true, tau, nu);
+                let phi = if feasible_search {
+                    self.rollout_trial(model, alpha);
+                    self.objective(model, true)
+                } else {
+                    self.trial_point(alpha);
+                    self.merit(model, true, tau, nu)
+                };
                 if phi.is_finite()
                     && (dphi >= -slack || phi <= phi0 + self.settings.armijo * alpha * dphi + slack)
                 {
@@ -179,6 +206,12 @@ impl Workspace {
                     break;
                 }
                 alpha *= 0.5;
+            }
+            if trace_enabled() {
+                eprintln!(
+                    "it {iter:3} stat {:.2e} feas {:.2e} ineq {:.2e} reg {reg:.1e} tau {tau:.1e} nu {nu:.2e} dphi {dphi:.3e} alpha {alpha:.2e} ok {accepted}",
+                    r.stat, r.dyn_feas, r.ineq
+                );
             }
             if !accepted {
                 self.sol.iterations = iter;
@@ -488,6 +521,70 @@ impl Workspace {
         (ap, ad)
     }
 
+    /// x ← rollout of the current controls from x_init (x_{i+1} = f(x_i, u_i)).
+    fn rollout_current<M: OcpModel>(&mut self, model: &M) {
+        self.x[0].copy_from(&self.x_init);
+        for i in 0..self.h {
+            let (lo, hi) = self.x.split_at_mut(i + 1);
+            model.dynamics(
+                i,
+                lo[i].as_slice(),
+                self.u[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+                hi[0].as_mut_slice(),
+            );
+        }
+    }
+
+    /// Nonlinear rollout trial (DDP forward pass): u_i = ū_i + α du_i + K_i (x_i − x̄_i − α dx_i).
+    fn rollout_trial<M: OcpModel>(&mut self, model: &M, alpha: f64) {
+        let n = self.n;
+        self.xt[0].copy_from(&self.x_init);
+        for i in 0..self.h {
+            // e = x_t − x̄ − α dx
+            for j in 0..n {
+                self.fbuf[j] = self.xt[i][j] - self.x[i][j] - alpha * self.dx[i][j];
+            }
+            let ut = &mut self.ut[i];
+            ut.copy_from(&self.u[i]);
+            ut.axpy(alpha, &self.du[i], 1.0);
+            let k = self.riccati.gain(i);
+            for r in 0..self.m {
+                let mut v = 0.0;
+                for j in 0..n {
+                    v += k[(r, j)] * self.fbuf[j];
+                }
+                ut[r] += v;
+            }
+            let (lo, hi) = self.xt.split_at_mut(i + 1);
+            model.dynamics(
+                i,
+                lo[i].as_slice(),
+                self.ut[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+                hi[0].as_mut_slice(),
+            );
+        }
+    }
+
+    /// Objective J at the current or trial point (+∞ if not finite).
+    fn objective<M: OcpModel>(&self, model: &M, trial: bool) -> f64 {
+        let (xs, us) = if trial { (&self.xt, &self.ut) } else { (&self.x, &self.u) };
+        let mut j = 0.0;
+        for i in 0..self.h {
+            j += model.stage_cost(i, xs[i].as_slice(), us[i].as_slice(), &self.theta, &self.ctx);
+        }
+        j += model.terminal_cost(xs[self.h].as_slice(), &self.theta, &self.ctx);
+        let finite = j.is_finite() && xs.iter().all(|v| v.iter().all(|a| a.is_finite()));
+        if finite {
+            j
+        } else {
+            f64::INFINITY
+        }
+    }
+
     fn trial_point(&mut self, alpha: f64) {
         let h = self.h;
         for i in 0..=h {
@@ -578,6 +675,41 @@ impl Workspace {
         }
     }
 
+    /// dᵀ H d of the Newton step with the LQ Hessians.
+    fn step_curvature(&self) -> f64 {
+        let (n, h) = (self.n, self.h);
+        let mut q = 0.0;
+        for i in 0..=h {
+            let k = if i < h { n + self.m } else { n };
+            let hm = &self.hm[i];
+            let z = |j: usize| {
+                if j < n {
+                    self.dx[i][j]
+                } else {
+                    self.du[i][j - n]
+                }
+            };
+            for a in 0..k {
+                let za = z(a);
+                if za == 0.0 {
+                    continue;
+                }
+                for b in 0..k {
+                    q += za * hm[(a, b)] * z(b);
+                }
+            }
+        }
+        q
+    }
+
+    /// (∇φ_τᵀ d, ‖c‖₁): the slope of the barrier objective along the step and the ℓ1 norm of
+    /// the constraint violation (dynamics, x_0, g + s).
+    fn merit_parts(&self, tau: f64) -> (f64, f64) {
+        let slope0 = self.merit_slope(tau, 0.0);
+        let with1 = self.merit_slope(tau, 1.0);
+        (slope0, slope0 - with1)
+    }
+
     /// Directional derivative of the merit along the Newton step.
     fn merit_slope(&self, tau: f64, nu: f64) -> f64 {
         let (n, h) = (self.n, self.h);
@@ -652,4 +784,11 @@ impl Workspace {
 
 fn norm1_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
+
+/// Per-iteration trace on stderr when the environment variable `DIFFOP_TRACE` is set.
+fn trace_enabled() -> bool {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("DIFFOP_TRACE").is_some())
 }

@@ -149,6 +149,11 @@ impl Riccati {
         outcome
     }
 
+    /// Feedback gain K_i (m×n) of the last factorization: u_i = K_i x_i + k_i.
+    pub fn gain(&self, i: usize) -> &DMatrix<f64> {
+        &self.k[i]
+    }
+
     /// True when the last factorization succeeded.
     pub fn is_factored(&self) -> bool {
         self.rfac

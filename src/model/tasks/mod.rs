@@ -3,7 +3,9 @@
 
 pub mod init;
 pub mod table1;
+pub mod true_form;
 pub mod voltage;
 
 pub use table1::{NonlinearTask, Table1Policy};
+pub use true_form::TrueFormPolicy;
 pub use voltage::VoltagePolicy;

@@ -1,0 +1,312 @@
+//! PDP (Offline): imitation of optimal demonstrations through the full optimal-control layer
+//! (Jin et al. 2020; `ALGORITHMS.md` §11.1).
+//!
+//! The policy is PDP's own parameterisation ([`TrueFormPolicy`], θ_PDP = (φ_f, w)) solved over
+//! the whole episode (H = T). Demonstrations are the true optimal trajectories from the demo
+//! initial states. The loss and its gradient are
+//!
+//! ```text
+//! ℓ(θ) = (1/K) Σ_k [ Σ_{t=0}^{T} ‖x_t(θ) − x^d_t‖² + Σ_{t<T} ‖u_t(θ) − u^d_t‖² ]
+//! ĝ    = ½ ∇ℓ = (1/K) Σ_k (∂ζ*/∂θ)ᵀ (ζ* − ζ^d)          (one VJP per demonstration)
+//! θ   ← θ − lr · ĝ
+//! ```
+//!
+//! The reported "PDP (Offline)" cost is the true cost of the open-loop (Traj) policy with the
+//! learned θ_PDP, executed on the true plant from every demo state.
+
+use crate::envs::nonlinear::{demo_states, NonlinearEnv};
+use crate::envs::{Env, EnvError};
+use crate::model::tasks::{NonlinearTask, TrueFormPolicy};
+use crate::model::OcpModel;
+use crate::sensitivity::{self, Seed, SensitivityError};
+use crate::solver::{SolverError, SolverSettings, Status, WarmStart, Workspace};
+use rand::Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Errors of PDP (Offline).
+#[derive(Debug, Error)]
+pub enum PdpError {
+    /// Solver misuse.
+    #[error(transparent)]
+    Solver(#[from] SolverError),
+    /// A forward solve failed.
+    #[error("PDP solve from demonstration {demo} failed with status {status:?}")]
+    SolveFailed {
+        /// Demonstration index.
+        demo: usize,
+        /// Solver status.
+        status: Status,
+    },
+    /// Sensitivity failure.
+    #[error(transparent)]
+    Sensitivity(#[from] SensitivityError),
+    /// Environment failure while evaluating.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// Invalid settings.
+    #[error("invalid PDP settings: {0}")]
+    Settings(String),
+}
+
+/// Settings of PDP (Offline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PdpSettings {
+    /// Learning rate.
+    pub lr: f64,
+    /// Gradient iterations.
+    pub iterations: usize,
+    /// Scale σ₀ of the initial perturbation θ⁰ = θ_true + σ₀(U − ½).
+    pub sigma0: f64,
+    /// Run seed (θ⁰ is drawn from its θ(0) stream).
+    pub seed: u64,
+    /// Floor on the physical parameters after each update (keeps the model regular).
+    pub phi_floor: f64,
+    /// Warm-start each iteration's solves from the previous iteration's solutions. The spec
+    /// default is a cold start for every PDP solve.
+    pub warm_start: bool,
+    /// Solver settings.
+    pub solver: SolverSettings,
+}
+
+impl Default for PdpSettings {
+    fn default() -> Self {
+        Self::for_task(NonlinearTask::Cartpole)
+    }
+}
+
+impl PdpSettings {
+    /// The §11.1 settings of a task (lr, iterations, σ₀).
+    pub fn for_task(task: NonlinearTask) -> Self {
+        let (lr, iterations) = match task {
+            NonlinearTask::Cartpole | NonlinearTask::Arm => (1e-4, 10_000),
+            NonlinearTask::Quadrotor => (3e-4, 10_000),
+            NonlinearTask::Rocket => (3e-4, 5_000),
+        };
+        Self {
+            lr,
+            iterations,
+            sigma0: task.sigma0(),
+            seed: 0,
+            phi_floor: 0.05,
+            warm_start: false,
+            solver: SolverSettings::default(),
+        }
+    }
+
+    /// Check the settings.
+    pub fn validate(&self) -> Result<(), PdpError> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(PdpError::Settings(format!("lr must be > 0, got {}", self.lr)));
+        }
+        if !(self.sigma0.is_finite() && self.sigma0 >= 0.0) {
+            return Err(PdpError::Settings(format!("sigma0 must be ≥ 0, got {}", self.sigma0)));
+        }
+        self.solver.validate().map_err(PdpError::Settings)
+    }
+}
+
+/// One demonstration: the true optimal trajectory from a demo state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Demo {
+    /// States x_0 … x_T, stage-major ((T+1)·n).
+    pub x: Vec<f64>,
+    /// Controls u_0 … u_{T−1} (T·m).
+    pub u: Vec<f64>,
+    /// True cost Σ c + h of the demonstration.
+    pub cost: f64,
+}
+
+/// Solve the true OCP (H = T) from every demo state of `task`.
+pub fn demonstrations(task: NonlinearTask, solver: &SolverSettings) -> Result<Vec<Demo>, PdpError> {
+    let model = TrueFormPolicy::new(task);
+    let theta = model.true_theta();
+    let mut ws = Workspace::new(&model, task.episode_len(), solver.clone())?;
+    let mut demos = Vec::new();
+    for (k, x0) in demo_states(task).iter().enumerate() {
+        let sol = ws.solve(&model, x0, &theta, &[], WarmStart::Cold)?;
+        if !sol.status.is_solved() {
+            return Err(PdpError::SolveFailed {
+                demo: k,
+                status: sol.status,
+            });
+        }
+        demos.push(Demo {
+            x: sol.x.iter().flat_map(|v| v.iter().copied()).collect(),
+            u: sol.u.iter().flat_map(|v| v.iter().copied()).collect(),
+            cost: sol.objective,
+        });
+    }
+    Ok(demos)
+}
+
+/// θ⁰ = θ_true + σ₀(U − ½) on all entries, then the physical floor.
+pub fn initial_theta<R: Rng + ?Sized>(task: NonlinearTask, settings: &PdpSettings, rng: &mut R) -> Vec<f64> {
+    let model = TrueFormPolicy::new(task);
+    let mut th = model.true_theta();
+    for v in th.iter_mut() {
+        *v += settings.sigma0 * (rng.random::<f64>() - 0.5);
+    }
+    for v in th.iter_mut().take(model.n_phi()) {
+        *v = v.max(settings.phi_floor);
+    }
+    th
+}
+
+/// PDP (Offline) state: demonstrations, one workspace per demonstration and θ.
+#[derive(Debug)]
+pub struct Pdp {
+    task: NonlinearTask,
+    model: TrueFormPolicy,
+    demos: Vec<Demo>,
+    workspaces: Vec<Workspace>,
+    theta: Vec<f64>,
+    settings: PdpSettings,
+    iteration: usize,
+}
+
+impl Pdp {
+    /// Generate the demonstrations and θ⁰ for `task`.
+    pub fn new(task: NonlinearTask, settings: PdpSettings) -> Result<Self, PdpError> {
+        settings.validate()?;
+        let demos = demonstrations(task, &settings.solver)?;
+        let mut rng = crate::rng::stream(settings.seed, crate::rng::Stream::ThetaInit);
+        let theta = initial_theta(task, &settings, &mut rng);
+        let model = TrueFormPolicy::new(task);
+        let workspaces = demos
+            .iter()
+            .map(|_| Workspace::new(&model, task.episode_len(), settings.solver.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            task,
+            model,
+            demos,
+            workspaces,
+            theta,
+            settings,
+            iteration: 0,
+        })
+    }
+
+    /// Current θ_PDP.
+    pub fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    /// The demonstrations.
+    pub fn demos(&self) -> &[Demo] {
+        &self.demos
+    }
+
+    /// Iterations done.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+
+    /// Imitation loss ℓ(θ) and ĝ = ½∇ℓ at the current θ (one solve and one VJP per demo, in
+    /// parallel; the sum is taken in demo order, so the result does not depend on threads).
+    pub fn loss_and_grad(&mut self) -> Result<(f64, Vec<f64>), PdpError> {
+        let d = self.theta.len();
+        let (model, theta, demos) = (&self.model, &self.theta, &self.demos);
+        let warm = self.settings.warm_start && self.iteration > 0;
+        let parts: Vec<Result<(f64, Vec<f64>), PdpError>> = self
+            .workspaces
+            .par_iter_mut()
+            .zip(demos.par_iter())
+            .enumerate()
+            .map(|(k, (ws, demo))| {
+                let n = model.dims().n;
+                let start = if warm { WarmStart::Current } else { WarmStart::Cold };
+                let sol = ws.solve(model, &demo.x[..n], theta, &[], start)?;
+                if !sol.status.is_polished() {
+                    return Err(PdpError::SolveFailed {
+                        demo: k,
+                        status: sol.status,
+                    });
+                }
+                let ex: Vec<f64> = sol
+                    .x
+                    .iter()
+                    .flat_map(|v| v.iter().copied())
+                    .zip(&demo.x)
+                    .map(|(a, b)| a - b)
+                    .collect();
+                let eu: Vec<f64> = sol
+                    .u
+                    .iter()
+                    .flat_map(|v| v.iter().copied())
+                    .zip(&demo.u)
+                    .map(|(a, b)| a - b)
+                    .collect();
+                let loss = ex.iter().chain(&eu).map(|e| e * e).sum::<f64>();
+                let mut g = vec![0.0; d];
+                sensitivity::vjp(ws, model, Seed { x: Some(&ex), u: Some(&eu) }, &mut g)?;
+                Ok((loss, g))
+            })
+            .collect();
+        let k = self.demos.len() as f64;
+        let mut loss = 0.0;
+        let mut grad = vec![0.0; d];
+        for p in parts {
+            let (l, g) = p?;
+            loss += l / k;
+            for (a, b) in grad.iter_mut().zip(&g) {
+                *a += b / k;
+            }
+        }
+        Ok((loss, grad))
+    }
+
+    /// One gradient step; returns the loss before the update.
+    pub fn step(&mut self) -> Result<f64, PdpError> {
+        let (loss, grad) = self.loss_and_grad()?;
+        for (t, g) in self.theta.iter_mut().zip(&grad) {
+            *t -= self.settings.lr * g;
+        }
+        let nphi = self.model.n_phi();
+        for v in self.theta.iter_mut().take(nphi) {
+            *v = v.max(self.settings.phi_floor);
+        }
+        self.iteration += 1;
+        Ok(loss)
+    }
+
+    /// The true cost of the Traj policy with the current θ, averaged over the demo states.
+    pub fn evaluate(&self) -> Result<f64, PdpError> {
+        evaluate_traj(self.task, &self.theta, &self.settings.solver)
+    }
+}
+
+/// Mean true episode cost of the open-loop (H = T) plan of the true-form policy with
+/// parameters `theta_pdp`, executed on the true plant from every demo state.
+pub fn evaluate_traj(
+    task: NonlinearTask,
+    theta_pdp: &[f64],
+    solver: &SolverSettings,
+) -> Result<f64, PdpError> {
+    let model = TrueFormPolicy::new(task);
+    let t_len = task.episode_len();
+    let mut ws = Workspace::new(&model, t_len, solver.clone())?;
+    let mut env = NonlinearEnv::new(task);
+    let states = demo_states(task);
+    let mut total = 0.0;
+    for (k, x0) in states.iter().enumerate() {
+        let sol = ws.solve(&model, x0, theta_pdp, &[], WarmStart::Cold)?;
+        if !sol.status.is_solved() {
+            return Err(PdpError::SolveFailed {
+                demo: k,
+                status: sol.status,
+            });
+        }
+        env.reset_to(x0)?;
+        let mut cost = 0.0;
+        for t in 0..t_len {
+            let step = env.step(sol.u[t].as_slice())?;
+            cost += step.cost;
+        }
+        total += cost;
+    }
+    Ok(total / states.len() as f64)
+}
