@@ -129,6 +129,7 @@ fn small(task: Task, mode: Mode) -> TrainConfig {
     c.iterations = 3;
     c.batch = 4;
     c.eval_every = 0;
+    c.max_failure_fraction = 0.5;
     c
 }
 
@@ -232,31 +233,22 @@ fn resume_equals_uninterrupted() {
 }
 
 #[test]
-fn short_voltage_training_lowers_cost() {
-    let mut c = TrainConfig::preset(Task::Voltage, Mode::Step, Preset::Default);
-    c.iterations = 15;
+fn short_cartpole_training_lowers_cost() {
+    let mut c = TrainConfig::preset(Task::Cartpole, Mode::Step, Preset::Default);
+    c.iterations = 40;
     c.eval_every = 0;
-    c.eval_scenarios = 40;
     let mut t = Trainer::new(c.clone()).unwrap();
     let before = evaluate_theta(&c, t.theta()).unwrap();
     while !t.is_done() {
         t.step().unwrap();
     }
-    let after = evaluate_theta(&c, t.theta()).unwrap();
-    let batch: Vec<f64> = t
-        .state()
-        .history
-        .iter()
-        .filter_map(|r| r.batch_mean_cost)
-        .collect();
+    let after = t.finish().unwrap();
+    let after = after.eval_cost.unwrap();
     eprintln!(
-        "voltage Step K = 15: transient {:.4} → {:.4}, steady {:?} → {:?}",
-        before.cost, after.cost, before.steady, after.steady
+        "cart-pole Step K = 40: eval cost {:.3} → {after:.3}",
+        before.cost
     );
-    assert!(
-        after.cost < before.cost,
-        "{before:?} → {after:?}, batch {batch:?}"
-    );
+    assert!(after < before.cost - 10.0, "{} → {after}", before.cost);
 }
 
 #[test]
