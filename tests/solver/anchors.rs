@@ -62,7 +62,6 @@ fn oracle_anchor_quadrotor() {
 /// point (defects ≈ 0.07, scaled stationarity ≈ 0.2, steps shrinking to zero) and ends in
 /// NumericalError or MaxIterations. Run with `--ignored` once the globalisation is fixed.
 #[test]
-#[ignore = "solver bug: ℓ1-merit line search stalls on the H = 30 swing-up"]
 fn oracle_anchor_cartpole() {
     check(
         NonlinearTask::Cartpole,

@@ -354,9 +354,9 @@ fn reduced_hessian<M: OcpModel>(
     })
 }
 
-/// Same failure as `anchors::oracle_anchor_cartpole` (cold-start swing-up does not converge).
+/// The cold-start swing-up (x₀ = 0, u = 0) needs inertia correction and converges to a
+/// strict local minimum.
 #[test]
-#[ignore = "solver bug: ℓ1-merit line search stalls on the H = 30 swing-up"]
 fn cartpole_swing_up_needs_inertia_correction_and_reaches_a_local_minimum() {
     let model = Table1Policy::new(NonlinearTask::Cartpole);
     let th = NonlinearTask::Cartpole.oracle_theta().unwrap();

@@ -1,0 +1,475 @@
+//! Training configuration, presets and validation (`ALGORITHMS.md` §5, §14).
+//!
+//! A [`TrainConfig`] is fully resolved: every field has a value. [`TrainConfig::preset`] builds
+//! the defaults of a (task, mode, preset) triple; [`TrainConfig::from_toml`] reads a TOML file in
+//! which only `task` is required: the preset of (`task`, `mode`, `preset`) is the base and every
+//! key of the file overrides it (nested tables key by key). Unknown keys are rejected.
+//!
+//! | preset | baseline | cost scaling | truncation |
+//! |---|---|---|---|
+//! | `default` | leave-one-out mean | ÷ L_ref (frozen at k = 0) | b = 3σ |
+//! | `paper_faithful` | none | none | R1, b = 0.01·σ² |
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use super::LearnError;
+use crate::envs::voltage::TRAINING_HORIZON;
+use crate::model::tasks::init::THETA_F_FLOOR;
+use crate::model::tasks::NonlinearTask;
+use crate::policy::sampler::{ExplorationConfig, Truncation};
+use crate::solver::SolverSettings;
+
+/// The training task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Cart-pole swing-up.
+    Cartpole,
+    /// Two-link robot arm.
+    Arm,
+    /// 6-DoF quadrotor.
+    Quadrotor,
+    /// 6-DoF rocket powered landing.
+    Rocket,
+    /// IEEE 13-bus voltage control.
+    Voltage,
+}
+
+impl Task {
+    /// All tasks.
+    pub const ALL: [Task; 5] = [
+        Task::Cartpole,
+        Task::Arm,
+        Task::Quadrotor,
+        Task::Rocket,
+        Task::Voltage,
+    ];
+
+    /// The nonlinear task, or `None` for the voltage task.
+    pub fn nonlinear(self) -> Option<NonlinearTask> {
+        match self {
+            Task::Cartpole => Some(NonlinearTask::Cartpole),
+            Task::Arm => Some(NonlinearTask::Arm),
+            Task::Quadrotor => Some(NonlinearTask::Quadrotor),
+            Task::Rocket => Some(NonlinearTask::Rocket),
+            Task::Voltage => None,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Cartpole => "cartpole",
+            Task::Arm => "arm",
+            Task::Quadrotor => "quadrotor",
+            Task::Rocket => "rocket",
+            Task::Voltage => "voltage",
+        }
+    }
+
+    /// Training episode length T (voltage: 30 steps).
+    pub fn episode_len(self) -> usize {
+        self.nonlinear()
+            .map_or(TRAINING_HORIZON, NonlinearTask::episode_len)
+    }
+
+    /// Exploration scale σ **[PROJECT DEFAULT]** (§4.4).
+    pub fn default_sigma(self) -> f64 {
+        match self {
+            Task::Cartpole | Task::Arm => 0.5,
+            Task::Quadrotor | Task::Rocket => 0.25,
+            Task::Voltage => 0.02,
+        }
+    }
+
+    /// Default planning horizon H of `mode`: Step 6 (cart-pole, voltage) or 12; Traj H = T.
+    pub fn default_horizon(self, mode: Mode) -> usize {
+        match (mode, self.nonlinear()) {
+            (Mode::Step, Some(t)) => t.step_horizon(),
+            (Mode::Step, None) => 6,
+            (Mode::Traj, _) => self.episode_len(),
+        }
+    }
+
+    /// Default iteration count K: 500 nonlinear, 1000 voltage.
+    pub fn default_iterations(self) -> usize {
+        if self == Task::Voltage {
+            1000
+        } else {
+            500
+        }
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Task {
+    type Err = LearnError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Task::ALL
+            .into_iter()
+            .find(|t| t.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| {
+                LearnError::Config(format!(
+                    "unknown task `{s}`; expected one of cartpole, arm, quadrotor, rocket, voltage"
+                ))
+            })
+    }
+}
+
+/// Execution mode (`ALGORITHMS.md` §2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Receding horizon: h = 1 by default.
+    Step,
+    /// Open loop: h = H = T by default.
+    Traj,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Step => "step",
+            Mode::Traj => "traj",
+        })
+    }
+}
+
+impl FromStr for Mode {
+    type Err = LearnError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "step" => Ok(Mode::Step),
+            "traj" => Ok(Mode::Traj),
+            _ => Err(LearnError::Config(format!(
+                "unknown mode `{s}`; expected step or traj"
+            ))),
+        }
+    }
+}
+
+/// Hyperparameter preset (`ALGORITHMS.md` §14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Leave-one-out baseline, cost ÷ L_ref, b = 3σ.
+    #[default]
+    Default,
+    /// No baseline, no scaling, truncation R1 with β = 0.01.
+    PaperFaithful,
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Preset::Default => "default",
+            Preset::PaperFaithful => "paper_faithful",
+        })
+    }
+}
+
+impl FromStr for Preset {
+    type Err = LearnError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "default" => Ok(Preset::Default),
+            "paper_faithful" => Ok(Preset::PaperFaithful),
+            _ => Err(LearnError::Config(format!(
+                "unknown preset `{s}`; expected default or paper_faithful"
+            ))),
+        }
+    }
+}
+
+/// Baseline subtracted from the episode cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    /// None: w_n = L_n (paper).
+    None,
+    /// Leave-one-out mean b_n = (1/(N−1)) Σ_{m≠n} L_m (needs N ≥ 2).
+    LeaveOneOut,
+}
+
+/// The first-order update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Plain gradient descent θ ← θ − η ĝ (paper).
+    Sgd,
+    /// Adam (Kingma & Ba) with step η.
+    Adam {
+        /// First-moment decay β₁ ∈ [0, 1).
+        beta1: f64,
+        /// Second-moment decay β₂ ∈ [0, 1).
+        beta2: f64,
+        /// Denominator offset ε > 0.
+        eps: f64,
+    },
+}
+
+impl OptimizerConfig {
+    /// Adam with the usual constants (0.9, 0.999, 1e-8).
+    pub fn adam() -> Self {
+        OptimizerConfig::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// A fully resolved training configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Task.
+    pub task: Task,
+    /// Execution mode.
+    pub mode: Mode,
+    /// Preset the defaults came from (recorded for reference).
+    pub preset: Preset,
+    /// Planning horizon H.
+    pub horizon: usize,
+    /// Actions executed per solve h, 1 ≤ h ≤ H.
+    pub h: usize,
+    /// Iterations K.
+    pub iterations: usize,
+    /// Trajectories per iteration N.
+    pub batch: usize,
+    /// Learning rate η.
+    pub learning_rate: f64,
+    /// Exploration scale σ (control units).
+    pub sigma: f64,
+    /// Truncation rule of the exploration window.
+    pub truncation: Truncation,
+    /// Baseline of the REINFORCE weight.
+    pub baseline: Baseline,
+    /// Divide the weight by L_ref = max(|mean L at k = 0|, 1e-8), frozen.
+    pub normalize_cost: bool,
+    /// Update rule.
+    pub optimizer: OptimizerConfig,
+    /// Rescale ĝ to this norm when it is larger (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// Lower bound of every θ_f entry (nonlinear tasks).
+    pub theta_f_floor: f64,
+    /// Evaluate the deterministic policy every this many iterations (0 = only at the end).
+    pub eval_every: usize,
+    /// Voltage task: number of evaluation scenarios (seeds 0 … n−1; Table 2 uses 500).
+    pub eval_scenarios: usize,
+    /// Write a checkpoint every this many iterations (and always at the end).
+    pub checkpoint_every: usize,
+    /// Run seed s.
+    pub seed: u64,
+    /// Worker threads (0 = rayon default).
+    pub threads: usize,
+    /// Largest allowed fraction of failed trajectory attempts in one batch.
+    pub max_failure_fraction: f64,
+    /// Solver settings of the policy.
+    pub solver: SolverSettings,
+}
+
+impl TrainConfig {
+    /// The defaults of `task` in `mode` under `preset`.
+    ///
+    /// ```
+    /// use diffop::learn::{Mode, Preset, Task, TrainConfig};
+    /// let c = TrainConfig::preset(Task::Cartpole, Mode::Step, Preset::Default);
+    /// assert_eq!((c.horizon, c.h, c.iterations, c.batch), (6, 1, 500, 10));
+    /// assert!(c.validate().is_ok());
+    /// ```
+    pub fn preset(task: Task, mode: Mode, preset: Preset) -> Self {
+        let horizon = task.default_horizon(mode);
+        let h = match mode {
+            Mode::Step => 1,
+            Mode::Traj => horizon,
+        };
+        let (truncation, baseline, normalize_cost) = match preset {
+            Preset::Default => (Truncation::default(), Baseline::LeaveOneOut, true),
+            Preset::PaperFaithful => (Truncation::paper_faithful(), Baseline::None, false),
+        };
+        Self {
+            task,
+            mode,
+            preset,
+            horizon,
+            h,
+            iterations: task.default_iterations(),
+            batch: 10,
+            learning_rate: 0.1,
+            sigma: task.default_sigma(),
+            truncation,
+            baseline,
+            normalize_cost,
+            optimizer: OptimizerConfig::Sgd,
+            clip_grad_norm: None,
+            theta_f_floor: THETA_F_FLOOR,
+            eval_every: 10,
+            eval_scenarios: 500,
+            checkpoint_every: 1,
+            seed: 0,
+            threads: 0,
+            max_failure_fraction: 0.2,
+            solver: SolverSettings::default(),
+        }
+    }
+
+    /// Parse a TOML configuration: `task` is required; `mode` (default step) and `preset`
+    /// (default `default`) select the base; every other key overrides it.
+    pub fn from_toml(text: &str) -> Result<Self, LearnError> {
+        let user: toml::Table =
+            toml::from_str(text).map_err(|e| LearnError::Config(format!("TOML: {e}")))?;
+        let get = |key: &str| -> Result<Option<String>, LearnError> {
+            match user.get(key) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+                Some(v) => Err(LearnError::Config(format!(
+                    "`{key}` must be a string, got {v}"
+                ))),
+            }
+        };
+        let task: Task = get("task")?
+            .ok_or_else(|| LearnError::Config("`task` is required".into()))?
+            .parse()?;
+        let mode: Mode = get("mode")?.map_or(Ok(Mode::Step), |s| s.parse())?;
+        let preset: Preset = get("preset")?.map_or(Ok(Preset::Default), |s| s.parse())?;
+        let mut base = Self::preset(task, mode, preset);
+        // An explicit horizon in Traj mode also moves the default h = H.
+        if mode == Mode::Traj && !user.contains_key("h") {
+            if let Some(toml::Value::Integer(hz)) = user.get("horizon") {
+                base.h = usize::try_from(*hz).unwrap_or(0);
+            }
+        }
+        let mut merged = toml::Table::try_from(&base)
+            .map_err(|e| LearnError::Format(format!("serialising the preset: {e}")))?;
+        merge(&mut merged, user);
+        let config: TrainConfig = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| LearnError::Config(format!("{e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML (every field).
+    pub fn to_toml(&self) -> Result<String, LearnError> {
+        toml::to_string_pretty(self).map_err(|e| LearnError::Format(format!("TOML: {e}")))
+    }
+
+    /// Set the horizon and keep Traj mode open loop (h = H); Step mode keeps h.
+    pub fn set_horizon(&mut self, horizon: usize) {
+        self.horizon = horizon;
+        if self.mode == Mode::Traj {
+            self.h = horizon;
+        }
+    }
+
+    /// The exploration settings (σ and the truncation rule).
+    pub fn exploration(&self) -> ExplorationConfig {
+        ExplorationConfig {
+            sigma: self.sigma,
+            truncation: self.truncation,
+        }
+    }
+
+    /// Check every field; the message names the first bad one.
+    pub fn validate(&self) -> Result<(), LearnError> {
+        let bad = |msg: String| Err(LearnError::Config(msg));
+        if self.horizon == 0 {
+            return bad("horizon H must be at least 1".into());
+        }
+        if self.h == 0 || self.h > self.horizon {
+            return bad(format!(
+                "actions per solve h = {} must satisfy 1 ≤ h ≤ H = {}",
+                self.h, self.horizon
+            ));
+        }
+        if self.iterations == 0 {
+            return bad("iterations K must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("batch size N must be at least 1".into());
+        }
+        if self.baseline == Baseline::LeaveOneOut && self.batch < 2 {
+            return bad("the leave-one-out baseline needs a batch size N ≥ 2".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad(format!(
+                "learning rate η must be finite and > 0, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(self.sigma.is_finite() && self.sigma > 0.0) {
+            return bad(format!(
+                "exploration scale σ must be finite and > 0, got {}",
+                self.sigma
+            ));
+        }
+        self.exploration()
+            .validate()
+            .map_err(|e| LearnError::Config(format!("exploration: {e}")))?;
+        if let Some(c) = self.clip_grad_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return bad(format!("clip_grad_norm must be finite and > 0, got {c}"));
+            }
+        }
+        if let OptimizerConfig::Adam { beta1, beta2, eps } = self.optimizer {
+            let unit = |b: f64| b.is_finite() && (0.0..1.0).contains(&b);
+            if !(unit(beta1) && unit(beta2) && eps.is_finite() && eps > 0.0) {
+                return bad(format!(
+                    "Adam needs β₁, β₂ ∈ [0, 1) and ε > 0, got ({beta1}, {beta2}, {eps})"
+                ));
+            }
+        }
+        if !self.theta_f_floor.is_finite() {
+            return bad(format!(
+                "theta_f_floor must be finite, got {}",
+                self.theta_f_floor
+            ));
+        }
+        if self.eval_scenarios == 0 {
+            return bad("eval_scenarios must be at least 1".into());
+        }
+        if self.checkpoint_every == 0 {
+            return bad("checkpoint_every must be at least 1".into());
+        }
+        if !(self.max_failure_fraction.is_finite()
+            && (0.0..1.0).contains(&self.max_failure_fraction))
+        {
+            return bad(format!(
+                "max_failure_fraction must be in [0, 1), got {}",
+                self.max_failure_fraction
+            ));
+        }
+        self.solver.validate().map_err(LearnError::Config)?;
+        Ok(())
+    }
+
+    /// The default run directory name `<task>-<mode>-seed<S>`.
+    pub fn default_run_name(&self) -> String {
+        format!("{}-{}-seed{}", self.task, self.mode, self.seed)
+    }
+}
+
+/// Recursively overlay `user` on `base` (tables merge key by key, other values replace).
+fn merge(base: &mut toml::Table, user: toml::Table) {
+    for (k, v) in user {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(u))
+                if !u.contains_key("rule") && !u.contains_key("kind") =>
+            {
+                merge(b, u)
+            }
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}

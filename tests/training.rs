@@ -1,0 +1,281 @@
+//! DiffOP training (Algorithm 1): the REINFORCE estimator against a finite-difference gradient,
+//! determinism across thread counts, exact resume, a short training run, config validation.
+
+use diffop::learn::checkpoint::Checkpoint;
+use diffop::learn::config::Baseline;
+use diffop::learn::evaluate::evaluate_theta;
+use diffop::learn::trainer::{gradient_estimate, sample_decision};
+use diffop::learn::{Mode, OptimizerConfig, Preset, RunOptions, Task, TrainConfig, Trainer};
+use diffop::model::{Dims, OcpModel, Scalar};
+use diffop::policy::sampler::{ExplorationConfig, TruncatedGaussian, Truncation};
+use diffop::policy::OptPolicy;
+use diffop::solver::SolverSettings;
+use rayon::prelude::*;
+
+/// x⁺ = x + θ₁u, cost Σ θ₀²x² + u² and θ₀²x_H²: a linear–quadratic policy problem.
+struct Lq;
+
+impl OcpModel for Lq {
+    fn name(&self) -> &str {
+        "lq"
+    }
+    fn dims(&self) -> Dims {
+        Dims {
+            n: 1,
+            m: 1,
+            d: 2,
+            n_ctx: 0,
+        }
+    }
+    fn dynamics<S: Scalar>(
+        &self,
+        _i: usize,
+        x: &[S],
+        u: &[S],
+        th: &[S],
+        _c: &[f64],
+        out: &mut [S],
+    ) {
+        out[0] = x[0] + th[1] * u[0];
+    }
+    fn stage_cost<S: Scalar>(&self, _i: usize, x: &[S], u: &[S], th: &[S], _c: &[f64]) -> S {
+        th[0] * th[0] * x[0] * x[0] + u[0] * u[0]
+    }
+    fn terminal_cost<S: Scalar>(&self, x: &[S], th: &[S], _c: &[f64]) -> S {
+        th[0] * th[0] * x[0] * x[0]
+    }
+}
+
+const X0: f64 = 1.0;
+const GOAL: f64 = 0.2;
+
+/// The true plant: x⁺ = x + u, L = Σ_{t=1,2} (x_t − a)².
+fn plant_cost(u: &[f64]) -> f64 {
+    let x1 = X0 + u[0];
+    let x2 = x1 + u[1];
+    (x1 - GOAL).powi(2) + (x2 - GOAL).powi(2)
+}
+
+fn lq_policy(theta: &[f64]) -> OptPolicy<Lq> {
+    OptPolicy::new(Lq, 2, 2, theta.to_vec(), SolverSettings::default()).unwrap()
+}
+
+/// E[L] = D(θ) + 3 Var(ε), D the cost of the plan: only D depends on θ.
+fn plan_cost(theta: &[f64]) -> f64 {
+    let mut p = lq_policy(theta);
+    p.plan(&[X0]).unwrap();
+    plant_cost(&p.planned_actions(2))
+}
+
+#[test]
+fn reinforce_matches_finite_difference_gradient() {
+    let theta = [0.8, 1.3];
+    let sigma = 0.1;
+    let sampler = TruncatedGaussian::new(&ExplorationConfig {
+        sigma,
+        truncation: Truncation::KSigma { k: 4.0 },
+    })
+    .unwrap();
+    // Reference: ∇E[L] by central differences of the re-solved plan. For a cost quadratic in
+    // u the truncated estimator's mean is exactly Var(ε)/σ² · ∇E[L] (§4.3), Var(ε)/σ² =
+    // 1 − 2kφ(k)/Z (0.9989 at k = 4).
+    let factor = 1.0 - sampler.boundary_shortfall();
+    let reference: Vec<f64> = (0..2)
+        .map(|j| {
+            let h = 1e-5;
+            let (mut tp, mut tm) = (theta, theta);
+            tp[j] += h;
+            tm[j] -= h;
+            factor * (plan_cost(&tp) - plan_cost(&tm)) / (2.0 * h)
+        })
+        .collect();
+    // Batches of N = 10 with the leave-one-out baseline; batch estimates are i.i.d.
+    let batches = 4000u64;
+    let estimates: Vec<Vec<f64>> = (0..batches)
+        .into_par_iter()
+        .map(|b| {
+            let mut rng = diffop::rng::stream(7, diffop::rng::Stream::Exploration);
+            rng.set_stream(b);
+            let mut policy = lq_policy(&theta);
+            let (mut costs, mut scores) = (Vec::new(), Vec::new());
+            for _ in 0..10 {
+                let (mut s, mut tmp) = (vec![0.0; 2], vec![0.0; 2]);
+                let (u, _) =
+                    sample_decision(&mut policy, &sampler, &[X0], 2, &mut rng, &mut s, &mut tmp)
+                        .unwrap();
+                costs.push(plant_cost(&u));
+                scores.push(s);
+            }
+            let refs: Vec<&[f64]> = scores.iter().map(Vec::as_slice).collect();
+            gradient_estimate(&costs, &refs, 2, Baseline::LeaveOneOut, 1.0)
+        })
+        .collect();
+    for j in 0..2 {
+        let n = batches as f64;
+        let mean = estimates.iter().map(|e| e[j]).sum::<f64>() / n;
+        let var = estimates.iter().map(|e| (e[j] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let z = (mean - reference[j]) / (var / n).sqrt();
+        assert!(
+            z.abs() <= 4.0,
+            "component {j}: estimate {mean} vs reference {} (z = {z})",
+            reference[j]
+        );
+        assert!((mean - reference[j]).abs() < 0.05 * reference[j].abs());
+    }
+}
+
+fn small(task: Task, mode: Mode) -> TrainConfig {
+    let mut c = TrainConfig::preset(task, mode, Preset::Default);
+    c.iterations = 3;
+    c.batch = 4;
+    c.eval_every = 0;
+    c.max_failure_fraction = 0.5;
+    c
+}
+
+fn train_with_threads(config: &TrainConfig, threads: usize) -> Trainer {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut t = Trainer::new(config.clone()).unwrap();
+        while !t.is_done() {
+            t.step().unwrap();
+        }
+        t
+    })
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn trace(t: &Trainer) -> Vec<(Vec<u64>, Option<u64>, Option<u64>)> {
+    t.state()
+        .history
+        .iter()
+        .map(|r| {
+            (
+                bits(&r.theta),
+                r.batch_mean_cost.map(f64::to_bits),
+                r.grad_norm.map(f64::to_bits),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn bit_identical_for_one_and_two_threads() {
+    for (task, mode) in [(Task::Cartpole, Mode::Step), (Task::Voltage, Mode::Traj)] {
+        let c = small(task, mode);
+        let a = train_with_threads(&c, 1);
+        let b = train_with_threads(&c, 2);
+        assert_eq!(bits(a.theta()), bits(b.theta()), "{task} {mode}");
+        assert_eq!(trace(&a), trace(&b));
+        assert_ne!(a.theta(), a.state().history[0].theta.as_slice(), "θ moved");
+    }
+}
+
+#[test]
+fn resume_equals_uninterrupted() {
+    let mut c = small(Task::Cartpole, Mode::Step);
+    c.iterations = 4;
+    c.optimizer = OptimizerConfig::adam();
+    c.clip_grad_norm = Some(5.0);
+    let full = train_with_threads(&c, 2);
+    // Stop after 2 iterations, serialise, resume.
+    let mut first = Trainer::new(c.clone()).unwrap();
+    first.step().unwrap();
+    first.step().unwrap();
+    let json = Checkpoint::new(first.config(), first.state(), None)
+        .to_json()
+        .unwrap();
+    drop(first);
+    let ck = Checkpoint::from_json(&json).unwrap();
+    let mut resumed = Trainer::from_state(ck.config.clone(), ck.exact_state().unwrap()).unwrap();
+    while !resumed.is_done() {
+        resumed.step().unwrap();
+    }
+    assert_eq!(bits(full.theta()), bits(resumed.theta()));
+    assert_eq!(trace(&full), trace(&resumed));
+
+    // The same through run directories: K = 1 then resume to K = 3, against K = 3 at once.
+    let root = std::env::temp_dir().join(format!("diffop-train-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut c3 = small(Task::Cartpole, Mode::Step);
+    c3.iterations = 3;
+    let opts = |name: &str, resume: bool| RunOptions {
+        out: root.join(name),
+        resume,
+        quiet: true,
+        references: false,
+    };
+    let whole = diffop::learn::run_training(&c3, &opts("whole", false)).unwrap();
+    let mut c1 = c3.clone();
+    c1.iterations = 1;
+    diffop::learn::run_training(&c1, &opts("split", false)).unwrap();
+    assert!(diffop::learn::run_training(&c1, &opts("split", false)).is_err());
+    let split = diffop::learn::run_training(&c3, &opts("split", true)).unwrap();
+    assert_eq!(bits(&whole.theta), bits(&split.theta));
+    assert_eq!(whole.eval_cost, split.eval_cost);
+    let csv = std::fs::read_to_string(root.join("split/metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 + 1, "{csv}");
+    for f in [
+        "config.toml",
+        "summary.json",
+        "checkpoint.json",
+        "theta.csv",
+    ] {
+        assert!(root.join("split").join(f).exists(), "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn short_cartpole_training_lowers_cost() {
+    let mut c = TrainConfig::preset(Task::Cartpole, Mode::Step, Preset::Default);
+    c.iterations = 40;
+    c.eval_every = 0;
+    let mut t = Trainer::new(c.clone()).unwrap();
+    let before = evaluate_theta(&c, t.theta()).unwrap();
+    while !t.is_done() {
+        t.step().unwrap();
+    }
+    let after = t.finish().unwrap();
+    let after = after.eval_cost.unwrap();
+    eprintln!(
+        "cart-pole Step K = 40: eval cost {:.3} → {after:.3}",
+        before.cost
+    );
+    assert!(after < before.cost - 10.0, "{} → {after}", before.cost);
+}
+
+#[test]
+fn bad_configs_are_rejected_with_clear_messages() {
+    let msg = |text: &str| TrainConfig::from_toml(text).unwrap_err().to_string();
+    assert!(msg("task = \"pendulum\"").contains("unknown task `pendulum`"));
+    assert!(msg("mode = \"step\"").contains("`task` is required"));
+    assert!(msg("task = \"cartpole\"\nsigma = -0.5").contains("σ must be finite and > 0"));
+    let e = msg("task = \"cartpole\"\nh = 7");
+    assert!(e.contains("h = 7") && e.contains("H = 6"), "{e}");
+    assert!(msg("task = \"cartpole\"\nlearning_rat = 0.1").contains("unknown field"));
+    assert!(msg("task = \"cartpole\"\nmode = \"open\"").contains("unknown mode"));
+    assert!(msg("task = \"arm\"\nbatch = 1").contains("N ≥ 2"));
+    assert!("bogus".parse::<Task>().is_err());
+    // Valid files resolve to the preset plus overrides.
+    let c = TrainConfig::from_toml(
+        "task = \"voltage\"\nmode = \"traj\"\npreset = \"paper_faithful\"\nseed = 3\n\
+         [solver]\ntol = 1e-9\n",
+    )
+    .unwrap();
+    assert_eq!((c.horizon, c.h, c.iterations, c.seed), (30, 30, 1000, 3));
+    assert_eq!(c.baseline, Baseline::None);
+    assert_eq!(c.truncation, Truncation::paper_faithful());
+    assert_eq!(c.solver.tol, 1e-9);
+    assert_eq!(c.solver.max_iter, SolverSettings::default().max_iter);
+    let round = TrainConfig::from_toml(&c.to_toml().unwrap()).unwrap();
+    assert_eq!(round, c);
+    let t = TrainConfig::from_toml("task = \"arm\"\nmode = \"traj\"\nhorizon = 20").unwrap();
+    assert_eq!((t.horizon, t.h), (20, 20));
+}
