@@ -40,7 +40,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub horizon: Option<usize>,
     /// Episodes per configuration and mode (scaling: samples per horizon).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     pub episodes: usize,
     /// Receding-horizon steps per episode.
     #[arg(long, default_value_t = 20)]

@@ -17,9 +17,9 @@ pub enum Plant {
     /// A nonlinear plant and its initial-state stream.
     Nonlinear {
         /// The environment.
-        env: NonlinearEnv,
+        env: Box<NonlinearEnv>,
         /// The initial-state stream of the run seed.
-        rng: ChaCha8Rng,
+        rng: Box<ChaCha8Rng>,
     },
     /// The voltage plant (evaluation limits, 100 steps) and the next reset seed.
     Voltage {
@@ -36,8 +36,8 @@ impl Plant {
     pub fn new(task: Task, seed: u64) -> Result<Self> {
         Ok(match task.nonlinear() {
             Some(t) => Plant::Nonlinear {
-                env: NonlinearEnv::new(t),
-                rng: rng::stream(seed, Stream::InitialState),
+                env: Box::new(NonlinearEnv::new(t)),
+                rng: Box::new(rng::stream(seed, Stream::InitialState)),
             },
             None => {
                 let next_seed = u32::try_from(seed)
@@ -56,7 +56,7 @@ impl Plant {
     pub fn reset(&mut self) -> Result<()> {
         match self {
             Plant::Nonlinear { env, rng } => {
-                env.reset(rng)?;
+                env.reset(rng.as_mut())?;
             }
             Plant::Voltage { env, next_seed } => {
                 let seed = *next_seed;

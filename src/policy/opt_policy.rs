@@ -129,7 +129,11 @@ impl<M: OcpModel> OptPolicy<M> {
     /// Solve the OCP from state `x`. Returns the solution; a failed solve is an error.
     pub fn plan(&mut self, x: &[f64]) -> Result<&Solution, PolicyError> {
         let warm = self.has_plan && self.h_exec == 1;
-        let start = if warm { WarmStart::Shift } else { WarmStart::Cold };
+        let start = if warm {
+            WarmStart::Shift
+        } else {
+            WarmStart::Cold
+        };
         let mut ok = self
             .ws
             .solve(&self.model, x, &self.theta, &self.ctx, start)?
