@@ -1,5 +1,6 @@
 //! A short DiffOP training run: `cargo run --release --example train_short -- TASK MODE K [OUT]`
-//! (`CLIP=c` sets the gradient-norm clipping).
+//! (`CLIP=c` sets the gradient-norm clipping, `ADAM=lr` switches to Adam with step lr, `LR=η`
+//! sets the step, `EVAL_SCEN=n` and `EVAL_EVERY=k` the voltage evaluation).
 //! Prints the per-iteration log and the before/after evaluation.
 
 use diffop::learn::{Mode, Preset, RunOptions, Task, TrainConfig};
@@ -18,6 +19,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.iterations = k;
     if let Some(c) = std::env::var("CLIP").ok().and_then(|s| s.parse().ok()) {
         config.clip_grad_norm = Some(c);
+    }
+    if let Some(lr) = std::env::var("ADAM").ok().and_then(|s| s.parse().ok()) {
+        config.optimizer = diffop::learn::OptimizerConfig::adam();
+        config.learning_rate = lr;
+    }
+    if let Some(lr) = std::env::var("LR").ok().and_then(|s| s.parse().ok()) {
+        config.learning_rate = lr;
+    }
+    if let Some(n) = std::env::var("EVAL_SCEN").ok().and_then(|s| s.parse().ok()) {
+        config.eval_scenarios = n;
+    }
+    if let Some(n) = std::env::var("EVAL_EVERY").ok().and_then(|s| s.parse().ok()) {
+        config.eval_every = n;
     }
     let summary = diffop::learn::run_training(
         &config,

@@ -1,0 +1,102 @@
+//! `diffop env list`: the tasks with their dimensions, horizons and exploration σ.
+
+use super::table::{self, num};
+use super::task::{TableFormat, Task};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+/// `diffop env ...`.
+#[derive(Subcommand, Debug)]
+pub enum EnvCommand {
+    /// List the tasks: n, m, d, T, Step-mode H, Traj-mode H, exploration σ.
+    List(ListArgs),
+}
+
+/// Arguments of `diffop env list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+/// One task's row.
+#[derive(Serialize, Debug)]
+pub struct TaskInfo {
+    /// Task name.
+    pub task: &'static str,
+    /// State dimension n.
+    pub n: usize,
+    /// Control dimension m.
+    pub m: usize,
+    /// Parameters d.
+    pub d: usize,
+    /// Training episode length T.
+    pub episode_len: usize,
+    /// Step-mode horizon.
+    pub step_h: usize,
+    /// Traj-mode horizon.
+    pub traj_h: usize,
+    /// Exploration σ.
+    pub sigma: f64,
+    /// σ₀ of the θ_f(0) perturbation (nonlinear tasks).
+    pub sigma0: Option<f64>,
+}
+
+/// Run `diffop env ...`.
+pub fn run(cmd: EnvCommand) -> Result<()> {
+    match cmd {
+        EnvCommand::List(args) => list(&args),
+    }
+}
+
+fn list(args: &ListArgs) -> Result<()> {
+    let rows: Vec<TaskInfo> = Task::ALL
+        .iter()
+        .map(|&t| {
+            let (n, m) = t.nm();
+            TaskInfo {
+                task: t.name(),
+                n,
+                m,
+                d: t.d(),
+                episode_len: t.episode_len(),
+                step_h: t.step_horizon(),
+                traj_h: t.traj_horizon(),
+                sigma: t.sigma(),
+                sigma0: t.nonlinear().map(|nt| nt.sigma0()),
+            }
+        })
+        .collect();
+    match args.format {
+        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        TableFormat::Table => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.task.to_string(),
+                        r.n.to_string(),
+                        r.m.to_string(),
+                        r.d.to_string(),
+                        r.episode_len.to_string(),
+                        r.step_h.to_string(),
+                        r.traj_h.to_string(),
+                        num(r.sigma, 2),
+                        r.sigma0.map_or("-".into(), |s| num(s, 1)),
+                    ]
+                })
+                .collect();
+            table::print(
+                &["task", "n", "m", "d", "T", "Step H", "Traj H", "σ", "σ₀"],
+                &cells,
+            );
+            println!(
+                "\nvoltage: T = 30 in training, 100 steps at evaluation; Step H = 6 is the \
+                 short-horizon configuration (H = 30 the long one)."
+            );
+        }
+    }
+    Ok(())
+}
