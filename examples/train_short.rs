@@ -1,6 +1,6 @@
 //! A short DiffOP training run: `cargo run --release --example train_short -- TASK MODE K [OUT]`
 //! (`CLIP=c` sets the gradient-norm clipping, `ADAM=lr` switches to Adam with step lr, `LR=η`
-//! sets the step, `EVAL_SCEN=n` and `EVAL_EVERY=k` the voltage evaluation).
+//! sets the step, `EVAL_SCEN=n` and `EVAL_EVERY=k` the voltage evaluation, `DET_BASELINE=1` the deterministic-rollout baseline).
 //! Prints the per-iteration log and the before/after evaluation.
 
 use diffop::learn::{Mode, Preset, RunOptions, Task, TrainConfig};
@@ -24,13 +24,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.optimizer = diffop::learn::OptimizerConfig::adam();
         config.learning_rate = lr;
     }
+    if std::env::var("DET_BASELINE").is_ok() {
+        config.baseline = diffop::learn::Baseline::Deterministic;
+    }
     if let Some(lr) = std::env::var("LR").ok().and_then(|s| s.parse().ok()) {
         config.learning_rate = lr;
     }
     if let Some(n) = std::env::var("EVAL_SCEN").ok().and_then(|s| s.parse().ok()) {
         config.eval_scenarios = n;
     }
-    if let Some(n) = std::env::var("EVAL_EVERY").ok().and_then(|s| s.parse().ok()) {
+    if let Some(n) = std::env::var("EVAL_EVERY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         config.eval_every = n;
     }
     let summary = diffop::learn::run_training(

@@ -28,6 +28,10 @@ Examples:
   # voltage control from a measured state (v², q); limits default to the evaluation limits
   echo '{\"task\": \"voltage\", \"x0\": [0.81, 0.74, 0.75, 0, 0, 0]}' | diffop solve
   diffop env list
+  # train DiffOP (defaults: cart-pole, Step mode); resume after an interruption
+  diffop train --task voltage --mode step --out runs/v
+  diffop train --task voltage --mode step --out runs/v --resume
+  diffop eval --checkpoint runs/v
   diffop rollout --task voltage --controller gradient-flow --seed 0 --plot v.png
   diffop rollout --task cartpole --controller mpc-true --format csv
   diffop eval --task voltage --controller gradient-flow --scenarios 500 --format json

@@ -12,7 +12,7 @@ use diffop::learn::{ControllerKind, Mode, Preset, RunOptions, Task, TrainConfig}
 /// Train a DiffOP policy (Algorithm 1) and write a run directory.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Task: cartpole, arm, quadrotor, rocket or voltage (required unless --config or --resume).
+    /// Task: cartpole (default), arm, quadrotor, rocket or voltage.
     #[arg(long)]
     pub task: Option<String>,
     /// Execution mode: step (receding horizon) or traj (open loop).
@@ -50,26 +50,26 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// Task trained when neither --task nor --config is given.
+const DEFAULT_TASK: &str = "cartpole";
+
 fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
-    let mut config = if args.resume && args.config.is_none() && args.task.is_none() {
-        let out = args
-            .out
-            .as_ref()
-            .context("--resume needs --out DIR (or --task/--mode/--seed to find the default)")?;
-        checkpoint_config(out)?
-    } else if let Some(path) = &args.config {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        TrainConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-    } else {
-        let Some(task) = &args.task else {
-            bail!("--task is required (or --config FILE)");
+    let mut config =
+        if args.resume && args.config.is_none() && args.task.is_none() && args.out.is_some() {
+            let out = args.out.as_ref().context(
+                "--resume needs --out DIR (or --task/--mode/--seed to find the default)",
+            )?;
+            checkpoint_config(out)?
+        } else if let Some(path) = &args.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            TrainConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        } else {
+            let task: Task = args.task.as_deref().unwrap_or(DEFAULT_TASK).parse()?;
+            let mode: Mode = args.mode.as_deref().unwrap_or("step").parse()?;
+            let preset: Preset = args.preset.as_deref().unwrap_or("default").parse()?;
+            TrainConfig::preset(task, mode, preset)
         };
-        let task: Task = task.parse()?;
-        let mode: Mode = args.mode.as_deref().unwrap_or("step").parse()?;
-        let preset: Preset = args.preset.as_deref().unwrap_or("default").parse()?;
-        TrainConfig::preset(task, mode, preset)
-    };
     if args.config.is_some() || args.resume {
         if let Some(t) = &args.task {
             let t: Task = t.parse()?;

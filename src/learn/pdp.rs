@@ -99,10 +99,16 @@ impl PdpSettings {
     /// Check the settings.
     pub fn validate(&self) -> Result<(), PdpError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(PdpError::Settings(format!("lr must be > 0, got {}", self.lr)));
+            return Err(PdpError::Settings(format!(
+                "lr must be > 0, got {}",
+                self.lr
+            )));
         }
         if !(self.sigma0.is_finite() && self.sigma0 >= 0.0) {
-            return Err(PdpError::Settings(format!("sigma0 must be ≥ 0, got {}", self.sigma0)));
+            return Err(PdpError::Settings(format!(
+                "sigma0 must be ≥ 0, got {}",
+                self.sigma0
+            )));
         }
         self.solver.validate().map_err(PdpError::Settings)
     }
@@ -143,7 +149,11 @@ pub fn demonstrations(task: NonlinearTask, solver: &SolverSettings) -> Result<Ve
 }
 
 /// θ⁰ = θ_true + σ₀(U − ½) on all entries, then the physical floor.
-pub fn initial_theta<R: Rng + ?Sized>(task: NonlinearTask, settings: &PdpSettings, rng: &mut R) -> Vec<f64> {
+pub fn initial_theta<R: Rng + ?Sized>(
+    task: NonlinearTask,
+    settings: &PdpSettings,
+    rng: &mut R,
+) -> Vec<f64> {
     let model = TrueFormPolicy::new(task);
     let mut th = model.true_theta();
     for v in th.iter_mut() {
@@ -218,7 +228,11 @@ impl Pdp {
             .enumerate()
             .map(|(k, (ws, demo))| {
                 let n = model.dims().n;
-                let start = if warm { WarmStart::Current } else { WarmStart::Cold };
+                let start = if warm {
+                    WarmStart::Current
+                } else {
+                    WarmStart::Cold
+                };
                 let sol = ws.solve(model, &demo.x[..n], theta, &[], start)?;
                 if !sol.status.is_polished() {
                     return Err(PdpError::SolveFailed {
@@ -242,7 +256,15 @@ impl Pdp {
                     .collect();
                 let loss = ex.iter().chain(&eu).map(|e| e * e).sum::<f64>();
                 let mut g = vec![0.0; d];
-                sensitivity::vjp(ws, model, Seed { x: Some(&ex), u: Some(&eu) }, &mut g)?;
+                sensitivity::vjp(
+                    ws,
+                    model,
+                    Seed {
+                        x: Some(&ex),
+                        u: Some(&eu),
+                    },
+                    &mut g,
+                )?;
                 Ok((loss, g))
             })
             .collect();

@@ -83,6 +83,8 @@ struct Rollout {
     cost: f64,
     score: Vec<f64>,
     weakly_active: usize,
+    /// Deterministic-policy cost from the same start ([`Baseline::Deterministic`]).
+    baseline: Option<f64>,
 }
 
 /// Why a trajectory attempt ended early.
@@ -363,7 +365,16 @@ impl Trainer {
         };
         let costs: Vec<f64> = rollouts.iter().map(|r| r.cost).collect();
         let scores: Vec<&[f64]> = rollouts.iter().map(|r| r.score.as_slice()).collect();
-        let g = gradient_estimate(&costs, &scores, d, self.config.baseline, l_ref);
+        let g = match self.config.baseline {
+            Baseline::Deterministic => {
+                let adjusted: Vec<f64> = rollouts
+                    .iter()
+                    .map(|r| r.cost - r.baseline.unwrap_or(0.0))
+                    .collect();
+                gradient_estimate(&adjusted, &scores, d, Baseline::None, l_ref)
+            }
+            b => gradient_estimate(&costs, &scores, d, b, l_ref),
+        };
         Ok((g, mean))
     }
 
@@ -400,6 +411,7 @@ impl Trainer {
     ) -> Result<Rollout, Abort> {
         let mut env = NonlinearEnv::new(task);
         let mut x = env.reset(rng_x)?;
+        let x_start = x.clone();
         let mut policy = self.policy(Table1Policy::new(task), theta)?;
         let m = env.action_dim();
         let big_t = env.horizon();
@@ -418,10 +430,30 @@ impl Trainer {
             }
             t += k;
         }
+        let baseline = if self.config.baseline == Baseline::Deterministic {
+            policy.reset();
+            x = env.reset_to(&x_start)?;
+            let mut det = 0.0;
+            let mut t = 0;
+            while t < big_t {
+                let k = self.config.h.min(big_t - t);
+                policy.plan(&x)?;
+                for ui in policy.planned_actions(k).chunks(m) {
+                    let step = env.step(ui)?;
+                    det += step.cost;
+                    x = step.observation;
+                }
+                t += k;
+            }
+            Some(det)
+        } else {
+            None
+        };
         Ok(Rollout {
             cost,
             score: s,
             weakly_active: weak,
+            baseline,
         })
     }
 
@@ -457,10 +489,28 @@ impl Trainer {
             }
             t += k;
         }
+        let baseline = if self.config.baseline == Baseline::Deterministic {
+            env.reset_seed(seed)?;
+            policy.reset();
+            let mut det = 0.0;
+            let mut t = 0;
+            while t < big_t {
+                let k = self.config.h.min(big_t - t);
+                policy.plan(&env.policy_state())?;
+                for ui in policy.planned_actions(k).chunks(3) {
+                    det += env.step_u([ui[0], ui[1], ui[2]])?.cost;
+                }
+                t += k;
+            }
+            Some(det)
+        } else {
+            None
+        };
         Ok(Rollout {
             cost,
             score: s,
             weakly_active: weak,
+            baseline,
         })
     }
 }

@@ -571,10 +571,20 @@ impl Workspace {
 
     /// Objective J at the current or trial point (+∞ if not finite).
     fn objective<M: OcpModel>(&self, model: &M, trial: bool) -> f64 {
-        let (xs, us) = if trial { (&self.xt, &self.ut) } else { (&self.x, &self.u) };
+        let (xs, us) = if trial {
+            (&self.xt, &self.ut)
+        } else {
+            (&self.x, &self.u)
+        };
         let mut j = 0.0;
         for i in 0..self.h {
-            j += model.stage_cost(i, xs[i].as_slice(), us[i].as_slice(), &self.theta, &self.ctx);
+            j += model.stage_cost(
+                i,
+                xs[i].as_slice(),
+                us[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+            );
         }
         j += model.terminal_cost(xs[self.h].as_slice(), &self.theta, &self.ctx);
         let finite = j.is_finite() && xs.iter().all(|v| v.iter().all(|a| a.is_finite()));
