@@ -564,6 +564,44 @@ fn table1_lagrangian_hessians() {
     }
 }
 
+/// The Table-1 curvature hints (coupled and diagonal-only variables) give exactly the full
+/// evaluation's blocks, and the full Hessian has no curvature outside the hint.
+#[test]
+fn table1_hints_match_full_evaluation() {
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    for task in NonlinearTask::ALL {
+        let model = Table1Policy::new(task);
+        let (coupled, diag) = task.curvature_structure();
+        let full = NoHint(model.clone());
+        for (label, theta) in table1_thetas(task) {
+            for _ in 0..3 {
+                let p = table1_point(task, &theta, &mut rng);
+                let name = format!("{} at {label}", task.name());
+                check_hint(&model, &name, &p);
+                let b = stage_block(&full, &p, &p.x, &p.u, &p.theta);
+                assert_hint_covers(&b.hess, coupled, diag, &name);
+            }
+        }
+    }
+}
+
+/// Every Hessian entry outside coupled×coupled and the diagonal of `diag` is exactly zero.
+fn assert_hint_covers(h: &DMatrix<f64>, coupled: &[usize], diag: &[usize], name: &str) {
+    for r in 0..h.nrows() {
+        for c in 0..h.ncols() {
+            let inside =
+                (coupled.contains(&r) && coupled.contains(&c)) || (r == c && diag.contains(&r));
+            if !inside {
+                assert_eq!(
+                    h[(r, c)],
+                    0.0,
+                    "{name}: curvature outside the hint at ({r}, {c})"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn table1_theta_blocks() {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
@@ -609,22 +647,13 @@ fn voltage_hint_covers_all_curvature() {
             .stage_curvature_vars()
             .map(<[usize]>::to_vec)
             .unwrap_or_default();
+        let diag = model.stage_diagonal_vars().to_vec();
         let full = NoHint(model.clone());
         for i in [0, 2] {
             let p = voltage_point(&model, i, &mut rng);
             check_hessian(&full, &format!("{name} (no hint) stage {i}"), &p);
             let b = stage_block(&full, &p, &p.x, &p.u, &p.theta);
-            for r in 0..9 {
-                for c in 0..9 {
-                    if !(vars.contains(&r) && vars.contains(&c)) {
-                        assert_eq!(
-                            b.hess[(r, c)],
-                            0.0,
-                            "{name}: curvature outside the hint at ({r}, {c})"
-                        );
-                    }
-                }
-            }
+            assert_hint_covers(&b.hess, &vars, &diag, name);
         }
     }
 }

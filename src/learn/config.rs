@@ -302,7 +302,7 @@ impl TrainConfig {
             Preset::Default => (Truncation::default(), Baseline::LeaveOneOut, true),
             Preset::PaperFaithful => (Truncation::paper_faithful(), Baseline::None, false),
         };
-        // Voltage, `default` preset: the deterministic-rollout baseline and Adam (step 3e-3).
+        // Voltage, `default` preset: the deterministic-rollout baseline and Adam (step 1e-2).
         // With the leave-one-out baseline the cost spread between scenarios (low- vs
         // high-voltage) swamps the exploration signal, and plain gradient descent with η = 0.1
         // moves the entries of A (≈ 0.05) by O(10) in one step: measured, 50 iterations took
@@ -310,7 +310,7 @@ impl TrainConfig {
         // steadily (README, "Reproducing the paper"). `paper_faithful` keeps the paper's rule.
         let voltage_default = task == Task::Voltage && preset == Preset::Default;
         let (baseline, optimizer, learning_rate) = if voltage_default {
-            (Baseline::Deterministic, OptimizerConfig::adam(), 3e-3)
+            (Baseline::Deterministic, OptimizerConfig::adam(), 1e-2)
         } else {
             (baseline, OptimizerConfig::Sgd, 0.1)
         };

@@ -14,7 +14,7 @@
 
 use super::{OcpModel, Scalar};
 use nalgebra::{Const, DMatrix, DVector, U1};
-use num_dual::{Derivative, Dual2SVec64, DualSVec64, HyperDualSVec64};
+use num_dual::{Derivative, Dual2SVec64, Dual2_64, DualSVec64, HyperDualSVec64};
 use std::any::Any;
 
 /// Largest n+m (stage variables) and largest d (parameters) supported by the dual buckets.
@@ -187,6 +187,7 @@ macro_rules! with_bucket {
 #[derive(Default)]
 pub struct Differentiator {
     second: Option<Box<dyn Any + Send>>,
+    diagonal: Option<Box<dyn Any + Send>>,
     first: Option<Box<dyn Any + Send>>,
     theta: Option<Box<dyn Any + Send>>,
     reals: Option<Box<dyn Any + Send>>,
@@ -258,10 +259,31 @@ impl Differentiator {
                     let sc = scratch::<DualSVec64<B>>(&mut self.first);
                     stage_first::<M, B>(model, i, x, u, theta, ctx, sc, out);
                 });
-                with_bucket!(vars.len(), B, {
-                    let sc = scratch::<Dual2SVec64<B>>(&mut self.second);
-                    stage_second::<M, B>(model, i, x, u, theta, ctx, lam, mu, sc, Some(vars), out);
-                });
+                if vars.is_empty() {
+                    out.hess.fill(0.0);
+                } else {
+                    with_bucket!(vars.len(), B, {
+                        let sc = scratch::<Dual2SVec64<B>>(&mut self.second);
+                        stage_second::<M, B>(
+                            model,
+                            i,
+                            x,
+                            u,
+                            theta,
+                            ctx,
+                            lam,
+                            mu,
+                            sc,
+                            Some(vars),
+                            out,
+                        );
+                    });
+                }
+                let diag = model.stage_diagonal_vars();
+                if !diag.is_empty() {
+                    let sc = scratch::<Dual2_64>(&mut self.diagonal);
+                    stage_diagonal(model, i, x, u, theta, ctx, lam, mu, diag, sc, out);
+                }
             }
         }
     }
@@ -379,6 +401,54 @@ fn stage_first<M: OcpModel, const B: usize>(
         for j in 0..m {
             out.gu[(r, j)] = col(&sc.g[r].eps, n + j);
         }
+    }
+}
+
+/// Diagonal second derivatives ∂²ℓ/∂z_j² for the listed variables, one scalar second-order
+/// dual pass each.
+#[allow(clippy::too_many_arguments)]
+fn stage_diagonal<M: OcpModel>(
+    model: &M,
+    i: usize,
+    x: &[f64],
+    u: &[f64],
+    theta: &[f64],
+    ctx: &[f64],
+    lam: &[f64],
+    mu: &[f64],
+    vars: &[usize],
+    sc: &mut Scratch<Dual2_64>,
+    out: &mut StageBlock,
+) {
+    let (n, m, d, q) = (x.len(), u.len(), theta.len(), out.g.len());
+    sc.fill(n, m, d, q);
+    for j in 0..d {
+        sc.th[j] = Dual2_64::from(theta[j]);
+    }
+    for &v in vars {
+        for j in 0..n {
+            sc.x[j] = Dual2_64::from(x[j]);
+        }
+        for j in 0..m {
+            sc.u[j] = Dual2_64::from(u[j]);
+        }
+        if v < n {
+            sc.x[v] = Dual2_64::new(x[v], 1.0, 0.0);
+        } else {
+            sc.u[v - n] = Dual2_64::new(u[v - n], 1.0, 0.0);
+        }
+        model.dynamics(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.f);
+        let mut l = model.stage_cost(i, &sc.x, &sc.u, &sc.th, ctx);
+        if q > 0 {
+            model.path_constraints(i, &sc.x, &sc.u, &sc.th, ctx, &mut sc.g);
+        }
+        for r in 0..n {
+            l += sc.f[r] * lam[r];
+        }
+        for r in 0..q {
+            l += sc.g[r] * mu[r];
+        }
+        out.hess[(v, v)] = l.v2;
     }
 }
 

@@ -125,6 +125,14 @@ pub trait OcpModel: Send + Sync {
         None
     }
 
+    /// Optional structure hint, used together with [`OcpModel::stage_curvature_vars`]: indices
+    /// of z whose only curvature in ℓ_i is a diagonal term (no cross terms with any other
+    /// variable). Their second derivatives are computed one scalar pass each. Ignored when
+    /// `stage_curvature_vars` is `None`. Default: none.
+    fn stage_diagonal_vars(&self) -> &[usize] {
+        &[]
+    }
+
     /// Validate a context vector; the default accepts any finite vector of length n_ctx.
     fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
         let n_ctx = self.dims().n_ctx;

@@ -111,7 +111,11 @@ impl Workspace {
             }
             let r = self.residuals(false);
             let zeta = self.zeta_scale().max(1.0);
-            if !self.factor_kkt() {
+            // Within a round the active set is fixed; when the re-evaluated blocks equal the
+            // factorized ones (linear–quadratic problems), the factorization is still exact.
+            if it > 0 && self.blocks_match_factorization() {
+                self.kkt_ready = true;
+            } else if !self.factor_kkt() {
                 return None;
             }
             let err_feas = r.dyn_feas.max(r.ineq) / zeta;
@@ -259,7 +263,22 @@ impl Workspace {
         if k > 0 && !self.schur_fac.lu(&self.schur, 1e-12) {
             return false;
         }
+        for (snap, b) in self.factored.iter_mut().zip(&self.blocks) {
+            snap.fx.copy_from(&b.fx);
+            snap.fu.copy_from(&b.fu);
+            snap.gx.copy_from(&b.gx);
+            snap.gu.copy_from(&b.gu);
+            snap.hess.copy_from(&b.hess);
+        }
         self.kkt_ready = true;
         true
+    }
+
+    /// True when the current blocks (Jacobians and Hessians) are bitwise those of the last
+    /// KKT factorization.
+    fn blocks_match_factorization(&self) -> bool {
+        self.factored.iter().zip(&self.blocks).all(|(a, b)| {
+            a.fx == b.fx && a.fu == b.fu && a.gx == b.gx && a.gu == b.gu && a.hess == b.hess
+        })
     }
 }

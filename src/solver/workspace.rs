@@ -51,6 +51,8 @@ pub struct Workspace {
     pub(crate) st: Vec<DVector<f64>>,
     // derivative blocks and LQ data
     pub(crate) blocks: Vec<StageBlock>,
+    /// Snapshot of the blocks at the last KKT factorization.
+    pub(crate) factored: Vec<StageBlock>,
     pub(crate) hm: Vec<DMatrix<f64>>,
     pub(crate) lin: Vec<DVector<f64>>,
     pub(crate) lin_w: Vec<DVector<f64>>,
@@ -146,6 +148,7 @@ impl Workspace {
             xt: vn(h + 1),
             ut: vm(h),
             st: vq(),
+            factored: blocks.clone(),
             blocks,
             hm,
             lin_w: lin.clone(),

@@ -115,6 +115,25 @@ impl NonlinearTask {
         dynamics::euler(x, &xdot[..n], DT, out);
     }
 
+    /// Curvature structure of the Table-1 stage Lagrangian in z = (x, u): the variables with
+    /// cross terms (those the task's f_c depends on nonlinearly, and u) and the variables
+    /// whose only curvature is the diagonal cost term (those f_c depends on linearly or not
+    /// at all). See [`OcpModel::stage_curvature_vars`].
+    pub fn curvature_structure(self) -> (&'static [usize], &'static [usize]) {
+        match self {
+            // f_c is nonlinear in q, q̇ and u; x and ẋ enter linearly.
+            Self::Cartpole => (&[1, 3, 4], &[0, 2]),
+            // with g = 0, q₁ does not enter f_c.
+            Self::Arm => (&[1, 2, 3, 4, 5], &[0]),
+            // r and v enter linearly (ṙ = v); q, ω and u interact.
+            Self::Quadrotor => (
+                &[6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+                &[0, 1, 2, 3, 4, 5],
+            ),
+            Self::Rocket => (&[6, 7, 8, 9, 10, 11, 12, 13, 14, 15], &[0, 1, 2, 3, 4, 5]),
+        }
+    }
+
     /// Oracle Table-1 weights (θc = θH): the true cost rewritten in Table-1 form
     /// (`ENVIRONMENTS.md` §2.4, §3.4, §4.5). `None` for the rocket, whose true cost is not
     /// representable.
@@ -217,6 +236,14 @@ impl OcpModel for Table1Policy {
             c += uj * uj;
         }
         c
+    }
+
+    fn stage_curvature_vars(&self) -> Option<&[usize]> {
+        Some(self.task.curvature_structure().0)
+    }
+
+    fn stage_diagonal_vars(&self) -> &[usize] {
+        self.task.curvature_structure().1
     }
 
     #[inline]

@@ -44,8 +44,9 @@ impl VoltagePolicy {
         c
     }
 
-    /// The curvature hint: the stage Lagrangian is quadratic in v and u only.
-    const CURVATURE: [usize; 6] = [0, 1, 2, 6, 7, 8];
+    /// The curvature hint: the stage Lagrangian is a diagonal quadratic in v and u (no cross
+    /// terms); it is linear in q.
+    const DIAGONAL: [usize; 6] = [0, 1, 2, 6, 7, 8];
 
     fn bounds<S: Scalar>(q: &[S], ctx: &[f64], out: &mut [S]) {
         if out.len() < 6 {
@@ -147,7 +148,11 @@ impl OcpModel for VoltagePolicy {
     }
 
     fn stage_curvature_vars(&self) -> Option<&[usize]> {
-        Some(&Self::CURVATURE)
+        Some(&[])
+    }
+
+    fn stage_diagonal_vars(&self) -> &[usize] {
+        &Self::DIAGONAL
     }
 
     fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
