@@ -168,7 +168,9 @@ impl Workspace {
             // the step a descent direction of the merit even where the Hessian is indefinite
             // off the constraints' null space; ν also dominates the multipliers.
             let (obj_slope, viol) = self.merit_parts(tau);
-            if viol > 0.0 {
+            // (Only for a violation above round-off: dividing by a rounding-level ‖c‖₁ would
+            // blow ν up and stall the line search.)
+            if viol > 1e-9 * (1.0 + self.zeta_scale()) {
                 let quad = self.step_curvature().max(0.0);
                 nu = nu.max((obj_slope + 0.5 * quad) / (0.9 * viol));
             }
