@@ -405,3 +405,106 @@ fn sensitivity_requires_polished_solution() {
     )
     .is_err());
 }
+
+/// Q(s, π(s)) = V(s), ∇θQ(s, π(s)) = ∇θV(s) (envelope) and ∇θQ vs finite differences of Q at a
+/// non-optimal action.
+fn check_q<M: OcpModel>(
+    model: &M,
+    h: usize,
+    drop_first: bool,
+    x0: &[f64],
+    theta: &[f64],
+    ctx: &[f64],
+) {
+    use diffop::sensitivity::{q_value, TailProblem};
+    let mut ws = Workspace::new(model, h, SolverSettings::default()).unwrap();
+    ws.solve(model, x0, theta, ctx, WarmStart::Cold).unwrap();
+    let vg = sensitivity::value_gradient(&mut ws, model).unwrap();
+    let a: Vec<f64> = ws.solution().u[0].iter().copied().collect();
+    let tail = TailProblem {
+        inner: model,
+        drop_first_constraints: drop_first,
+    };
+    let mut wt = Workspace::new(&tail, h - 1, SolverSettings::default()).unwrap();
+    let q = q_value(
+        &mut wt,
+        model,
+        drop_first,
+        x0,
+        &a,
+        theta,
+        ctx,
+        WarmStart::Cold,
+    )
+    .unwrap();
+    assert!(
+        (q.value - vg.value).abs() <= 1e-9 * vg.value.abs().max(1.0),
+        "{}: Q(s, π(s)) = {} vs V(s) = {}",
+        model.name(),
+        q.value,
+        vg.value
+    );
+    let qa = DMatrix::from_column_slice(theta.len(), 1, q.theta.as_slice());
+    let va = DMatrix::from_column_slice(theta.len(), 1, vg.theta.as_slice());
+    assert!(
+        err(&qa, &va) < 1e-8,
+        "{}: ∇θQ(s, π(s)) vs ∇θV {:e}",
+        model.name(),
+        err(&qa, &va)
+    );
+    // a non-optimal action
+    let a2: Vec<f64> = a.iter().map(|v| v + 0.05).collect();
+    let q2 = q_value(
+        &mut wt,
+        model,
+        drop_first,
+        x0,
+        &a2,
+        theta,
+        ctx,
+        WarmStart::Cold,
+    )
+    .unwrap();
+    let mut fd = vec![0.0; theta.len()];
+    for j in 0..theta.len() {
+        let hh = 1e-5 * theta[j].abs().max(1.0);
+        let mut v = [0.0; 2];
+        for (k, sgn) in [1.0, -1.0].into_iter().enumerate() {
+            let mut th = theta.to_vec();
+            th[j] += sgn * hh;
+            v[k] = q_value(
+                &mut wt,
+                model,
+                drop_first,
+                x0,
+                &a2,
+                &th,
+                ctx,
+                WarmStart::Cold,
+            )
+            .unwrap()
+            .value;
+        }
+        fd[j] = (v[0] - v[1]) / (2.0 * hh);
+    }
+    let qa = DMatrix::from_column_slice(theta.len(), 1, q2.theta.as_slice());
+    let fa = DMatrix::from_column_slice(theta.len(), 1, &fd);
+    assert!(
+        err(&qa, &fa) < 1e-6,
+        "{}: ∇θQ vs FD {:e}",
+        model.name(),
+        err(&qa, &fa)
+    );
+}
+
+#[test]
+fn q_value_identities_and_gradient() {
+    let mut r = rng(21);
+    let task = NonlinearTask::Cartpole;
+    let (x0, theta) = random_nonlinear(task, &mut r);
+    check_q(&Table1Policy::new(task), 6, false, &x0, &theta, &[]);
+    for _ in 0..3 {
+        let (x0, theta, ctx) = random_voltage(&mut r);
+        check_q(&VoltagePolicy::default(), 6, true, &x0, &theta, &ctx);
+    }
+}

@@ -15,11 +15,14 @@
 //!   O(H(n+m)² + H(n+m)d), independent of d apart from the contraction. REINFORCE's workhorse.
 //! * [`jacobian`] — the full ∂ζ*/∂θ (d right-hand sides) and [`jacobian_x0`] — ∂ζ*/∂x_init.
 //! * [`value_gradient`] — ∇_θV and ∂V/∂x_init by the envelope theorem (no linear solve).
+//! * [`qvalue`] — Q_θ(x, a) with the first action pinned and ∇_θQ (for RLMPC);
 //! * [`dense`] — the dense reference: the full KKT solve and the paper's D⁻¹ formula.
 
 pub mod dense;
+pub mod qvalue;
 mod routes;
 
+pub use qvalue::{q_value, QValue, TailProblem};
 pub use routes::{jacobian, jacobian_x0, value_gradient, vjp, Jacobian, Seed, ValueGradient};
 
 use thiserror::Error;
