@@ -321,18 +321,23 @@ pub fn jacobian<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Jacobian, 
             rhs[a] = -tb.gth[st][(row, col)];
         }
         schur_correct(ws, Some(&rhs))?;
-        for i in 0..=h {
-            for r in 0..n {
-                jac.x[i][(r, col)] = ws.dx[i][r];
-            }
-            if i < h {
-                for r in 0..m {
-                    jac.u[i][(r, col)] = ws.du[i][r];
-                }
-            }
-        }
+        store_column(ws, &mut jac, col);
     }
     Ok(jac)
+}
+
+/// Copy the solved step (dx, du) into column `col` of a Jacobian.
+fn store_column(ws: &Workspace, jac: &mut Jacobian, col: usize) {
+    for (i, dx) in ws.dx.iter().enumerate() {
+        for r in 0..dx.len() {
+            jac.x[i][(r, col)] = dx[r];
+        }
+    }
+    for (i, du) in ws.du.iter().enumerate() {
+        for r in 0..du.len() {
+            jac.u[i][(r, col)] = du[r];
+        }
+    }
 }
 
 /// ∂ζ*/∂x_init (n right-hand sides on the kept factorization).
@@ -365,16 +370,7 @@ pub fn jacobian_x0<M: OcpModel>(
             &mut ws.lam_new,
         );
         schur_correct(ws, None)?;
-        for i in 0..=h {
-            for r in 0..n {
-                jac.x[i][(r, col)] = ws.dx[i][r];
-            }
-            if i < h {
-                for r in 0..m {
-                    jac.u[i][(r, col)] = ws.du[i][r];
-                }
-            }
-        }
+        store_column(ws, &mut jac, col);
     }
     Ok(jac)
 }
