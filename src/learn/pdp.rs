@@ -205,6 +205,19 @@ impl Pdp {
         &self.theta
     }
 
+    /// Replace θ_PDP (same length).
+    pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PdpError> {
+        if theta.len() != self.theta.len() || theta.iter().any(|v| !v.is_finite()) {
+            return Err(PdpError::Settings(format!(
+                "θ_PDP needs {} finite entries, got {}",
+                self.theta.len(),
+                theta.len()
+            )));
+        }
+        self.theta.copy_from_slice(theta);
+        Ok(())
+    }
+
     /// The demonstrations.
     pub fn demos(&self) -> &[Demo] {
         &self.demos
