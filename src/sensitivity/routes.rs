@@ -88,6 +88,35 @@ fn check_seed(what: &'static str, v: &[f64], expected: usize) -> Result<(), Sens
     Ok(())
 }
 
+/// θ-derivatives of stage `i` of the solution (i = H: the terminal stage) along the
+/// z-direction `wz` (length n+m for a path stage, n for the terminal stage), into `tb`.
+fn stage_theta_at<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+    i: usize,
+    wz: &[f64],
+    tb: &mut ThetaBlock,
+) {
+    let h = ws.horizon();
+    let (stage, u, lam_next) = if i < h {
+        (Some(i), ws.u[i].as_slice(), ws.lam[i + 1].as_slice())
+    } else {
+        (None, &[][..], &[][..])
+    };
+    ws.diff.stage_theta(
+        model,
+        stage,
+        ws.x[i].as_slice(),
+        u,
+        &ws.theta,
+        &ws.ctx,
+        lam_next,
+        ws.mu[i].as_slice(),
+        wz,
+        tb,
+    );
+}
+
 /// Vector–Jacobian product gᵀ ∂ζ*/∂θ (one adjoint solve), written into `out` (length d).
 ///
 /// The workspace must hold a polished solution of `model` (the factorization kept by the
@@ -188,29 +217,10 @@ fn contract<M: OcpModel>(ws: &mut Workspace, model: &M, k: usize, out: &mut [f64
         let qi = ws.q[i];
         let mut tb = ThetaBlock::new(n, qi, d);
         wz[..n].copy_from_slice(ws.dx[i].as_slice());
-        let stage = if i < h {
+        if i < h {
             wz[n..].copy_from_slice(ws.du[i].as_slice());
-            Some(i)
-        } else {
-            None
-        };
-        let lam_next = if i < h {
-            ws.lam[i + 1].as_slice()
-        } else {
-            &[][..]
-        };
-        ws.diff.stage_theta(
-            model,
-            stage,
-            ws.x[i].as_slice(),
-            if i < h { ws.u[i].as_slice() } else { &[][..] },
-            &ws.theta,
-            &ws.ctx,
-            lam_next,
-            ws.mu[i].as_slice(),
-            &wz[..if i < h { n + m } else { n }],
-            &mut tb,
-        );
+        }
+        stage_theta_at(ws, model, i, &wz[..if i < h { n + m } else { n }], &mut tb);
         for j in 0..d {
             let mut v = tb.lw_theta[j];
             if i < h {
@@ -255,23 +265,7 @@ pub(crate) fn theta_blocks<M: OcpModel>(ws: &mut Workspace, model: &M) -> ThetaB
         for r in 0..k {
             wz.fill(0.0);
             wz[r] = 1.0;
-            let lam_next = if i < h {
-                ws.lam[i + 1].as_slice()
-            } else {
-                &[][..]
-            };
-            ws.diff.stage_theta(
-                model,
-                if i < h { Some(i) } else { None },
-                ws.x[i].as_slice(),
-                if i < h { ws.u[i].as_slice() } else { &[][..] },
-                &ws.theta,
-                &ws.ctx,
-                lam_next,
-                ws.mu[i].as_slice(),
-                &wz,
-                &mut tb,
-            );
+            stage_theta_at(ws, model, i, &wz, &mut tb);
             for j in 0..d {
                 bi[(r, j)] = tb.lw_theta[j];
             }
@@ -389,23 +383,7 @@ pub fn value_gradient<M: OcpModel>(
     let wz = vec![0.0; n + m];
     for i in 0..=h {
         let mut tb = ThetaBlock::new(n, ws.q[i], d);
-        let lam_next = if i < h {
-            ws.lam[i + 1].as_slice()
-        } else {
-            &[][..]
-        };
-        ws.diff.stage_theta(
-            model,
-            if i < h { Some(i) } else { None },
-            ws.x[i].as_slice(),
-            if i < h { ws.u[i].as_slice() } else { &[][..] },
-            &ws.theta,
-            &ws.ctx,
-            lam_next,
-            ws.mu[i].as_slice(),
-            &wz[..if i < h { n + m } else { n }],
-            &mut tb,
-        );
+        stage_theta_at(ws, model, i, &wz[..if i < h { n + m } else { n }], &mut tb);
         g += &tb.l_theta;
     }
     Ok(ValueGradient {
