@@ -323,3 +323,59 @@ fn help_teaches() {
     assert!(text.contains("Examples:"));
     assert!(text.contains("diffop solve"));
 }
+
+#[test]
+fn rollout_from_a_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("diffop_cli_ckpt_{}", std::process::id()));
+    let d = dir.to_string_lossy().to_string();
+    let out = run(&[
+        "train",
+        "--task",
+        "cartpole",
+        "--iterations",
+        "1",
+        "--out",
+        &d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trained = run(&["rollout", "--checkpoint", &d, "--format", "json"]);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let v = json(&trained);
+    assert_eq!(v["task"], "cartpole");
+    assert_eq!(v["steps"].as_array().map(|a| a.len()), Some(30));
+    assert!(v["controller"].as_str().unwrap().contains("iteration 1"));
+    let before = run(&[
+        "rollout",
+        "--checkpoint",
+        &d,
+        "--untrained",
+        "--format",
+        "json",
+    ]);
+    assert!(before.status.success());
+    let b = json(&before);
+    assert!(b["controller"].as_str().unwrap().contains("θ(0)"));
+    assert_ne!(v["total"], b["total"], "θ changed after one iteration");
+    let png = dir.join("r.png");
+    let p = png.to_string_lossy().to_string();
+    let plotted = run(&["rollout", "--checkpoint", &d, "--plot", &p]);
+    assert!(plotted.status.success());
+    assert!(std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0) > 1000);
+    // the task must agree with the checkpoint; --horizon is the run's
+    let bad = run(&["rollout", "--checkpoint", &d, "--task", "arm"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("does not match"));
+    let bad = run(&["rollout", "--checkpoint", &d, "--horizon", "3"]);
+    assert!(!bad.status.success());
+    let missing = run(&["rollout", "--checkpoint", "/no/such/run"]);
+    assert!(!missing.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

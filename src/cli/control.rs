@@ -7,6 +7,7 @@ use clap::ValueEnum;
 use diffop::envs::voltage::network::N_CTRL;
 use diffop::envs::voltage::{GradientFlow, VoltageController, VoltageEnv, ZeroController};
 use diffop::envs::{Env, NonlinearEnv};
+use diffop::learn::evaluate::PolicyController;
 use diffop::model::tasks::VoltagePolicy;
 use diffop::policy::{OptPolicy, PolicyError};
 use diffop::solver::SolverSettings;
@@ -48,6 +49,8 @@ pub enum VoltageCtl {
         /// The policy (None before the first reset).
         policy: Option<Box<OptPolicy<VoltagePolicy>>>,
     },
+    /// A trained (or untrained) DiffOP policy of a run: H, h and θ from its checkpoint.
+    Trained(Box<PolicyController>),
 }
 
 impl VoltageCtl {
@@ -68,6 +71,9 @@ impl VoltageController for VoltageCtl {
     type Error = PolicyError;
 
     fn reset(&mut self, env: &VoltageEnv) -> Result<(), PolicyError> {
+        if let VoltageCtl::Trained(c) = self {
+            return c.reset(env);
+        }
         if let VoltageCtl::Mpc { horizon, policy } = self {
             let p = match policy {
                 Some(p) => p,
@@ -89,6 +95,7 @@ impl VoltageController for VoltageCtl {
         match self {
             VoltageCtl::Zero(c) => Ok(c.act(env).unwrap_or([0.0; N_CTRL])),
             VoltageCtl::Flow(c) => Ok(c.increment(&env.q(), &env.v(), &env.q_min(), &env.q_max())),
+            VoltageCtl::Trained(c) => c.act(env),
             VoltageCtl::Mpc { policy, .. } => {
                 let p = policy
                     .as_mut()
@@ -167,34 +174,54 @@ pub struct NonlinearTrace {
     pub costs: Vec<f64>,
 }
 
-/// Run one episode of a nonlinear task from the env's current state (after a reset).
+/// Run one episode of a nonlinear task from the env's current state (after a reset) with a
+/// reference controller.
 pub fn nonlinear_episode(
     env: &mut NonlinearEnv,
     task: Task,
     controller: Controller,
     horizon: usize,
 ) -> Result<NonlinearTrace> {
-    let (_, m) = task.nm();
-    let mut policy = match controller {
+    let policy = match controller {
         Controller::Zero => None,
         Controller::MpcTrue => Some(MpcPolicy::mpc_true(task, horizon)?),
         Controller::GradientFlow => {
             bail!("the gradient-flow controller exists for the voltage task only")
         }
     };
+    policy_episode(env, task, policy, 1)
+}
+
+/// Run one episode of a nonlinear task from the env's current state with `policy` (None: u = 0),
+/// re-planning every `h_exec` steps and executing the first `h_exec` planned actions.
+pub fn policy_episode(
+    env: &mut NonlinearEnv,
+    task: Task,
+    mut policy: Option<MpcPolicy>,
+    h_exec: usize,
+) -> Result<NonlinearTrace> {
+    let (_, m) = task.nm();
+    let h_exec = h_exec.max(1);
     let mut trace = NonlinearTrace {
         xs: vec![env.state().to_vec()],
         us: Vec::new(),
         costs: Vec::new(),
     };
+    let mut plan: Vec<Vec<f64>> = Vec::new();
+    let mut next = 0;
     for t in 0..env.horizon() {
         let u = match &mut policy {
             None => vec![0.0; m],
             Some(p) => {
-                if !p.plan(env.state())? {
-                    bail!("the MPC solve failed at t = {t} (status {:?})", p.status());
+                if next >= plan.len() {
+                    if !p.plan(env.state())? {
+                        bail!("the MPC solve failed at t = {t} (status {:?})", p.status());
+                    }
+                    plan = p.planned_actions(h_exec);
+                    next = 0;
                 }
-                p.first_action()
+                next += 1;
+                plan[next - 1].clone()
             }
         };
         let s = env

@@ -32,6 +32,8 @@ Examples:
   diffop train --task voltage --mode step --out runs/v
   diffop train --task voltage --mode step --out runs/v --resume
   diffop eval --checkpoint runs/v
+  diffop rollout --checkpoint runs/v --seed 1 --plot after.png
+  diffop rollout --checkpoint runs/v --seed 1 --untrained --plot before.png
   diffop rollout --task voltage --controller gradient-flow --seed 0 --plot v.png
   diffop rollout --task cartpole --controller mpc-true --format csv
   diffop eval --task voltage --controller gradient-flow --scenarios 500 --format json

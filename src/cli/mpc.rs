@@ -91,6 +91,14 @@ impl MpcPolicy {
         each!(self, p => p.solution().u[0].as_slice().to_vec())
     }
 
+    /// The first min(k, H) planned actions u*_0 … of the last plan.
+    pub fn planned_actions(&self, k: usize) -> Vec<Vec<f64>> {
+        each!(self, p => {
+            let u = &p.solution().u;
+            u.iter().take(k.min(u.len())).map(|v| v.as_slice().to_vec()).collect()
+        })
+    }
+
     /// gᵀ ∂u*_0/∂θ for a seed on the first action (length m), written into `out` (d).
     pub fn vjp_first(&mut self, seed: &[f64], out: &mut [f64]) -> Result<()> {
         each!(self, p => p.vjp_controls(seed, out))?;

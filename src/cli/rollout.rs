@@ -1,7 +1,8 @@
 //! `diffop rollout`: one episode with a reference controller, printed per step and optionally
 //! plotted.
 
-use super::control::{nonlinear_episode, voltage_episode, Controller, VoltageCtl};
+use super::control::{nonlinear_episode, policy_episode, voltage_episode, Controller, VoltageCtl};
+use super::mpc::MpcPolicy;
 use super::plot::{self, Panel};
 use super::table::{self, num, vec_cell};
 use super::task::Task;
@@ -9,9 +10,11 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
 use diffop::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use diffop::envs::{Env, NonlinearEnv};
+use diffop::learn::evaluate::{initial_theta, PolicyController};
+use diffop::learn::{Checkpoint, Task as LearnTask, TrainConfig};
 use diffop::rng::{self, Stream};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Output format of a rollout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -30,14 +33,31 @@ pub enum RolloutFormat {
 Nonlinear tasks: the initial state is drawn from the run seed's initial-state stream; rows are
 t = 0 … T−1 with x_t, u_t and c(x_t, u_t) (the last row includes the terminal cost).
 Voltage: the evaluation plant, reset seed S, 100 steps; rows are t = 1 … 100 with v_t (p.u.),
-q_t (MVar), the increment u_t and F(q_t). Plots: .png (bitmap) or .svg, labels in DejaVu Sans.")]
+q_t (MVar), the increment u_t and F(q_t). Plots: .png (bitmap) or .svg, labels in DejaVu Sans.
+
+With --checkpoint DIR the controller is the DiffOP policy of a `diffop train` run: its task,
+horizon H and actions per solve h come from the checkpoint (Traj runs re-plan every h = H
+steps), θ is the checkpoint's (or θ(0) with --untrained). Example:
+  diffop rollout --checkpoint runs/voltage-step-seed0 --seed 1 --plot after.png
+  diffop rollout --checkpoint runs/voltage-step-seed0 --seed 1 --untrained --plot before.png")]
 pub struct RolloutArgs {
-    /// Task.
-    #[arg(long, value_enum)]
-    pub task: Task,
+    /// Task (taken from the checkpoint with --checkpoint).
+    #[arg(long, value_enum, required_unless_present = "checkpoint")]
+    pub task: Option<Task>,
     /// Controller (gradient-flow: voltage only).
-    #[arg(long, value_enum)]
-    pub controller: Controller,
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "checkpoint",
+        conflicts_with = "checkpoint"
+    )]
+    pub controller: Option<Controller>,
+    /// Run directory of `diffop train` (or its checkpoint.json): roll out its policy.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint: use the run's untrained θ(0) instead of the checkpoint's θ.
+    #[arg(long, requires = "checkpoint")]
+    pub untrained: bool,
     /// Run seed (voltage: the reset seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -52,28 +72,98 @@ pub struct RolloutArgs {
     pub plot: Option<PathBuf>,
 }
 
+/// The policy of a checkpoint: its configuration and the θ to roll out.
+struct Trained {
+    config: TrainConfig,
+    theta: Vec<f64>,
+    label: String,
+}
+
+fn load_trained(path: &Path, untrained: bool) -> Result<Trained> {
+    let file = if path.is_dir() {
+        path.join("checkpoint.json")
+    } else {
+        path.to_path_buf()
+    };
+    let ck = Checkpoint::load(&file)?;
+    let state = ck.exact_state()?;
+    let config = ck.config;
+    let (theta, what) = if untrained {
+        (initial_theta(&config)?, "untrained θ(0)".to_string())
+    } else {
+        (state.theta, format!("iteration {}", state.iteration))
+    };
+    let label = format!(
+        "DiffOP {} H={} h={} ({what})",
+        config.mode, config.horizon, config.h
+    );
+    Ok(Trained {
+        config,
+        theta,
+        label,
+    })
+}
+
+fn cli_task(t: LearnTask) -> Task {
+    match t {
+        LearnTask::Cartpole => Task::Cartpole,
+        LearnTask::Arm => Task::Arm,
+        LearnTask::Quadrotor => Task::Quadrotor,
+        LearnTask::Rocket => Task::Rocket,
+        LearnTask::Voltage => Task::Voltage,
+    }
+}
+
 /// Run `diffop rollout`.
 pub fn run(args: RolloutArgs) -> Result<()> {
-    let horizon = args.horizon.unwrap_or(args.task.step_horizon());
+    let trained = match &args.checkpoint {
+        Some(p) => Some(load_trained(p, args.untrained)?),
+        None => None,
+    };
+    let task = match (&trained, args.task) {
+        (Some(tr), Some(t)) if t != cli_task(tr.config.task) => bail!(
+            "--task {} does not match the checkpoint's task {}",
+            t.name(),
+            tr.config.task
+        ),
+        (Some(tr), _) => cli_task(tr.config.task),
+        (None, Some(t)) => t,
+        (None, None) => bail!("--task is required (or --checkpoint DIR)"),
+    };
+    if trained.is_some() && args.horizon.is_some() {
+        bail!("--horizon cannot be combined with --checkpoint (the run's H is used)");
+    }
+    let controller = args.controller.unwrap_or(Controller::MpcTrue);
+    let label = trained
+        .as_ref()
+        .map_or_else(|| controller.name().to_string(), |t| t.label.clone());
+    let horizon = args.horizon.unwrap_or(task.step_horizon());
     if horizon == 0 {
         bail!("--horizon must be at least 1");
     }
     if let Some(path) = &args.plot {
         plot::check_extension(path)?;
     }
-    match args.task.nonlinear() {
+    match task.nonlinear() {
         Some(t) => {
-            if args.controller == Controller::GradientFlow {
+            if trained.is_none() && controller == Controller::GradientFlow {
                 bail!("the gradient-flow controller exists for the voltage task only");
             }
             let mut env = NonlinearEnv::new(t);
             let mut rng = rng::stream(args.seed, Stream::InitialState);
             env.reset(&mut rng)?;
-            let trace = nonlinear_episode(&mut env, args.task, args.controller, horizon)?;
-            print_nonlinear(&args, &trace)?;
+            let trace = match &trained {
+                Some(tr) => {
+                    let policy =
+                        MpcPolicy::new(task, tr.config.horizon, tr.config.h, tr.theta.clone())?;
+                    policy_episode(&mut env, task, Some(policy), tr.config.h)?
+                }
+                None => nonlinear_episode(&mut env, task, controller, horizon)?,
+            };
+            print_nonlinear(task, &label, args.seed, args.format, &trace)?;
             if let Some(path) = &args.plot {
                 let time = |k: usize| (0..k).map(|t| t as f64);
-                let (n, m) = args.task.nm();
+                let (n, m) = task.nm();
                 let states = (0..n)
                     .map(|j| {
                         let pts = time(trace.xs.len()).zip(trace.xs.iter().map(|x| x[j]));
@@ -90,12 +180,7 @@ pub fn run(args: RolloutArgs) -> Result<()> {
                     Panel::new("states", "x", states),
                     Panel::new("controls", "u", controls),
                 ];
-                let caption = format!(
-                    "{} — {} (seed {})",
-                    args.task.name(),
-                    args.controller.name(),
-                    args.seed
-                );
+                let caption = format!("{} — {label} (seed {})", task.name(), args.seed);
                 plot::plot(path, &caption, &panels)?;
             }
         }
@@ -103,9 +188,14 @@ pub fn run(args: RolloutArgs) -> Result<()> {
             let seed = u32::try_from(args.seed)
                 .map_err(|_| anyhow!("voltage reset seeds are 32-bit, got {}", args.seed))?;
             let mut env = VoltageEnv::new(VoltageEnvSettings::evaluation())?;
-            let mut ctl = VoltageCtl::new(args.controller, horizon);
+            let mut ctl = match &trained {
+                Some(tr) => {
+                    VoltageCtl::Trained(Box::new(PolicyController::new(&tr.config, &tr.theta)))
+                }
+                None => VoltageCtl::new(controller, horizon),
+            };
             let trace = voltage_episode(&mut env, &mut ctl, seed)?;
-            print_voltage(&args, &trace)?;
+            print_voltage(&label, args.seed, args.format, &trace)?;
             if let Some(path) = &args.plot {
                 let buses = ["bus 2", "bus 7", "bus 9"];
                 let v = (0..3)
@@ -125,7 +215,7 @@ pub fn run(args: RolloutArgs) -> Result<()> {
                 let mut vp = Panel::new("voltage magnitude", "|V| (p.u.)", v);
                 vp.band = Some((0.95, 1.05));
                 let panels = [vp, Panel::new("reactive set-points", "q (MVar)", q)];
-                let caption = format!("voltage — {} (seed {seed})", args.controller.name());
+                let caption = format!("voltage — {label} (seed {seed})");
                 plot::plot(path, &caption, &panels)?;
             }
         }
@@ -133,9 +223,15 @@ pub fn run(args: RolloutArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_nonlinear(args: &RolloutArgs, trace: &super::control::NonlinearTrace) -> Result<()> {
+fn print_nonlinear(
+    task: Task,
+    label: &str,
+    seed: u64,
+    format: RolloutFormat,
+    trace: &super::control::NonlinearTrace,
+) -> Result<()> {
     let total: f64 = trace.costs.iter().sum();
-    match args.format {
+    match format {
         RolloutFormat::Json => {
             let steps: Vec<_> = trace
                 .us
@@ -144,9 +240,9 @@ fn print_nonlinear(args: &RolloutArgs, trace: &super::control::NonlinearTrace) -
                 .map(|(t, u)| json!({"t": t, "x": trace.xs[t], "u": u, "cost": trace.costs[t]}))
                 .collect();
             let out = json!({
-                "task": args.task.name(),
-                "controller": args.controller.name(),
-                "seed": args.seed,
+                "task": task.name(),
+                "controller": label,
+                "seed": seed,
                 "steps": steps,
                 "final_state": trace.xs.last(),
                 "total": total,
@@ -154,7 +250,7 @@ fn print_nonlinear(args: &RolloutArgs, trace: &super::control::NonlinearTrace) -
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         RolloutFormat::Csv => {
-            let (n, m) = args.task.nm();
+            let (n, m) = task.nm();
             let mut head = vec!["t".to_string()];
             head.extend((0..n).map(|j| format!("x{j}")));
             head.extend((0..m).map(|j| format!("u{j}")));
@@ -189,7 +285,12 @@ fn print_nonlinear(args: &RolloutArgs, trace: &super::control::NonlinearTrace) -
     Ok(())
 }
 
-fn print_voltage(args: &RolloutArgs, trace: &super::control::VoltageTrace) -> Result<()> {
+fn print_voltage(
+    label: &str,
+    seed: u64,
+    format: RolloutFormat,
+    trace: &super::control::VoltageTrace,
+) -> Result<()> {
     let total: f64 = trace.steps.iter().map(|s| s.cost).sum();
     let mut w = 1.0;
     let mut transient = 0.0;
@@ -197,12 +298,12 @@ fn print_voltage(args: &RolloutArgs, trace: &super::control::VoltageTrace) -> Re
         w *= 0.99;
         transient += w * s.cost;
     }
-    match args.format {
+    match format {
         RolloutFormat::Json => {
             let out = json!({
                 "task": "voltage",
-                "controller": args.controller.name(),
-                "seed": args.seed,
+                "controller": label,
+                "seed": seed,
                 "initial": {"v": trace.v0, "q": [0.0, 0.0, 0.0]},
                 "steps": trace.steps,
                 "total": total,

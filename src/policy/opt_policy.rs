@@ -127,6 +127,13 @@ impl<M: OcpModel> OptPolicy<M> {
     }
 
     /// Solve the OCP from state `x`. Returns the solution; a failed solve is an error.
+    ///
+    /// A warm start that does not end polished is retried cold. A solve whose interior-point
+    /// phase converged but whose polish failed ([`Status::SolvedUnpolished`]) is accepted as a
+    /// plan (its actions are a 1e-8 solution); [`Self::vjp_controls`] then reports that the
+    /// solution is not fit for differentiation.
+    ///
+    /// [`Status::SolvedUnpolished`]: crate::solver::Status::SolvedUnpolished
     pub fn plan(&mut self, x: &[f64]) -> Result<&Solution, PolicyError> {
         let warm = self.has_plan && self.h_exec == 1;
         let start = if warm {
@@ -146,7 +153,7 @@ impl<M: OcpModel> OptPolicy<M> {
                 .status
                 .is_polished();
         }
-        if !ok {
+        if !ok && !self.ws.solution().status.is_solved() {
             self.has_plan = false;
             return Err(PolicyError::SolveFailed(self.ws.solution().status));
         }

@@ -240,7 +240,35 @@ impl Workspace {
         if !self.settings.polish {
             return Status::SolvedUnpolished;
         }
-        self.polish(model)
+        // Keep the interior-point solution: if the polish fails, the solve falls back to it
+        // (usable for acting, not for exact sensitivities).
+        for i in 0..=h {
+            self.xt[i].copy_from(&self.x[i]);
+            self.lam_ipm[i].copy_from(&self.lam[i]);
+            self.mu_new[i].copy_from(&self.mu[i]);
+            if i < h {
+                self.ut[i].copy_from(&self.u[i]);
+            }
+        }
+        let status = self.polish(model);
+        if status != Status::NumericalError {
+            return status;
+        }
+        for i in 0..=h {
+            std::mem::swap(&mut self.x[i], &mut self.xt[i]);
+            std::mem::swap(&mut self.lam[i], &mut self.lam_ipm[i]);
+            std::mem::swap(&mut self.mu[i], &mut self.mu_new[i]);
+            self.act[i].iter_mut().for_each(|a| *a = false);
+            if i < h {
+                std::mem::swap(&mut self.u[i], &mut self.ut[i]);
+            }
+        }
+        self.kkt_ready = false;
+        self.sol.weakly_active = 0;
+        if !self.eval_blocks(model, true) {
+            return Status::NumericalError;
+        }
+        Status::SolvedUnpolished
     }
 
     /// Evaluate only the constraint values g (f64) into the blocks.
@@ -799,7 +827,7 @@ fn norm1_diff(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Per-iteration trace on stderr when the environment variable `DIFFOP_TRACE` is set.
-fn trace_enabled() -> bool {
+pub(crate) fn trace_enabled() -> bool {
     use std::sync::OnceLock;
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("DIFFOP_TRACE").is_some())

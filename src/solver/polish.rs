@@ -56,6 +56,9 @@ impl Workspace {
                     }
                 }
             }
+            if super::ipm::trace_enabled() {
+                eprintln!("polish round: status {status:?}, active set changed: {changed}");
+            }
             if changed {
                 continue;
             }
@@ -120,6 +123,15 @@ impl Workspace {
             }
             let err_feas = r.dyn_feas.max(r.ineq) / zeta;
             let err = r.stat.max(err_feas);
+            if super::ipm::trace_enabled() {
+                eprintln!(
+                    "polish it {it} active {} stat {:.2e} feas {:.2e} ineq {:.2e}",
+                    self.rows.len(),
+                    r.stat,
+                    r.dyn_feas,
+                    r.ineq
+                );
+            }
             if err <= self.settings.polish_tol {
                 return Some(Status::Solved);
             }

@@ -46,7 +46,7 @@ impl Default for SolverSettings {
             polish_tol: 1e-12,
             polish_accept_tol: 1e-10,
             polish_max_iter: 8,
-            max_active_rounds: 5,
+            max_active_rounds: 30,
             weak_tol: 1e-9,
             mu_init: 0.1,
             slack_min: 1e-2,

@@ -62,6 +62,8 @@ pub struct Workspace {
     pub(crate) dx: Vec<DVector<f64>>,
     pub(crate) du: Vec<DVector<f64>>,
     pub(crate) lam_new: Vec<DVector<f64>>,
+    /// Costates of the interior-point solution, kept while the polish runs (fallback).
+    pub(crate) lam_ipm: Vec<DVector<f64>>,
     pub(crate) ds: Vec<DVector<f64>>,
     pub(crate) mu_new: Vec<DVector<f64>>,
     pub(crate) ds_aff: Vec<DVector<f64>>,
@@ -158,6 +160,7 @@ impl Workspace {
             dx: vn(h + 1),
             du: vm(h),
             lam_new: vn(h + 1),
+            lam_ipm: vn(h + 1),
             ds: vq(),
             mu_new: vq(),
             ds_aff: vq(),

@@ -368,3 +368,81 @@ proptest! {
         }
     }
 }
+
+/// A voltage H = 30 case (Traj policy after one training iteration, test scenario 485 at
+/// t = 60) whose interior-point solution leaves ten bound rows ambiguous: the polish needs six
+/// active-set rounds (one row leaves per round). With the default rounds it polishes to a KKT
+/// point; with too few rounds the solve falls back to the interior-point solution
+/// (`SolvedUnpolished`, finite, feasible) instead of failing.
+#[test]
+fn polish_needs_many_active_set_rounds_and_falls_back_cleanly() {
+    let volt = VoltagePolicy::default();
+    let theta = [
+        0.9900000002575549,
+        0.9900000026408421,
+        1.0099999996457436,
+        0.06352667737087095,
+        0.035863993239471564,
+        0.038866680434945663,
+        0.02205570060889104,
+        0.08683116817129546,
+        0.11789832371005894,
+        0.052829558507415636,
+        0.06816912043493413,
+        0.1392511566525529,
+    ];
+    let x0 = [
+        1.0082847925479168,
+        1.02060288867126,
+        1.0127823864989882,
+        0.6212727426773252,
+        1.3731006456919057,
+        0.20298935873395305,
+    ];
+    let ctx = [
+        0.9030635829229724,
+        0.8425720249600054,
+        0.8459395260009336,
+        -1.5,
+        -1.4,
+        -1.0,
+        1.5,
+        1.4,
+        0.6,
+    ];
+    let mut ws = Workspace::new(&volt, 30, SolverSettings::default()).unwrap();
+    let sol = ws
+        .solve(&volt, &x0, &theta, &ctx, WarmStart::Cold)
+        .unwrap()
+        .clone();
+    assert_eq!(sol.status, Status::Solved);
+    let r = super::common::kkt_check(&volt, &x0, &theta, &ctx, &sol);
+    super::common::assert_kkt("voltage H30 many rounds", &r, 1e-10);
+
+    let few = SolverSettings {
+        max_active_rounds: 2,
+        ..SolverSettings::default()
+    };
+    let mut ws = Workspace::new(&volt, 30, few).unwrap();
+    let fallback = ws
+        .solve(&volt, &x0, &theta, &ctx, WarmStart::Cold)
+        .unwrap()
+        .clone();
+    assert_eq!(fallback.status, Status::SolvedUnpolished);
+    assert!(fallback.g.iter().all(|g| g.iter().all(|v| *v <= 1e-8)));
+    let du: f64 = fallback
+        .u
+        .iter()
+        .zip(&sol.u)
+        .map(|(a, b)| (a - b).amax())
+        .fold(0.0, f64::max);
+    // The problem is flat along some directions: the 1e-8 interior-point plan is close in
+    // objective, less so in u.
+    assert!(
+        du < 1e-3,
+        "interior-point fallback is {du} from the polished plan"
+    );
+    let dobj = (fallback.objective - sol.objective).abs() / sol.objective.abs().max(1.0);
+    assert!(dobj < 1e-7, "objective gap {dobj}");
+    assert!(fallback.mu.iter().all(|m| m.iter().all(|v| v.is_finite())));
+}
