@@ -345,10 +345,13 @@ fn determinism_across_thread_counts() {
     }
 }
 
+/// A change to a configuration.
+type Edit = Box<dyn Fn(&mut RlmpcConfig)>;
+
 #[test]
 fn bad_configs_are_rejected() {
     let base = RlmpcConfig::new(Task::Cartpole, RlmpcMethod::Td);
-    let cases: Vec<(&str, Box<dyn Fn(&mut RlmpcConfig)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         ("σ", Box::new(|c| c.sigma = -0.1)),
         ("σ", Box::new(|c| c.sigma = f64::NAN)),
         ("alpha_td", Box::new(|c| c.alpha_td = 0.0)),

@@ -104,7 +104,7 @@ pub fn ridge(a: &DMatrix<f64>, y: &DVector<f64>, rho: f64) -> Result<DVector<f64
     let x = qr
         .r()
         .solve_upper_triangular(&qty)
-        .ok_or_else(|| LearnError::NonFinite {
+        .ok_or(LearnError::NonFinite {
             iteration: 0,
             what: "the LSTD solution (singular ridge system)",
         })?;

@@ -252,6 +252,9 @@ impl RlmpcConfig {
     }
 }
 
+/// (eval cost, transient, steady) of one evaluation.
+type EvalTriple = (Option<f64>, Option<f64>, Option<f64>);
+
 /// The RLMPC learner: θ, counters and the log.
 #[derive(Debug)]
 pub struct Rlmpc {
@@ -324,7 +327,8 @@ impl Rlmpc {
         self.last_critic.as_ref()
     }
 
-    fn evaluate_now(&self) -> Result<(Option<f64>, Option<f64>, Option<f64>), LearnError> {
+    /// (eval cost, transient, steady) of θ⁽ᵏ⁾; a failed evaluation is logged as `None`.
+    fn evaluate_now(&self) -> Result<EvalTriple, LearnError> {
         match evaluate_theta(&self.train, &self.theta) {
             Ok(e) => Ok((Some(e.cost), e.transient, e.steady)),
             Err(LearnError::Evaluation(_)) => Ok((None, None, None)),
