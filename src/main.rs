@@ -38,6 +38,8 @@ enum Command {
     Eval(cli::eval::EvalCommand),
     /// Train a DiffOP policy (Algorithm 1): run directory with config, metrics, plots, checkpoint.
     Train(cli::train::TrainArgs),
+    /// Run an RLMPC baseline (rlmpc-td, rlmpc-dpg, rlmpc-td-dpg): run directory with metrics.
+    Baseline(cli::baseline::BaselineArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +51,6 @@ fn main() -> ExitCode {
         Command::Rollout(a) => cli::finish(cli::rollout::run(a)),
         Command::Eval(a) => cli::finish(cli::eval::run_command(a)),
         Command::Train(a) => cli::finish(cli::train::run(&a)),
+        Command::Baseline(a) => cli::finish(cli::baseline::run(&a)),
     }
 }

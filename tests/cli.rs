@@ -379,3 +379,56 @@ fn rollout_from_a_checkpoint() {
     assert!(!missing.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn baseline_tiny_run_writes_run_directory() {
+    let dir = std::env::temp_dir().join(format!("diffop-cli-baseline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run(&[
+        "baseline",
+        "--method",
+        "rlmpc-td-dpg",
+        "--task",
+        "cartpole",
+        "--iterations",
+        "2",
+        "--batch",
+        "2",
+        "--eval-every",
+        "1",
+        "--quiet",
+        "--format",
+        "json",
+        "--out",
+        dir.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["method"], "rlmpc-td-dpg");
+    assert_eq!(v["iterations"], 2);
+    assert!(v["eval_cost"].as_f64().is_some());
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
+    )
+    .expect("summary is JSON");
+    assert_eq!(summary["eval_cost"], v["eval_cost"]);
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "iteration,batch_mean_cost,eval_cost,grad_norm,failed_solves,weakly_active,wall_time_s"
+        )
+    );
+    assert_eq!(lines.count(), 3);
+    let config = std::fs::read_to_string(dir.join("config.toml")).expect("config.toml");
+    assert!(config.contains("method = \"td-dpg\""));
+    let bad = run(&["baseline", "--method", "rlmpc-td", "--alpha=-1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("alpha_td"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,7 @@
 //! prints. Shared pieces: the task registry ([`task`]), the plants and policies behind one
 //! interface ([`plant`], [`mpc`]), text output ([`table`]) and plotting ([`plot`]).
 
+pub mod baseline;
 pub mod bench;
 pub mod control;
 pub mod envs;
@@ -34,6 +35,8 @@ Examples:
   diffop eval --checkpoint runs/v
   diffop rollout --checkpoint runs/v --seed 1 --plot after.png
   diffop rollout --checkpoint runs/v --seed 1 --untrained --plot before.png
+  # RLMPC baselines (TD, DPG, and the TD+DPG project proxy)
+  diffop baseline --method rlmpc-td --task cartpole --iterations 20 --alpha 1e-4
   diffop rollout --task voltage --controller gradient-flow --seed 0 --plot v.png
   diffop rollout --task cartpole --controller mpc-true --format csv
   diffop eval --task voltage --controller gradient-flow --scenarios 500 --format json

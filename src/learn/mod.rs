@@ -22,7 +22,7 @@
 //!
 //! Files: [`config`] (the validated [`TrainConfig`] and presets), [`trainer`] (rollouts and the
 //! update), [`optimizer`] (SGD, Adam, clipping), [`evaluate`] (deterministic evaluation and
-//! reference controllers), [`pdp`] (the PDP (Offline) baseline), [`checkpoint`] (exact, atomic checkpoints), [`run`] (run
+//! reference controllers), [`pdp`] (the PDP (Offline) baseline), [`rlmpc`] (the RLMPC-TD and RLMPC-DPG baselines), [`checkpoint`] (exact, atomic checkpoints), [`run`] (run
 //! directories, CSV/JSON/plots, progress bar), [`plot`] (learning curves).
 //!
 //! **Reproducibility.** Trajectory j (a counter over every attempted training trajectory of the
@@ -38,6 +38,7 @@ pub mod evaluate;
 pub mod optimizer;
 pub mod pdp;
 pub mod plot;
+pub mod rlmpc;
 pub mod run;
 pub mod trainer;
 

@@ -1,0 +1,223 @@
+//! Run directories of the RLMPC baselines (`diffop baseline`).
+//!
+//! ```text
+//! DIR/config.toml         the full RlmpcConfig
+//! DIR/metrics.csv         the same columns as DiffOP's (crate::learn::run::metrics_csv)
+//! DIR/theta.csv           iteration, θ⁽ᵏ⁾ entries
+//! DIR/summary.json        final evaluation (voltage: transient and steady), wall time, θ
+//! DIR/learning_curve.svg  and .png
+//! ```
+//!
+//! Files are written atomically after every iteration, so an interrupted run leaves a readable
+//! partial log (there is no resume).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use super::{Rlmpc, RlmpcConfig};
+use crate::learn::checkpoint::write_atomic;
+use crate::learn::config::Task;
+use crate::learn::plot::{plot_learning_curve, Curves};
+use crate::learn::run::metrics_csv;
+use crate::learn::trainer::IterationRecord;
+use crate::learn::LearnError;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RlmpcRunOptions {
+    /// Run directory.
+    pub out: PathBuf,
+    /// No progress bar or log lines.
+    pub quiet: bool,
+    /// Worker threads (0 = rayon default).
+    pub threads: usize,
+}
+
+/// What `summary.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RlmpcSummary {
+    /// Method name (`rlmpc-td`, …; `rlmpc-td-dpg` is the project proxy).
+    pub method: String,
+    /// Task.
+    pub task: Task,
+    /// Run seed.
+    pub seed: u64,
+    /// Iterations run (K).
+    pub iterations: usize,
+    /// Final deterministic evaluation cost (voltage: transient).
+    pub eval_cost: Option<f64>,
+    /// Voltage: final transient cost.
+    pub transient: Option<f64>,
+    /// Voltage: final steady-state cost.
+    pub steady: Option<f64>,
+    /// Evaluation cost of θ⁽⁰⁾ when it was evaluated (iteration 0 with eval_every > 0).
+    pub initial_eval_cost: Option<f64>,
+    /// Mean true cost of the first exploring batch.
+    pub first_batch_cost: Option<f64>,
+    /// Mean true cost of the last exploring batch.
+    pub last_batch_cost: Option<f64>,
+    /// Failed episode attempts plus skipped transitions over the run.
+    pub failed_solves: usize,
+    /// Episode attempts.
+    pub episodes: u64,
+    /// Mean wall time of a training iteration [s] (evaluations included).
+    pub mean_iteration_s: f64,
+    /// Total wall time [s].
+    pub wall_time_s: f64,
+    /// Final θ⁽ᴷ⁾.
+    pub theta: Vec<f64>,
+}
+
+/// Run `config` into the run directory of `options` (module docs).
+pub fn run_rlmpc(
+    config: &RlmpcConfig,
+    options: &RlmpcRunOptions,
+) -> Result<RlmpcSummary, LearnError> {
+    config.validate()?;
+    if options.threads > 0 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads)
+            .build()
+            .map_err(|e| LearnError::ThreadPool(e.to_string()))?;
+        pool.install(|| run_inner(config, options))
+    } else {
+        run_inner(config, options)
+    }
+}
+
+fn run_inner(config: &RlmpcConfig, options: &RlmpcRunOptions) -> Result<RlmpcSummary, LearnError> {
+    let out = &options.out;
+    std::fs::create_dir_all(out).map_err(|e| LearnError::io(out, e))?;
+    let toml =
+        toml::to_string_pretty(config).map_err(|e| LearnError::Format(format!("TOML: {e}")))?;
+    write_atomic(&out.join("config.toml"), toml.as_bytes())?;
+    let mut learner = Rlmpc::new(config.clone())?;
+    let log = !options.quiet;
+    let tty = std::io::stderr().is_terminal();
+    let bar = progress_bar(config.iterations, log && tty);
+    while !learner.is_done() {
+        let rec = learner.step()?;
+        bar.set_position(learner.iteration() as u64);
+        bar.set_message(progress_message(&rec));
+        if log && !tty && rec.eval_cost.is_some() {
+            eprintln!("iteration {:>5}: {}", rec.iteration, progress_message(&rec));
+        }
+        save(&learner, out)?;
+    }
+    bar.finish_and_clear();
+    let fin = learner.finish()?;
+    save(&learner, out)?;
+    let h = learner.history();
+    let batches: Vec<f64> = h.iter().filter_map(|r| r.batch_mean_cost).collect();
+    let train_iters = batches.len().max(1);
+    let summary = RlmpcSummary {
+        method: config.method.to_string(),
+        task: config.task,
+        seed: config.seed,
+        iterations: learner.iteration(),
+        eval_cost: fin.eval_cost,
+        transient: fin.transient,
+        steady: fin.steady,
+        initial_eval_cost: h.first().and_then(|r| r.eval_cost),
+        first_batch_cost: batches.first().copied(),
+        last_batch_cost: batches.last().copied(),
+        failed_solves: h.iter().map(|r| r.failed_solves).sum(),
+        episodes: learner.episodes(),
+        mean_iteration_s: h
+            .iter()
+            .filter(|r| r.batch_mean_cost.is_some())
+            .map(|r| r.wall_time_s)
+            .sum::<f64>()
+            / train_iters as f64,
+        wall_time_s: learner.elapsed_s(),
+        theta: learner.theta().to_vec(),
+    };
+    let json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| LearnError::Format(format!("JSON: {e}")))?;
+    write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    let curves = Curves {
+        title: format!(
+            "{} {} (H = {}), seed {}",
+            config.method, config.task, config.horizon, config.seed
+        ),
+        y_label: if config.task == Task::Voltage {
+            "cost (eval: transient)".into()
+        } else {
+            "true episode cost".into()
+        },
+        training: points(h, |r| r.batch_mean_cost),
+        evaluation: points(h, |r| r.eval_cost),
+        untrained: None,
+        mpc_true: None,
+    };
+    if let Err(e) = plot_learning_curve(
+        &curves,
+        &out.join("learning_curve.svg"),
+        &out.join("learning_curve.png"),
+    ) {
+        if log {
+            eprintln!("learning-curve plot skipped: {e}");
+        }
+    }
+    Ok(summary)
+}
+
+fn points(h: &[IterationRecord], f: impl Fn(&IterationRecord) -> Option<f64>) -> Vec<(f64, f64)> {
+    h.iter()
+        .filter_map(|r| f(r).map(|c| (r.iteration as f64, c)))
+        .collect()
+}
+
+fn save(learner: &Rlmpc, out: &Path) -> Result<(), LearnError> {
+    let voltage = learner.config().task == Task::Voltage;
+    write_atomic(
+        &out.join("metrics.csv"),
+        metrics_csv(learner.history(), voltage).as_bytes(),
+    )?;
+    let mut s = String::from("iteration");
+    for i in 0..learner.theta().len() {
+        let _ = write!(s, ",theta_{i}");
+    }
+    s.push('\n');
+    for r in learner.history() {
+        let _ = write!(s, "{}", r.iteration);
+        for t in &r.theta {
+            let _ = write!(s, ",{t}");
+        }
+        s.push('\n');
+    }
+    write_atomic(&out.join("theta.csv"), s.as_bytes())
+}
+
+fn progress_bar(len: usize, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} it  {msg}  ETA {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn progress_message(r: &IterationRecord) -> String {
+    let mut s = String::new();
+    if let Some(c) = r.batch_mean_cost {
+        let _ = write!(s, "batch cost {c:.4}");
+    }
+    if let Some(e) = r.eval_cost {
+        let _ = write!(s, "  eval {e:.4}");
+    }
+    if let Some(g) = r.grad_norm {
+        let _ = write!(s, "  |d| {g:.3e}");
+    }
+    if r.failed_solves > 0 {
+        let _ = write!(s, "  failed {}", r.failed_solves);
+    }
+    s
+}
