@@ -46,6 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             resume: false,
             quiet: false,
             references: true,
+            progress: None,
         },
     )?;
     let ck = diffop::learn::Checkpoint::load(&out.join("checkpoint.json"))?;

@@ -40,6 +40,8 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Run an RLMPC baseline (rlmpc-td, rlmpc-dpg, rlmpc-td-dpg): run directory with metrics.
     Baseline(cli::baseline::BaselineArgs),
+    /// Regenerate the paper's Figure 2, Table 2 and Figure 3 (all methods, 5 seeds, --quick).
+    Reproduce(cli::reproduce::ReproduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +54,6 @@ fn main() -> ExitCode {
         Command::Eval(a) => cli::finish(cli::eval::run_command(a)),
         Command::Train(a) => cli::finish(cli::train::run(&a)),
         Command::Baseline(a) => cli::finish(cli::baseline::run(&a)),
+        Command::Reproduce(a) => cli::finish(cli::reproduce::run(a)),
     }
 }

@@ -210,6 +210,7 @@ fn resume_equals_uninterrupted() {
         resume,
         quiet: true,
         references: false,
+        progress: None,
     };
     let whole = diffop::learn::run_training(&c3, &opts("whole", false)).unwrap();
     let mut c1 = c3.clone();

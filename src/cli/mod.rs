@@ -10,6 +10,7 @@ pub mod eval;
 pub mod mpc;
 pub mod plant;
 pub mod plot;
+pub mod reproduce;
 pub mod rollout;
 pub mod solve;
 pub mod table;
@@ -42,6 +43,8 @@ Examples:
   diffop eval --task voltage --controller gradient-flow --scenarios 500 --format json
   diffop eval --task cartpole --controller mpc-true
   diffop bench --format table
+  # regenerate the paper's figures and table (add --quick for a few-minute smoke test)
+  diffop reproduce all --out results
   diffop bench --task cartpole --robustness --samples 1000
   diffop bench --scaling
 

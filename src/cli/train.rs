@@ -130,6 +130,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         resume: args.resume,
         quiet: args.quiet,
         references: true,
+        progress: None,
     };
     let summary = diffop::learn::run_training(&config, &options)
         .with_context(|| format!("training run in {}", out.display()))?;

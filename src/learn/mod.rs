@@ -22,7 +22,7 @@
 //!
 //! Files: [`config`] (the validated [`TrainConfig`] and presets), [`trainer`] (rollouts and the
 //! update), [`optimizer`] (SGD, Adam, clipping), [`evaluate`] (deterministic evaluation and
-//! reference controllers), [`pdp`] (the PDP (Offline) baseline), [`rlmpc`] (the RLMPC-TD and RLMPC-DPG baselines), [`checkpoint`] (exact, atomic checkpoints), [`run`] (run
+//! reference controllers), [`pdp`] and [`pdp_voltage`] (the PDP (Offline) baseline), [`rlmpc`] (the RLMPC-TD and RLMPC-DPG baselines), [`checkpoint`] (exact, atomic checkpoints), [`run`] (run
 //! directories, CSV/JSON/plots, progress bar), [`plot`] (learning curves).
 //!
 //! **Reproducibility.** Trajectory j (a counter over every attempted training trajectory of the
@@ -37,6 +37,7 @@ pub mod config;
 pub mod evaluate;
 pub mod optimizer;
 pub mod pdp;
+pub mod pdp_voltage;
 pub mod plot;
 pub mod rlmpc;
 pub mod run;

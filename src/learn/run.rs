@@ -27,6 +27,16 @@ use super::plot::{plot_learning_curve, Curves};
 use super::trainer::{IterationRecord, Trainer};
 use super::LearnError;
 
+/// A callback told about every finished iteration (e.g. to drive an outer progress bar).
+#[derive(Clone)]
+pub struct ProgressHook(pub std::sync::Arc<dyn Fn(&IterationRecord) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
+}
+
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -38,6 +48,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Evaluate the `untrained` and `mpc-true` reference lines.
     pub references: bool,
+    /// Called after every iteration.
+    pub progress: Option<ProgressHook>,
 }
 
 /// What `summary.json` holds.
@@ -150,6 +162,9 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
     bar.set_position(trainer.state().iteration as u64);
     while !trainer.is_done() {
         let rec = trainer.step()?;
+        if let Some(hook) = &options.progress {
+            (hook.0)(&rec);
+        }
         bar.set_position(trainer.state().iteration as u64);
         bar.set_message(progress_message(&rec));
         if log && !tty && rec.eval_cost.is_some() {

@@ -1,0 +1,134 @@
+//! `diffop reproduce`: regenerate the paper's Figure 2, Table 2 and Figure 3 into one folder.
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use diffop::experiments::{reproduce, Artefact, ReproduceOptions, Scale};
+use diffop::learn::Task as LearnTask;
+use std::path::PathBuf;
+
+/// What to regenerate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// Figure 2: learning curves on cart-pole, arm, quadrotor (all five methods).
+    Figure2,
+    /// Table 2: voltage transient / steady-state costs of every method.
+    Table2,
+    /// Figure 3: voltage trajectories before and after DiffOP training.
+    Figure3,
+    /// All of the above.
+    All,
+}
+
+/// Arguments of `diffop reproduce`.
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Every (task, method, run seed) is a job in OUT/runs/<task>/<method>/seed<k>/, run in parallel.
+Start the same command again after an interruption: finished jobs are read back and DiffOP jobs
+continue from their checkpoints. Results do not depend on the thread count.
+
+Full protocol (RESULTS.md §6.2, 7.2): K = 500 iterations × N = 10 episodes per method on the
+nonlinear tasks, 1000 iterations (10,000 trajectories) on the voltage task, PDP with 10⁴
+iterations (voltage 2000), 500 voltage test scenarios, 5 run seeds. This is hours of compute on
+2 cores (the quadrotor dominates); --quick runs 4 iterations, 5 PDP iterations and 20 test
+scenarios in a few minutes, to check the pipeline.
+
+Output: figure2/{figure2,figure2_training}.{png,svg}, curves.csv, final.csv, summary.{csv,md};
+table2/table2.{md,csv}; figure3/figure3.{png,svg}, trajectories.csv, summary.json; report.json
+with every file and the acceptance checks of RESULTS.md §9.
+
+Examples:
+  diffop reproduce all --quick --out results-quick
+  diffop reproduce table2 --seeds 5 --out results
+  diffop reproduce figure2 --tasks cartpole,arm --iterations 200")]
+pub struct ReproduceArgs {
+    /// What to regenerate.
+    #[arg(value_enum)]
+    pub target: Target,
+    /// Run seeds per method (0 … N−1).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Reduced smoke-test version (default 2 seeds).
+    #[arg(long)]
+    pub quick: bool,
+    /// Results folder.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Figure 2 tasks (comma-separated; default cartpole,arm,quadrotor; rocket also possible).
+    #[arg(long, value_delimiter = ',')]
+    pub tasks: Option<Vec<String>>,
+    /// Override the iterations of the online methods on the nonlinear tasks.
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Override the PDP iterations on the nonlinear tasks.
+    #[arg(long)]
+    pub pdp_iterations: Option<usize>,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Run `diffop reproduce`.
+pub fn run(args: ReproduceArgs) -> Result<()> {
+    let mut options = ReproduceOptions::new(args.out.clone());
+    if args.quick {
+        options.scale = Scale::quick();
+        options.seeds = 2;
+    }
+    if let Some(s) = args.seeds {
+        options.seeds = s;
+    }
+    if let Some(k) = args.iterations {
+        options.scale.nonlinear_iterations = k;
+    }
+    if let Some(k) = args.pdp_iterations {
+        options.scale.pdp_nonlinear = [k; 4];
+    }
+    if let Some(tasks) = &args.tasks {
+        options.tasks = tasks
+            .iter()
+            .map(|t| t.parse::<LearnTask>())
+            .collect::<Result<Vec<_>, _>>()?;
+        if options.tasks.is_empty() {
+            bail!("--tasks needs at least one task");
+        }
+    }
+    options.quiet = args.quiet;
+    let artefact = match args.target {
+        Target::Figure2 => Artefact::Figure2,
+        Target::Table2 => Artefact::Table2,
+        Target::Figure3 => Artefact::Figure3,
+        Target::All => Artefact::All,
+    };
+    let work = || reproduce(artefact, &options);
+    let report = if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build()?
+            .install(work)?
+    } else {
+        work()?
+    };
+    println!("results in {}:", args.out.display());
+    for f in &report.files {
+        println!("  {f}");
+    }
+    if !report.checks.is_empty() {
+        println!("acceptance checks (RESULTS.md §9):");
+        for (c, ok) in &report.checks {
+            println!("  [{}] {c}", if *ok { "pass" } else { "FAIL" });
+        }
+    }
+    if !report.failures.is_empty() {
+        for f in &report.failures {
+            eprintln!("job {} failed: {}", f.job, f.error);
+        }
+        bail!(
+            "{} job(s) failed; the other results were written (run the command again to retry them)",
+            report.failures.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,433 @@
+//! Training jobs of the experiments: one (task, method, run seed) each, run in parallel, each in
+//! its own directory `runs/<task>/<method>/seed<k>/` so that an interrupted reproduction resumes
+//! (DiffOP runs from their checkpoints; finished jobs are read back from `result.json`).
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{ExperimentError, Scale};
+use crate::learn::checkpoint::{write_atomic, Checkpoint};
+use crate::learn::evaluate::initial_theta;
+use crate::learn::pdp::{Pdp, PdpSettings};
+use crate::learn::pdp_voltage::{VoltagePdp, VoltagePdpSettings};
+use crate::learn::rlmpc::{Rlmpc, RlmpcConfig, RlmpcMethod};
+use crate::learn::run::{run_training, ProgressHook, RunOptions};
+use crate::learn::{IterationRecord, Mode, Preset, Task, TrainConfig};
+
+/// A method of the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// DiffOP, Step mode (receding horizon, h = 1).
+    DiffopStep,
+    /// DiffOP, Traj mode (open loop, H = T).
+    DiffopTraj,
+    /// RLMPC-TD (semi-gradient Q-learning with the MPC as approximator).
+    RlmpcTd,
+    /// RLMPC-DPG (deterministic policy gradient with a compatible critic).
+    RlmpcDpg,
+    /// PDP (Offline) imitation.
+    PdpOffline,
+}
+
+impl Method {
+    /// Every method, in the order of the figures and tables.
+    pub const ALL: [Method; 5] = [
+        Method::DiffopStep,
+        Method::DiffopTraj,
+        Method::RlmpcTd,
+        Method::RlmpcDpg,
+        Method::PdpOffline,
+    ];
+
+    /// File-system name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::DiffopStep => "diffop-step",
+            Method::DiffopTraj => "diffop-traj",
+            Method::RlmpcTd => "rlmpc-td",
+            Method::RlmpcDpg => "rlmpc-dpg",
+            Method::PdpOffline => "pdp-offline",
+        }
+    }
+
+    /// Label of the paper.
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::DiffopStep => "DiffOP (Step)",
+            Method::DiffopTraj => "DiffOP (Traj)",
+            Method::RlmpcTd => "RLMPC-TD",
+            Method::RlmpcDpg => "RLMPC-DPG",
+            Method::PdpOffline => "PDP (Offline)",
+        }
+    }
+
+    /// Colour index in the figures.
+    pub fn color(self) -> usize {
+        match self {
+            Method::DiffopStep => 0,
+            Method::DiffopTraj => 1,
+            Method::RlmpcTd => 2,
+            Method::RlmpcDpg => 3,
+            Method::PdpOffline => 4,
+        }
+    }
+}
+
+/// One point of a learning curve.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Iteration k.
+    pub iteration: usize,
+    /// Mean true cost of the exploring episodes of iteration k (online methods).
+    pub batch_mean_cost: Option<f64>,
+    /// Deterministic evaluation cost of θ⁽ᵏ⁾ (voltage: transient), when evaluated.
+    pub eval_cost: Option<f64>,
+    /// Imitation loss (PDP).
+    pub loss: Option<f64>,
+}
+
+/// What a finished job leaves (`result.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// Task.
+    pub task: Task,
+    /// Method.
+    pub method: Method,
+    /// Run seed.
+    pub seed: u64,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Learning curve.
+    pub curve: Vec<CurvePoint>,
+    /// Evaluation cost of θ⁽⁰⁾ (online methods).
+    pub initial_eval: Option<f64>,
+    /// Final evaluation cost (voltage: transient; PDP: its Traj policy).
+    pub final_eval: Option<f64>,
+    /// Voltage: final transient cost.
+    pub transient: Option<f64>,
+    /// Voltage: final steady-state cost.
+    pub steady: Option<f64>,
+    /// θ⁽⁰⁾.
+    pub initial_theta: Vec<f64>,
+    /// Final θ.
+    pub theta: Vec<f64>,
+    /// Wall time of this job (the last session of it when resumed) [s].
+    pub wall_time_s: f64,
+}
+
+/// A job: (task, method, run seed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// Task.
+    pub task: Task,
+    /// Method.
+    pub method: Method,
+    /// Run seed.
+    pub seed: u64,
+}
+
+impl Job {
+    /// The job's directory under `root`.
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join("runs")
+            .join(self.task.name())
+            .join(self.method.name())
+            .join(format!("seed{}", self.seed))
+    }
+
+    /// Iterations the job runs (progress units).
+    pub fn units(&self, scale: &Scale) -> usize {
+        match (self.method, self.task) {
+            (Method::PdpOffline, Task::Voltage) => scale.voltage_pdp_iterations,
+            (Method::PdpOffline, t) => scale.pdp_iterations(t),
+            (_, Task::Voltage) => scale.voltage_iterations,
+            _ => scale.nonlinear_iterations,
+        }
+    }
+}
+
+/// The RLMPC step size α used in the reproduction: the best of the spec's sweep
+/// α ∈ {1e-5, 1e-4, 1e-3} in short runs (20 iterations, 10 on the quadrotor, seed 0; see the
+/// README). With α ≥ 1e-4 RLMPC-TD diverges on the cart-pole and the quadrotor (its step
+/// ‖mean δ∇Q‖ is ~1e4 there).
+pub fn rlmpc_alpha(task: Task, method: RlmpcMethod) -> f64 {
+    match (task, method) {
+        (Task::Arm, _) => 1e-3,
+        (Task::Voltage, RlmpcMethod::Td) => 1e-3,
+        (Task::Voltage, _) => 1e-4,
+        _ => 1e-5,
+    }
+}
+
+/// DiffOP's configuration of a job (also used for θ(0) and evaluations elsewhere).
+pub fn diffop_config(task: Task, mode: Mode, seed: u64, scale: &Scale) -> TrainConfig {
+    let mut c = TrainConfig::preset(task, mode, Preset::Default);
+    c.seed = seed;
+    if task == Task::Voltage {
+        c.iterations = scale.voltage_iterations;
+        c.eval_every = scale.voltage_eval_every;
+        c.eval_scenarios = scale.eval_scenarios;
+    } else {
+        c.iterations = scale.nonlinear_iterations;
+        c.eval_every = scale.nonlinear_eval_every;
+    }
+    c
+}
+
+/// A job that failed, with the reason.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobFailure {
+    /// `task/method/seed<k>`.
+    pub job: String,
+    /// The error.
+    pub error: String,
+}
+
+/// Run every job (in parallel; each job is deterministic, so the results do not depend on the
+/// thread count), advancing `bar` by one per iteration. A failed job does not stop the others:
+/// it is returned in the second list (and left out of the figures and tables).
+pub fn run_jobs(
+    jobs: &[Job],
+    scale: &Scale,
+    root: &Path,
+    bar: &ProgressBar,
+) -> (Vec<JobResult>, Vec<JobFailure>) {
+    let out: Vec<Result<JobResult, JobFailure>> = jobs
+        .par_iter()
+        .map(|job| {
+            let name = format!("{}/{}/seed{}", job.task, job.method.name(), job.seed);
+            match run_job(job, scale, root, bar) {
+                Ok(res) => {
+                    bar.println(format!(
+                        "done: {name} — final {} ({:.0} s)",
+                        res.final_eval
+                            .map_or("n/a".to_string(), |v| format!("{v:.4}")),
+                        res.wall_time_s
+                    ));
+                    Ok(res)
+                }
+                Err(e) => {
+                    bar.println(format!("FAILED: {name}: {e}"));
+                    Err(JobFailure {
+                        job: name,
+                        error: e.to_string(),
+                    })
+                }
+            }
+        })
+        .collect();
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for r in out {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(f) => failed.push(f),
+        }
+    }
+    (ok, failed)
+}
+
+fn run_job(
+    job: &Job,
+    scale: &Scale,
+    root: &Path,
+    bar: &ProgressBar,
+) -> Result<JobResult, ExperimentError> {
+    let dir = job.dir(root);
+    let result_path = dir.join("result.json");
+    if let Ok(text) = std::fs::read_to_string(&result_path) {
+        if let Ok(r) = serde_json::from_str::<JobResult>(&text) {
+            if r.iterations == job.units(scale) {
+                bar.inc(job.units(scale) as u64);
+                return Ok(r);
+            }
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| ExperimentError::io(&dir, e))?;
+    let start = Instant::now();
+    let mut result = match job.method {
+        Method::DiffopStep => run_diffop(job, Mode::Step, scale, &dir, bar)?,
+        Method::DiffopTraj => run_diffop(job, Mode::Traj, scale, &dir, bar)?,
+        Method::RlmpcTd => run_rlmpc(job, RlmpcMethod::Td, scale, bar)?,
+        Method::RlmpcDpg => run_rlmpc(job, RlmpcMethod::Dpg, scale, bar)?,
+        Method::PdpOffline if job.task == Task::Voltage => run_pdp_voltage(job, scale, bar)?,
+        Method::PdpOffline => run_pdp(job, scale, bar)?,
+    };
+    result.wall_time_s = start.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&result)
+        .map_err(|e| ExperimentError::Format(format!("JSON: {e}")))?;
+    write_atomic(&result_path, json.as_bytes())?;
+    Ok(result)
+}
+
+fn curve_of(history: &[IterationRecord]) -> Vec<CurvePoint> {
+    history
+        .iter()
+        .map(|r| CurvePoint {
+            iteration: r.iteration,
+            batch_mean_cost: r.batch_mean_cost,
+            eval_cost: r.eval_cost,
+            loss: None,
+        })
+        .collect()
+}
+
+fn run_diffop(
+    job: &Job,
+    mode: Mode,
+    scale: &Scale,
+    dir: &Path,
+    bar: &ProgressBar,
+) -> Result<JobResult, ExperimentError> {
+    let config = diffop_config(job.task, mode, job.seed, scale);
+    let ckpt = dir.join("checkpoint.json");
+    let done_before = Checkpoint::load(&ckpt)
+        .map(|c| c.state.iteration)
+        .unwrap_or(0);
+    bar.inc(done_before.min(config.iterations) as u64);
+    let hook_bar = bar.clone();
+    let options = RunOptions {
+        out: dir.to_path_buf(),
+        resume: ckpt.exists(),
+        quiet: true,
+        references: false,
+        progress: Some(ProgressHook(Arc::new(move |_r| hook_bar.inc(1)))),
+    };
+    let summary = run_training(&config, &options)?;
+    let state = Checkpoint::load(&ckpt)?.exact_state()?;
+    Ok(JobResult {
+        task: job.task,
+        method: job.method,
+        seed: job.seed,
+        iterations: summary.iterations,
+        curve: curve_of(&state.history),
+        initial_eval: state.history.first().and_then(|r| r.eval_cost),
+        final_eval: summary.eval_cost,
+        transient: summary.transient,
+        steady: summary.steady,
+        initial_theta: initial_theta(&config)?,
+        theta: summary.theta,
+        wall_time_s: 0.0,
+    })
+}
+
+fn run_rlmpc(
+    job: &Job,
+    method: RlmpcMethod,
+    scale: &Scale,
+    bar: &ProgressBar,
+) -> Result<JobResult, ExperimentError> {
+    let step = diffop_config(job.task, Mode::Step, job.seed, scale);
+    let mut config = RlmpcConfig::new(job.task, method).with_alpha(rlmpc_alpha(job.task, method));
+    config.seed = job.seed;
+    config.iterations = step.iterations;
+    config.eval_every = step.eval_every;
+    config.eval_scenarios = step.eval_scenarios;
+    let mut learner = Rlmpc::new(config)?;
+    while !learner.is_done() {
+        learner.step()?;
+        bar.inc(1);
+    }
+    let fin = learner.finish()?;
+    let history = learner.history();
+    Ok(JobResult {
+        task: job.task,
+        method: job.method,
+        seed: job.seed,
+        iterations: step.iterations,
+        curve: curve_of(history),
+        initial_eval: history.first().and_then(|r| r.eval_cost),
+        final_eval: fin.eval_cost,
+        transient: fin.transient,
+        steady: fin.steady,
+        initial_theta: initial_theta(&step)?,
+        theta: learner.theta().to_vec(),
+        wall_time_s: 0.0,
+    })
+}
+
+fn run_pdp(job: &Job, scale: &Scale, bar: &ProgressBar) -> Result<JobResult, ExperimentError> {
+    let task = job.task.nonlinear().ok_or_else(|| {
+        ExperimentError::Config("nonlinear PDP needs a nonlinear task".to_string())
+    })?;
+    let iterations = scale.pdp_iterations(job.task);
+    let settings = PdpSettings {
+        seed: job.seed,
+        iterations,
+        ..PdpSettings::for_task(task)
+    };
+    let mut pdp = Pdp::new(task, settings)?;
+    let initial_theta = pdp.theta().to_vec();
+    let mut curve = Vec::with_capacity(iterations);
+    for k in 0..iterations {
+        let loss = pdp.step()?;
+        curve.push(CurvePoint {
+            iteration: k,
+            batch_mean_cost: None,
+            eval_cost: None,
+            loss: Some(loss),
+        });
+        bar.inc(1);
+    }
+    let final_eval = pdp.evaluate()?;
+    Ok(JobResult {
+        task: job.task,
+        method: job.method,
+        seed: job.seed,
+        iterations,
+        curve,
+        initial_eval: None,
+        final_eval: Some(final_eval),
+        transient: None,
+        steady: None,
+        initial_theta,
+        theta: pdp.theta().to_vec(),
+        wall_time_s: 0.0,
+    })
+}
+
+fn run_pdp_voltage(
+    job: &Job,
+    scale: &Scale,
+    bar: &ProgressBar,
+) -> Result<JobResult, ExperimentError> {
+    let iterations = scale.voltage_pdp_iterations;
+    let settings = VoltagePdpSettings {
+        seed: job.seed,
+        iterations,
+        ..VoltagePdpSettings::default()
+    };
+    let mut pdp = VoltagePdp::new(settings)?;
+    let initial_theta = pdp.theta().to_vec();
+    let mut curve = Vec::with_capacity(iterations);
+    for k in 0..iterations {
+        let loss = pdp.step()?;
+        curve.push(CurvePoint {
+            iteration: k,
+            batch_mean_cost: None,
+            eval_cost: None,
+            loss: Some(loss),
+        });
+        bar.inc(1);
+    }
+    let eval = pdp.evaluate(scale.eval_scenarios)?;
+    Ok(JobResult {
+        task: job.task,
+        method: job.method,
+        seed: job.seed,
+        iterations,
+        curve,
+        initial_eval: None,
+        final_eval: Some(eval.cost),
+        transient: eval.transient,
+        steady: eval.steady,
+        initial_theta,
+        theta: pdp.theta().to_vec(),
+        wall_time_s: 0.0,
+    })
+}

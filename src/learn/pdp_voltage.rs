@@ -1,0 +1,250 @@
+//! PDP (Offline) on the voltage task (`ALGORITHMS.md` §11.1, voltage part; every setting is a
+//! PROJECT DEFAULT: the paper gives no demonstrations).
+//!
+//! The policy is eq. 11 with H = 30 and θ = (θ_v, vec A), started from DiffOP's θ(0) of the run
+//! seed. The demonstrations are 20 safe-gradient-flow trajectories (α = 0.5, training limits,
+//! reset seeds 20000–20019, 30 steps; [`crate::envs::voltage::demos`]). Each demonstration is
+//! imitated from its own initial state x^d_0 and with its scenario's context (v^env and the
+//! training limits). Loss and update are those of the nonlinear tasks:
+//!
+//! ```text
+//! ℓ(θ) = (1/K) Σ_k [ Σ_{t=0}^{30} ‖x_t(θ) − x^d_t‖² + Σ_{t<30} ‖u_t(θ) − u^d_t‖² ]
+//! ĝ    = ½ ∇ℓ = (1/K) Σ_k (∂ζ*/∂θ)ᵀ (ζ* − ζ^d),     θ ← θ − lr · ĝ   (lr = 1e-2, 2000 iterations)
+//! ```
+//!
+//! The learned θ is evaluated as DiffOP (Traj) is: the 100-step Table-2 metric with the open-loop
+//! plan re-planned every 30 steps.
+
+use super::config::{Mode, Preset, Task, TrainConfig};
+use super::evaluate::{evaluate_theta, initial_theta, EvalOutcome};
+use super::pdp::PdpError;
+use super::LearnError;
+use crate::envs::voltage::demos::{voltage_demos, DemoSettings, VoltageDemo};
+use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
+use crate::model::tasks::VoltagePolicy;
+use crate::sensitivity::{self, Seed};
+use crate::solver::{SolverSettings, WarmStart, Workspace};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Settings of voltage PDP (Offline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VoltagePdpSettings {
+    /// Learning rate (1e-2).
+    pub lr: f64,
+    /// Gradient iterations (2000).
+    pub iterations: usize,
+    /// Run seed: θ⁽⁰⁾ is DiffOP's θ(0) of this seed.
+    pub seed: u64,
+    /// The demonstration set (20 gradient-flow trajectories of 30 steps; H = steps).
+    pub demos: DemoSettings,
+    /// Warm-start each iteration's solves from the previous iteration (default: cold).
+    pub warm_start: bool,
+    /// Solver settings.
+    pub solver: SolverSettings,
+}
+
+impl Default for VoltagePdpSettings {
+    fn default() -> Self {
+        Self {
+            lr: 1e-2,
+            iterations: 2000,
+            seed: 0,
+            demos: DemoSettings::default(),
+            warm_start: false,
+            solver: SolverSettings::default(),
+        }
+    }
+}
+
+impl VoltagePdpSettings {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<(), PdpError> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(PdpError::Settings(format!(
+                "lr must be > 0, got {}",
+                self.lr
+            )));
+        }
+        if self.demos.steps < 2 {
+            return Err(PdpError::Settings(
+                "demonstrations need at least 2 steps (H = steps ≥ 2)".into(),
+            ));
+        }
+        self.solver.validate().map_err(PdpError::Settings)
+    }
+
+    /// The DiffOP (Traj) configuration whose θ(0) and evaluation PDP shares.
+    pub fn train_config(&self) -> TrainConfig {
+        let mut c = TrainConfig::preset(Task::Voltage, Mode::Traj, Preset::Default);
+        c.seed = self.seed;
+        c.set_horizon(self.demos.steps);
+        c.solver = self.solver.clone();
+        c
+    }
+}
+
+/// Voltage PDP (Offline) state.
+#[derive(Debug)]
+pub struct VoltagePdp {
+    model: VoltagePolicy,
+    demos: Vec<VoltageDemo>,
+    contexts: Vec<Vec<f64>>,
+    workspaces: Vec<Workspace>,
+    theta: Vec<f64>,
+    settings: VoltagePdpSettings,
+    iteration: usize,
+}
+
+impl VoltagePdp {
+    /// Generate the demonstrations and θ⁽⁰⁾.
+    pub fn new(settings: VoltagePdpSettings) -> Result<Self, PdpError> {
+        settings.validate()?;
+        let demos = voltage_demos(&settings.demos)?;
+        let env_settings = VoltageEnvSettings {
+            limits: settings.demos.limits,
+            ..VoltageEnvSettings::training()
+        };
+        let mut env = VoltageEnv::new(env_settings)?;
+        let mut contexts = Vec::with_capacity(demos.len());
+        for d in &demos {
+            env.reset_seed(d.seed)?;
+            contexts.push(env.policy_context().to_vec());
+        }
+        let theta = initial_theta(&settings.train_config())
+            .map_err(|e| PdpError::Settings(e.to_string()))?;
+        let model = VoltagePolicy::default();
+        let workspaces = demos
+            .iter()
+            .map(|_| Workspace::new(&model, settings.demos.steps, settings.solver.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            model,
+            demos,
+            contexts,
+            workspaces,
+            theta,
+            settings,
+            iteration: 0,
+        })
+    }
+
+    /// Current θ.
+    pub fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    /// Replace θ (same length, finite).
+    pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PdpError> {
+        if theta.len() != self.theta.len() || theta.iter().any(|v| !v.is_finite()) {
+            return Err(PdpError::Settings(format!(
+                "θ needs {} finite entries, got {}",
+                self.theta.len(),
+                theta.len()
+            )));
+        }
+        self.theta.copy_from_slice(theta);
+        Ok(())
+    }
+
+    /// The demonstrations.
+    pub fn demos(&self) -> &[VoltageDemo] {
+        &self.demos
+    }
+
+    /// Iterations done.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &VoltagePdpSettings {
+        &self.settings
+    }
+
+    /// Imitation loss ℓ(θ) and ĝ = ½∇ℓ (one solve and one VJP per demonstration, in parallel;
+    /// summed in demonstration order, so the result does not depend on the thread count).
+    pub fn loss_and_grad(&mut self) -> Result<(f64, Vec<f64>), PdpError> {
+        let d = self.theta.len();
+        let (model, theta) = (&self.model, &self.theta);
+        let start = if self.settings.warm_start && self.iteration > 0 {
+            WarmStart::Current
+        } else {
+            WarmStart::Cold
+        };
+        let parts: Vec<Result<(f64, Vec<f64>), PdpError>> = self
+            .workspaces
+            .par_iter_mut()
+            .zip(self.demos.par_iter().zip(self.contexts.par_iter()))
+            .enumerate()
+            .map(|(k, (ws, (demo, ctx)))| {
+                let sol = ws.solve(model, &demo.x[0], theta, ctx, start)?;
+                if !sol.status.is_polished() {
+                    return Err(PdpError::SolveFailed {
+                        demo: k,
+                        status: sol.status,
+                    });
+                }
+                let ex: Vec<f64> = sol
+                    .x
+                    .iter()
+                    .zip(&demo.x)
+                    .flat_map(|(a, b)| a.iter().zip(b.iter()).map(|(p, q)| p - q))
+                    .collect();
+                let eu: Vec<f64> = sol
+                    .u
+                    .iter()
+                    .zip(&demo.u)
+                    .flat_map(|(a, b)| a.iter().zip(b.iter()).map(|(p, q)| p - q))
+                    .collect();
+                let loss = ex.iter().chain(&eu).map(|e| e * e).sum::<f64>();
+                let mut g = vec![0.0; d];
+                sensitivity::vjp(
+                    ws,
+                    model,
+                    Seed {
+                        x: Some(&ex),
+                        u: Some(&eu),
+                    },
+                    &mut g,
+                )?;
+                Ok((loss, g))
+            })
+            .collect();
+        let k = self.demos.len() as f64;
+        let mut loss = 0.0;
+        let mut grad = vec![0.0; d];
+        for p in parts {
+            let (l, g) = p?;
+            loss += l / k;
+            for (a, b) in grad.iter_mut().zip(&g) {
+                *a += b / k;
+            }
+        }
+        Ok((loss, grad))
+    }
+
+    /// One gradient step; returns the loss before the update.
+    pub fn step(&mut self) -> Result<f64, PdpError> {
+        let (loss, grad) = self.loss_and_grad()?;
+        if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            return Err(PdpError::Settings(format!(
+                "non-finite loss or gradient at iteration {}",
+                self.iteration
+            )));
+        }
+        for (t, g) in self.theta.iter_mut().zip(&grad) {
+            *t -= self.settings.lr * g;
+        }
+        self.iteration += 1;
+        Ok(loss)
+    }
+
+    /// Table-2 metrics of the learned θ as an open-loop (Traj) policy re-planned every H steps,
+    /// over test scenarios 0 … `scenarios`−1.
+    pub fn evaluate(&self, scenarios: usize) -> Result<EvalOutcome, LearnError> {
+        let mut c = self.settings.train_config();
+        c.eval_scenarios = scenarios;
+        evaluate_theta(&c, &self.theta)
+    }
+}
