@@ -930,6 +930,32 @@ fn compare_tape_with_dual<M: OcpModel>(model: &M, name: &str, p: &Point) {
         );
         check_same(&format!("{what} f_theta"), &ha.f_theta, &hb.f_theta);
         check_same(&format!("{what} g_theta"), &ha.g_theta, &hb.g_theta);
+        // all unit directions at once
+        let k = if stage.is_some() { n + m } else { n };
+        let mut ball = DMatrix::zeros(k, d);
+        let mut hall = ThetaBlock::new(n, qq, d);
+        diff.stage_theta_all(
+            model, stage, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, mu, &mut ball, &mut hall,
+        );
+        check_same(
+            &format!("{what} all l_theta"),
+            &col(&hall.l_theta),
+            &col(&hb.l_theta),
+        );
+        check_same(&format!("{what} all f_theta"), &hall.f_theta, &hb.f_theta);
+        check_same(&format!("{what} all g_theta"), &hall.g_theta, &hb.g_theta);
+        let mut bref = DMatrix::zeros(k, d);
+        for r in 0..k {
+            let mut e = vec![0.0; k];
+            e[r] = 1.0;
+            diff.stage_theta_dual(
+                model, stage, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, mu, &e, &mut hb,
+            );
+            for j in 0..d {
+                bref[(r, j)] = hb.lw_theta[j];
+            }
+        }
+        check_same(&format!("{what} all B"), &ball, &bref);
     }
 }
 

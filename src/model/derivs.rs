@@ -21,6 +21,13 @@ use std::any::Any;
 /// Largest n+m (stage variables) and largest d (parameters) supported by the dual buckets.
 pub const MAX_VARS: usize = 64;
 
+/// Up to this many coupled curvature variables, [`Differentiator::stage`] uses the
+/// second-order vector duals (cheaper than the tape for tiny sets).
+const SMALL_CURVATURE: usize = 4;
+
+/// Up to this many parameters, [`Differentiator::stage_theta`] uses hyper-dual numbers.
+const SMALL_THETA: usize = 20;
+
 /// Values and first/second derivatives of one stage at (x_i, u_i).
 #[derive(Clone, Debug)]
 pub struct StageBlock {
@@ -370,6 +377,16 @@ impl Differentiator {
         out: &mut StageBlock,
     ) {
         let (n, m, q) = (x.len(), u.len(), out.g.len());
+        // Small curvature sets: second-order vector duals over the few coupled variables are
+        // cheaper than the tape sweeps over all n + m directions.
+        let small = match model.stage_curvature_vars() {
+            Some(vars) => vars.len() <= SMALL_CURVATURE,
+            None => n + m <= SMALL_CURVATURE,
+        };
+        if small {
+            self.stage_dual(model, i, x, u, theta, ctx, lam, mu, out);
+            return;
+        }
         let ts = &mut self.tape;
         let c = ts.record(model, Some(i), x, u, theta, ctx, q);
         let k = n + m;
@@ -536,6 +553,10 @@ impl Differentiator {
         let n = x.len();
         let m = if i.is_some() { u.len() } else { 0 };
         let d = theta.len();
+        if d <= SMALL_THETA {
+            self.stage_theta_dual(model, i, x, u, theta, ctx, lam, mu, wz, out);
+            return;
+        }
         let q = out.g_theta.nrows();
         let ts = &mut self.tape;
         let c = ts.record(model, i, x, u, theta, ctx, q);
@@ -574,6 +595,125 @@ impl Differentiator {
         for r in 0..q {
             for j in 0..d {
                 out.g_theta[(r, j)] = ts.tape.adjoint(rows, k + j, nf + r);
+            }
+        }
+    }
+
+    /// All mixed second derivatives of stage `i` (or of the terminal stage when `i == None`)
+    /// at once: `b` ((n+m)×d, or n×d for the terminal stage) receives ∇²_{zθ} ℓ_i, and `out`
+    /// the θ-gradient of ℓ_i and the θ-Jacobians of f and g (its `lw_theta` is left as is).
+    /// Equivalent to [`Differentiator::stage_theta`] with every unit direction w = e_r.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_theta_all<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: Option<usize>,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        b: &mut DMatrix<f64>,
+        out: &mut ThetaBlock,
+    ) {
+        let n = x.len();
+        let m = if i.is_some() { u.len() } else { 0 };
+        let d = theta.len();
+        let q = out.g_theta.nrows();
+        let ts = &mut self.tape;
+        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let k = n + m;
+        ts.forward_identity(k);
+        let lam = if i.is_some() { lam } else { &[][..] };
+        ts.lagrangian_seeds(c, lam, mu);
+        ts.tape.reverse_second(&ts.seeds2, true);
+        for j in 0..d {
+            out.l_theta[j] = ts.tape.grad(k + j);
+            let col = ts.tape.hess_row(k + j);
+            for r in 0..k {
+                b[(r, j)] = col[r];
+            }
+        }
+        let nf = if i.is_some() { n } else { 0 };
+        let rows = nf + q;
+        if rows > 0 {
+            ts.seeds.clear();
+            for r in 0..nf {
+                ts.seeds.push((ts.f[r], r, 1.0));
+            }
+            for r in 0..q {
+                ts.seeds.push((ts.g[r], nf + r, 1.0));
+            }
+            ts.tape.reverse(rows, &ts.seeds);
+        }
+        if i.is_some() {
+            for r in 0..n {
+                for j in 0..d {
+                    out.f_theta[(r, j)] = ts.tape.adjoint(rows, k + j, r);
+                }
+            }
+        } else {
+            out.f_theta.fill(0.0);
+        }
+        for r in 0..q {
+            for j in 0..d {
+                out.g_theta[(r, j)] = ts.tape.adjoint(rows, k + j, nf + r);
+            }
+        }
+    }
+
+    /// The θ-contraction of stage `i` (or of the terminal stage when `i == None`) used by the
+    /// vector–Jacobian product: `out = ∇_θ(∇_z ℓ_i · w) + (∂f/∂θ)ᵀ fw + (∂g/∂θ)ᵀ gw`, without
+    /// forming the θ-Jacobians (`fw` is ignored for the terminal stage). Same arguments as
+    /// [`Differentiator::stage_theta`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_theta_contract<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: Option<usize>,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        wz: &[f64],
+        fw: &[f64],
+        gw: &[f64],
+        out: &mut [f64],
+    ) {
+        let n = x.len();
+        let m = if i.is_some() { u.len() } else { 0 };
+        let d = theta.len();
+        let q = gw.len();
+        let ts = &mut self.tape;
+        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let k = n + m;
+        ts.tape.forward(1, &wz[..k]);
+        let lam = if i.is_some() { lam } else { &[][..] };
+        ts.lagrangian_seeds(c, lam, mu);
+        ts.tape.reverse_second(&ts.seeds2, true);
+        for j in 0..d {
+            out[j] = ts.tape.hess_row(k + j)[0];
+        }
+        ts.seeds.clear();
+        if i.is_some() {
+            for r in 0..n {
+                if fw[r] != 0.0 {
+                    ts.seeds.push((ts.f[r], 0, fw[r]));
+                }
+            }
+        }
+        for r in 0..q {
+            if gw[r] != 0.0 {
+                ts.seeds.push((ts.g[r], 0, gw[r]));
+            }
+        }
+        if !ts.seeds.is_empty() {
+            ts.tape.reverse(1, &ts.seeds);
+            for j in 0..d {
+                out[j] += ts.tape.adjoint(1, k + j, 0);
             }
         }
     }

@@ -511,6 +511,18 @@ impl DualNum for AVar {
     }
 }
 
+/// Smallest column range holding both ranges (empty ranges ignored).
+#[inline(always)]
+fn hull(a: (u32, u32), b: (u32, u32)) -> (u32, u32) {
+    if a.0 >= a.1 {
+        b
+    } else if b.0 >= b.1 {
+        a
+    } else {
+        (a.0.min(b.0), a.1.max(b.1))
+    }
+}
+
 /// Owner of a recorded tape and of the sweep buffers (reused between evaluations).
 ///
 /// Usage: [`Tape::begin`], create the inputs with [`Tape::input`] (they are numbered 0, 1, …
@@ -521,16 +533,17 @@ pub struct Tape {
     n_inputs: usize,
     /// Number of forward directions of the last forward sweep.
     k: usize,
-    /// Node depends on a seeded input (forward sweep).
-    active: Vec<bool>,
+    /// Columns [lo, hi) outside which the node's forward tangent is zero (lo ≥ hi: the node
+    /// does not depend on a seeded input).
+    range: Vec<(u32, u32)>,
     /// Forward tangents (nodes × k; valid for active nodes).
     tan: Vec<f64>,
     /// Adjoints (nodes × rows).
     adj: Vec<f64>,
     /// Adjoint tangents (nodes × k).
     adj_tan: Vec<f64>,
-    /// adj_tan of the node has been written in the current sweep.
-    at_set: Vec<bool>,
+    /// Columns [lo, hi) of adj_tan written in the current sweep (zero outside).
+    at_range: Vec<(u32, u32)>,
 }
 
 impl fmt::Debug for Tape {
@@ -587,45 +600,64 @@ impl Tape {
     pub fn forward(&mut self, k: usize, seed: &[f64]) {
         let len = self.nodes.len();
         self.k = k;
-        self.active.clear();
-        self.active.resize(len, false);
+        self.range.clear();
+        self.range.resize(len, (0, 0));
         if self.tan.len() < len * k {
             self.tan.resize(len * k, 0.0);
         }
         let n_seed = if k == 0 { 0 } else { seed.len() / k };
         debug_assert!(n_seed <= self.n_inputs);
         for j in 0..n_seed {
-            self.active[j] = true;
-            self.tan[j * k..(j + 1) * k].copy_from_slice(&seed[j * k..(j + 1) * k]);
+            let row = &seed[j * k..(j + 1) * k];
+            let lo = row.iter().position(|&v| v != 0.0);
+            if let Some(lo) = lo {
+                let hi = k - row.iter().rev().position(|&v| v != 0.0).unwrap_or(0);
+                self.range[j] = (lo as u32, hi as u32);
+                self.tan[j * k + lo..j * k + hi].copy_from_slice(&row[lo..hi]);
+            }
         }
+        let tan = self.tan.as_mut_ptr();
         for v in self.n_inputs..len {
             let nd = self.nodes[v];
-            let aa = self.active[nd.a as usize];
-            let ab = nd.b != CONST && self.active[nd.b as usize];
-            if !aa && !ab {
+            let ra = self.range[nd.a as usize];
+            let rb = if nd.b != CONST {
+                self.range[nd.b as usize]
+            } else {
+                (0, 0)
+            };
+            let r = hull(ra, rb);
+            if r.0 >= r.1 {
                 continue;
             }
-            self.active[v] = true;
-            let (lo, hi) = self.tan.split_at_mut(v * k);
-            let out = &mut hi[..k];
-            match (aa, ab) {
-                (true, true) => {
-                    let ta = &lo[nd.a as usize * k..nd.a as usize * k + k];
-                    let tb = &lo[nd.b as usize * k..nd.b as usize * k + k];
-                    for ((o, &x), &y) in out.iter_mut().zip(ta).zip(tb) {
-                        *o = nd.da * x + nd.db * y;
+            self.range[v] = r;
+            // SAFETY: every node index is < len and tan holds len·k values; a node's
+            // arguments precede it, so the output row v never overlaps the rows read.
+            unsafe {
+                let out = tan.add(v * k);
+                if ra == r && rb.0 >= rb.1 {
+                    let ta = tan.add(nd.a as usize * k) as *const f64;
+                    for j in r.0 as usize..r.1 as usize {
+                        *out.add(j) = nd.da * *ta.add(j);
                     }
-                }
-                (true, false) => {
-                    let ta = &lo[nd.a as usize * k..nd.a as usize * k + k];
-                    for (o, &x) in out.iter_mut().zip(ta) {
-                        *o = nd.da * x;
+                } else if ra == r && rb == r {
+                    let ta = tan.add(nd.a as usize * k) as *const f64;
+                    let tb = tan.add(nd.b as usize * k) as *const f64;
+                    for j in r.0 as usize..r.1 as usize {
+                        *out.add(j) = nd.da * *ta.add(j) + nd.db * *tb.add(j);
                     }
-                }
-                _ => {
-                    let tb = &lo[nd.b as usize * k..nd.b as usize * k + k];
-                    for (o, &y) in out.iter_mut().zip(tb) {
-                        *o = nd.db * y;
+                } else {
+                    for j in r.0 as usize..r.1 as usize {
+                        *out.add(j) = 0.0;
+                    }
+                    let ta = tan.add(nd.a as usize * k) as *const f64;
+                    for j in ra.0 as usize..ra.1 as usize {
+                        *out.add(j) += nd.da * *ta.add(j);
+                    }
+                    if nd.b != CONST {
+                        let tb = tan.add(nd.b as usize * k) as *const f64;
+                        for j in rb.0 as usize..rb.1 as usize {
+                            *out.add(j) += nd.db * *tb.add(j);
+                        }
                     }
                 }
             }
@@ -635,11 +667,11 @@ impl Tape {
     /// Tangent of `y` from the last forward sweep (k values) into `out`.
     pub fn tangent(&self, y: AVar, out: &mut [f64]) {
         let k = self.k;
-        if y.i != CONST && self.active[y.i as usize] {
+        out[..k].fill(0.0);
+        if y.i != CONST {
             let i = y.i as usize;
-            out[..k].copy_from_slice(&self.tan[i * k..(i + 1) * k]);
-        } else {
-            out[..k].fill(0.0);
+            let (lo, hi) = (self.range[i].0 as usize, self.range[i].1 as usize);
+            out[lo..hi].copy_from_slice(&self.tan[i * k + lo..i * k + hi]);
         }
     }
 
@@ -656,19 +688,22 @@ impl Tape {
         }
         for v in (self.n_inputs..len).rev() {
             let nd = self.nodes[v];
-            let (lo, hi) = self.adj.split_at_mut(v * rows);
-            let av = &hi[..rows];
-            if av.iter().all(|&x| x == 0.0) {
-                continue;
-            }
-            let a = nd.a as usize * rows;
-            for (o, &x) in lo[a..a + rows].iter_mut().zip(av) {
-                *o += nd.da * x;
-            }
-            if nd.b != CONST {
-                let b = nd.b as usize * rows;
-                for (o, &x) in lo[b..b + rows].iter_mut().zip(av) {
-                    *o += nd.db * x;
+            // SAFETY: the argument rows precede row v; adj holds len·rows values.
+            unsafe {
+                let adj = self.adj.as_mut_ptr();
+                let av = adj.add(v * rows) as *const f64;
+                if (0..rows).all(|r| *av.add(r) == 0.0) {
+                    continue;
+                }
+                let pa = adj.add(nd.a as usize * rows);
+                for r in 0..rows {
+                    *pa.add(r) += nd.da * *av.add(r);
+                }
+                if nd.b != CONST {
+                    let pb = adj.add(nd.b as usize * rows);
+                    for r in 0..rows {
+                        *pb.add(r) += nd.db * *av.add(r);
+                    }
                 }
             }
         }
@@ -689,17 +724,19 @@ impl Tape {
         let k = self.k;
         self.adj.clear();
         self.adj.resize(len, 0.0);
-        // adj_tan[v] is only valid where at_set[v]; elsewhere it is zero (not cleared).
+        // adj_tan[v] is only valid on at_range[v] (empty: not written); zero elsewhere.
         if self.adj_tan.len() < len * k {
             self.adj_tan.resize(len * k, 0.0);
         }
-        self.at_set.clear();
-        self.at_set.resize(len, false);
+        self.at_range.clear();
+        self.at_range.resize(len, (0, 0));
         for &(y, w) in seeds {
             if y.i != CONST {
                 self.adj[y.i as usize] += w;
             }
         }
+        let at = self.adj_tan.as_mut_ptr();
+        let tan = self.tan.as_ptr();
         for v in (self.n_inputs..len).rev() {
             let nd = self.nodes[v];
             let w = self.adj[v];
@@ -709,27 +746,21 @@ impl Tape {
             if has_b {
                 self.adj[b] += nd.db * w;
             }
-            let act_a = self.active[a];
-            let act_b = has_b && self.active[b];
+            let ra = self.range[a];
+            let rb = if has_b { self.range[b] } else { (0, 0) };
+            let act_a = ra.0 < ra.1;
+            let act_b = rb.0 < rb.1;
             let want_a = all_inputs || act_a;
             let want_b = has_b && (all_inputs || act_b);
             if !want_a && !want_b {
                 continue;
             }
-            let set_v = self.at_set[v];
-            // second-order source terms w·∂²φ contracted with the argument tangents
+            let rv = self.at_range[v];
+            let set_v = rv.0 < rv.1;
             let curv = w != 0.0 && (nd.haa != 0.0 || nd.hab != 0.0 || nd.hbb != 0.0);
             if !set_v && !curv {
                 continue;
             }
-            let (lo, hi) = self.adj_tan.split_at_mut(v * k);
-            let atv = &hi[..k];
-            let ta = &self.tan[a * k..a * k + k];
-            let tb = if has_b {
-                &self.tan[b * k..b * k + k]
-            } else {
-                ta
-            };
             for (p, want, d, ca, cb) in [
                 (a, want_a, nd.da, w * nd.haa, w * nd.hab),
                 (b, want_b, nd.db, w * nd.hab, w * nd.hbb),
@@ -740,34 +771,61 @@ impl Tape {
                 let ca = if act_a { ca } else { 0.0 };
                 let cb = if act_b { cb } else { 0.0 };
                 let use_v = set_v && d != 0.0;
-                if !use_v && ca == 0.0 && cb == 0.0 {
-                    continue;
-                }
-                let o = &mut lo[p * k..p * k + k];
-                if !self.at_set[p] {
-                    o.fill(0.0);
-                    self.at_set[p] = true;
-                }
+                let mut r = (0u32, 0u32);
                 if use_v {
-                    for (o, &x) in o.iter_mut().zip(atv) {
-                        *o += d * x;
-                    }
+                    r = hull(r, rv);
                 }
                 if ca != 0.0 {
-                    for (o, &x) in o.iter_mut().zip(ta) {
-                        *o += ca * x;
-                    }
+                    r = hull(r, ra);
                 }
                 if cb != 0.0 {
-                    for (o, &x) in o.iter_mut().zip(tb) {
-                        *o += cb * x;
+                    r = hull(r, rb);
+                }
+                if r.0 >= r.1 {
+                    continue;
+                }
+                // SAFETY: p < v < len, adj_tan and tan hold len·k values; the row p written
+                // is disjoint from the row v read (adj_tan) and from the rows of tan.
+                unsafe {
+                    let o = at.add(p * k);
+                    let old = self.at_range[p];
+                    let new = hull(old, r);
+                    // zero the newly covered part of row p
+                    for j in new.0 as usize..new.1 as usize {
+                        if old.0 >= old.1 || j < old.0 as usize || j >= old.1 as usize {
+                            *o.add(j) = 0.0;
+                        }
+                    }
+                    self.at_range[p] = new;
+                    if use_v {
+                        let atv = at.add(v * k) as *const f64;
+                        for j in rv.0 as usize..rv.1 as usize {
+                            *o.add(j) += d * *atv.add(j);
+                        }
+                    }
+                    if ca != 0.0 {
+                        let ta = tan.add(a * k);
+                        for j in ra.0 as usize..ra.1 as usize {
+                            *o.add(j) += ca * *ta.add(j);
+                        }
+                    }
+                    if cb != 0.0 {
+                        let tb = tan.add(b * k);
+                        for j in rb.0 as usize..rb.1 as usize {
+                            *o.add(j) += cb * *tb.add(j);
+                        }
                     }
                 }
             }
         }
         for j in 0..self.n_inputs {
-            if !self.at_set[j] {
-                self.adj_tan[j * k..(j + 1) * k].fill(0.0);
+            let (lo, hi) = (self.at_range[j].0 as usize, self.at_range[j].1 as usize);
+            let row = &mut self.adj_tan[j * k..(j + 1) * k];
+            if lo >= hi {
+                row.fill(0.0);
+            } else {
+                row[..lo].fill(0.0);
+                row[hi..].fill(0.0);
             }
         }
     }
