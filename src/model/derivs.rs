@@ -1,16 +1,22 @@
-//! Exact derivative blocks of a model, obtained by evaluating its generic code in dual numbers.
+//! Exact derivative blocks of a model, obtained by evaluating its generic code in AD scalars.
 //!
 //! * [`Differentiator::stage`] and [`Differentiator::terminal`]: values, Jacobians of f, c, g and
-//!   the Hessian of the stage Lagrangian ℓ_i = c_i + λ_{i+1}ᵀ f_i + μ_iᵀ g_i in z = (x, u), in one
-//!   pass of second-order vector duals (`Dual2Vec`), or two passes when the model gives a
-//!   curvature hint ([`OcpModel::stage_curvature_vars`]).
+//!   the Hessian of the stage Lagrangian ℓ_i = c_i + λ_{i+1}ᵀ f_i + μ_iᵀ g_i in z = (x, u). The
+//!   model is recorded on a tape ([`super::tape`]); Jacobians come from a forward vector sweep
+//!   and the Hessian from one forward-over-reverse sweep. Models whose curvature hint
+//!   ([`OcpModel::stage_curvature_vars`]) names at most a few coupled variables use
+//!   second-order vector duals (`Dual2Vec`) on those instead, which is cheaper there.
 //! * [`Differentiator::stage_theta`]: the θ-gradient of ℓ_i, of a directional derivative of ℓ_i
-//!   along a direction w in z, and the θ-Jacobians of f and g (hyper-dual numbers with one
-//!   z-direction and a θ-vector part). This is what the sensitivity routines contract.
+//!   along a direction w in z, and the θ-Jacobians of f and g. This is what the sensitivity
+//!   routines contract ([`Differentiator::stage_theta_contract`] contracts without forming the
+//!   Jacobians, [`Differentiator::stage_theta_all`] gives every direction at once).
+//! * `*_dual`: the num-dual reference implementations (hyper-dual / second-order vector duals),
+//!   kept for testing the tape path.
 //!
 //! Dual numbers have static sizes. The runtime size is rounded up to a *bucket* (a few fixed
-//! sizes up to [`MAX_VARS`]); unused slots carry zero derivatives. Scratch vectors of dual numbers
-//! are kept between calls, so after the first call no allocation happens.
+//! sizes up to [`MAX_VARS`]); unused slots carry zero derivatives. Scratch vectors (dual numbers,
+//! tape and sweep buffers) are kept between calls, so after the first calls no allocation
+//! happens.
 
 use super::tape::{AVar, Tape};
 use super::{OcpModel, Scalar};

@@ -605,7 +605,7 @@ impl Tape {
         if self.tan.len() < len * k {
             self.tan.resize(len * k, 0.0);
         }
-        let n_seed = if k == 0 { 0 } else { seed.len() / k };
+        let n_seed = seed.len().checked_div(k).unwrap_or(0);
         debug_assert!(n_seed <= self.n_inputs);
         for j in 0..n_seed {
             let row = &seed[j * k..(j + 1) * k];
