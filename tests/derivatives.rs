@@ -861,3 +861,175 @@ proptest! {
         check("quadrotor (proptest): f_θ", &tb.f_theta, &jv.rows(0, 13).into_owned(), TOL);
     }
 }
+
+/// err with a 1e-12 relative floor: the tape and the dual numbers compute the same exact
+/// derivatives in a different order of operations, so they agree to round-off.
+fn check_same(what: &str, a: &DMatrix<f64>, b: &DMatrix<f64>) {
+    let e = (a - b).norm() / b.norm().max(1.0);
+    assert!(
+        e <= 1e-12,
+        "{what}: tape vs num-dual err = {e:e}\ntape {a}\nnum-dual {b}"
+    );
+}
+
+fn compare_tape_with_dual<M: OcpModel>(model: &M, name: &str, p: &Point) {
+    let Dims { n, m, d, .. } = model.dims();
+    let q = model.n_path(p.i);
+    let mut a = StageBlock::new(n, m, q);
+    let mut b = StageBlock::new(n, m, q);
+    let mut diff = Differentiator::new();
+    diff.stage(
+        model, p.i, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, &p.mu, &mut a,
+    );
+    diff.stage_dual(
+        model, p.i, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, &p.mu, &mut b,
+    );
+    assert_eq!(a.c, b.c, "{name}: c");
+    check_same(&format!("{name} f"), &col(&a.f), &col(&b.f));
+    check_same(&format!("{name} g"), &col(&a.g), &col(&b.g));
+    check_same(&format!("{name} cx"), &col(&a.cx), &col(&b.cx));
+    check_same(&format!("{name} cu"), &col(&a.cu), &col(&b.cu));
+    check_same(&format!("{name} fx"), &a.fx, &b.fx);
+    check_same(&format!("{name} fu"), &a.fu, &b.fu);
+    check_same(&format!("{name} gx"), &a.gx, &b.gx);
+    check_same(&format!("{name} gu"), &a.gu, &b.gu);
+    check_same(&format!("{name} hess"), &a.hess, &b.hess);
+    let qh = model.n_terminal();
+    let mut ta = StageBlock::new(n, 0, qh);
+    let mut tb = StageBlock::new(n, 0, qh);
+    diff.terminal(model, &p.x, &p.theta, &p.ctx, &p.mu_h, &mut ta);
+    diff.terminal_dual(model, &p.x, &p.theta, &p.ctx, &p.mu_h, &mut tb);
+    assert_eq!(ta.c, tb.c, "{name}: c_H");
+    check_same(&format!("{name} terminal cx"), &col(&ta.cx), &col(&tb.cx));
+    check_same(&format!("{name} terminal gx"), &ta.gx, &tb.gx);
+    check_same(&format!("{name} terminal hess"), &ta.hess, &tb.hess);
+    for stage in [Some(p.i), None] {
+        let (qq, w) = match stage {
+            Some(_) => (q, &p.w[..]),
+            None => (qh, &p.w[..n]),
+        };
+        let mut ha = ThetaBlock::new(n, qq, d);
+        let mut hb = ThetaBlock::new(n, qq, d);
+        let mu = if stage.is_some() { &p.mu } else { &p.mu_h };
+        diff.stage_theta(
+            model, stage, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, mu, w, &mut ha,
+        );
+        diff.stage_theta_dual(
+            model, stage, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, mu, w, &mut hb,
+        );
+        let what = format!("{name} theta {stage:?}");
+        check_same(
+            &format!("{what} l_theta"),
+            &col(&ha.l_theta),
+            &col(&hb.l_theta),
+        );
+        check_same(
+            &format!("{what} lw_theta"),
+            &col(&ha.lw_theta),
+            &col(&hb.lw_theta),
+        );
+        check_same(&format!("{what} f_theta"), &ha.f_theta, &hb.f_theta);
+        check_same(&format!("{what} g_theta"), &ha.g_theta, &hb.g_theta);
+        // all unit directions at once
+        let k = if stage.is_some() { n + m } else { n };
+        let mut ball = DMatrix::zeros(k, d);
+        let mut hall = ThetaBlock::new(n, qq, d);
+        diff.stage_theta_all(
+            model, stage, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, mu, &mut ball, &mut hall,
+        );
+        check_same(
+            &format!("{what} all l_theta"),
+            &col(&hall.l_theta),
+            &col(&hb.l_theta),
+        );
+        check_same(&format!("{what} all f_theta"), &hall.f_theta, &hb.f_theta);
+        check_same(&format!("{what} all g_theta"), &hall.g_theta, &hb.g_theta);
+        let mut bref = DMatrix::zeros(k, d);
+        for r in 0..k {
+            let mut e = vec![0.0; k];
+            e[r] = 1.0;
+            diff.stage_theta_dual(
+                model, stage, &p.x, &p.u, &p.theta, &p.ctx, &p.lam, mu, &e, &mut hb,
+            );
+            for j in 0..d {
+                bref[(r, j)] = hb.lw_theta[j];
+            }
+        }
+        check_same(&format!("{what} all B"), &ball, &bref);
+    }
+}
+
+/// The tape-based derivative path (`stage`, `terminal`, `stage_theta`) against the num-dual
+/// reference path on every built-in model, at random points, reusing one differentiator.
+#[test]
+fn tape_matches_num_dual_reference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    for task in NonlinearTask::ALL {
+        let model = Table1Policy::new(task);
+        for (label, theta) in table1_thetas(task) {
+            for _ in 0..5 {
+                let p = table1_point(task, &theta, &mut rng);
+                compare_tape_with_dual(&model, &format!("{} {label}", task.name()), &p);
+            }
+        }
+    }
+    for (label, model) in voltage_models() {
+        for i in 0..4 {
+            let p = voltage_point(&model, i, &mut rng);
+            compare_tape_with_dual(&model, &format!("voltage {label} stage {i}"), &p);
+        }
+    }
+}
+
+/// Elementary operations of the tape scalar against num-dual's second-order duals.
+#[test]
+fn tape_scalar_elementary_operations() {
+    use diffop::model::tape::{AVar, Tape};
+    type D2 = num_dual::Dual2SVec64<2>;
+    fn f<S: Scalar>(a: S, b: S) -> S {
+        let one = S::from(1.0);
+        let mut r = a * b + a / b - b.recip() + a.sqrt() * b.exp() + (a * b).ln();
+        r += a.sin() * b.cos() + a.tan() + (a * S::from(0.3)).asin() + (b * S::from(0.2)).acos();
+        r += a.atan() + a.atan2(b) + a.sinh() + b.cosh() + (a * S::from(0.4)).tanh();
+        r += (a + one).asinh() + (b + one).acosh() + (a * S::from(0.5)).atanh();
+        r += a.powi(3) + b.powf(2.5) + a.cbrt() + a.exp2() + b.exp_m1() + a.log(3.0);
+        r += b.log2() + a.log10() + b.ln_1p() + (S::from(2.0) - a) * (-b) + a.powi(-2);
+        let (s, c) = b.sin_cos();
+        r + s * c + a.sph_j0() + b.sph_j1() + a.sph_j2()
+    }
+    for &(a, b) in &[(0.7, 1.3), (0.2, 0.9), (1.1, 2.4)] {
+        let mut tape = Tape::new();
+        tape.begin();
+        let (ta, tb): (AVar, AVar) = (tape.input(a), tape.input(b));
+        let y = f(ta, tb);
+        tape.end();
+        tape.forward(2, &[1.0, 0.0, 0.0, 1.0]);
+        let mut g = [0.0; 2];
+        tape.tangent(y, &mut g);
+        tape.reverse_second(&[(y, 1.0)], false);
+        let da = D2::from_re(a).derivative(0);
+        let db = D2::from_re(b).derivative(1);
+        let yd = f(da, db);
+        assert!((y.value() - yd.re).abs() <= 1e-12 * yd.re.abs().max(1.0));
+        let v1 = yd.v1.0.unwrap();
+        let v2 = yd.v2.0.unwrap();
+        for j in 0..2 {
+            assert!(
+                (g[j] - v1[j]).abs() <= 1e-11 * v1[j].abs().max(1.0),
+                "grad {j}"
+            );
+            assert!(
+                (tape.grad(j) - v1[j]).abs() <= 1e-11 * v1[j].abs().max(1.0),
+                "rev grad {j}"
+            );
+            for l in 0..2 {
+                let h = tape.hess_row(j)[l];
+                assert!(
+                    (h - v2[(j, l)]).abs() <= 1e-10 * v2[(j, l)].abs().max(1.0),
+                    "hess {j}{l}: {h} vs {}",
+                    v2[(j, l)]
+                );
+            }
+        }
+    }
+}

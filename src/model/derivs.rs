@@ -1,17 +1,24 @@
-//! Exact derivative blocks of a model, obtained by evaluating its generic code in dual numbers.
+//! Exact derivative blocks of a model, obtained by evaluating its generic code in AD scalars.
 //!
 //! * [`Differentiator::stage`] and [`Differentiator::terminal`]: values, Jacobians of f, c, g and
-//!   the Hessian of the stage Lagrangian ℓ_i = c_i + λ_{i+1}ᵀ f_i + μ_iᵀ g_i in z = (x, u), in one
-//!   pass of second-order vector duals (`Dual2Vec`), or two passes when the model gives a
-//!   curvature hint ([`OcpModel::stage_curvature_vars`]).
+//!   the Hessian of the stage Lagrangian ℓ_i = c_i + λ_{i+1}ᵀ f_i + μ_iᵀ g_i in z = (x, u). The
+//!   model is recorded on a tape ([`super::tape`]); Jacobians come from a forward vector sweep
+//!   and the Hessian from one forward-over-reverse sweep. Models whose curvature hint
+//!   ([`OcpModel::stage_curvature_vars`]) names at most a few coupled variables use
+//!   second-order vector duals (`Dual2Vec`) on those instead, which is cheaper there.
 //! * [`Differentiator::stage_theta`]: the θ-gradient of ℓ_i, of a directional derivative of ℓ_i
-//!   along a direction w in z, and the θ-Jacobians of f and g (hyper-dual numbers with one
-//!   z-direction and a θ-vector part). This is what the sensitivity routines contract.
+//!   along a direction w in z, and the θ-Jacobians of f and g. This is what the sensitivity
+//!   routines contract ([`Differentiator::stage_theta_contract`] contracts without forming the
+//!   Jacobians, [`Differentiator::stage_theta_all`] gives every direction at once).
+//! * `*_dual`: the num-dual reference implementations (hyper-dual / second-order vector duals),
+//!   kept for testing the tape path.
 //!
 //! Dual numbers have static sizes. The runtime size is rounded up to a *bucket* (a few fixed
-//! sizes up to [`MAX_VARS`]); unused slots carry zero derivatives. Scratch vectors of dual numbers
-//! are kept between calls, so after the first call no allocation happens.
+//! sizes up to [`MAX_VARS`]); unused slots carry zero derivatives. Scratch vectors (dual numbers,
+//! tape and sweep buffers) are kept between calls, so after the first calls no allocation
+//! happens.
 
+use super::tape::{AVar, Tape};
 use super::{OcpModel, Scalar};
 use nalgebra::{Const, DMatrix, DVector, U1};
 use num_dual::{Derivative, Dual2SVec64, Dual2_64, DualSVec64, HyperDualSVec64};
@@ -19,6 +26,13 @@ use std::any::Any;
 
 /// Largest n+m (stage variables) and largest d (parameters) supported by the dual buckets.
 pub const MAX_VARS: usize = 64;
+
+/// Up to this many coupled curvature variables, [`Differentiator::stage`] uses the
+/// second-order vector duals (cheaper than the tape for tiny sets).
+const SMALL_CURVATURE: usize = 4;
+
+/// Up to this many parameters, [`Differentiator::stage_theta`] uses hyper-dual numbers.
+const SMALL_THETA: usize = 20;
 
 /// Values and first/second derivatives of one stage at (x_i, u_i).
 #[derive(Clone, Debug)]
@@ -191,6 +205,126 @@ pub struct Differentiator {
     first: Option<Box<dyn Any + Send>>,
     theta: Option<Box<dyn Any + Send>>,
     reals: Option<Box<dyn Any + Send>>,
+    tape: TapeScratch,
+}
+
+/// The tape and the recorded inputs/outputs of the tape-based path.
+#[derive(Default)]
+struct TapeScratch {
+    tape: Tape,
+    x: Vec<AVar>,
+    u: Vec<AVar>,
+    th: Vec<AVar>,
+    f: Vec<AVar>,
+    g: Vec<AVar>,
+    seed: Vec<f64>,
+    row: Vec<f64>,
+    seeds2: Vec<(AVar, f64)>,
+    seeds: Vec<(AVar, usize, f64)>,
+}
+
+impl TapeScratch {
+    /// Record the stage (`Some(i)`) or terminal (`None`) functions at (x, u, θ). Inputs are
+    /// numbered x (n), u (m; none for the terminal stage), θ (d). Returns the cost.
+    #[allow(clippy::too_many_arguments)]
+    fn record<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: Option<usize>,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        q: usize,
+    ) -> AVar {
+        let n = x.len();
+        let tp = &mut self.tape;
+        tp.begin();
+        self.x.clear();
+        self.u.clear();
+        self.th.clear();
+        for &v in x {
+            self.x.push(tp.input(v));
+        }
+        if i.is_some() {
+            for &v in u {
+                self.u.push(tp.input(v));
+            }
+        }
+        for &v in theta {
+            self.th.push(tp.input(v));
+        }
+        self.f.clear();
+        self.g.clear();
+        self.g.resize(q, AVar::constant(0.0));
+        let c = match i {
+            Some(i) => {
+                self.f.resize(n, AVar::constant(0.0));
+                model.dynamics(i, &self.x, &self.u, &self.th, ctx, &mut self.f);
+                let c = model.stage_cost(i, &self.x, &self.u, &self.th, ctx);
+                if q > 0 {
+                    model.path_constraints(i, &self.x, &self.u, &self.th, ctx, &mut self.g);
+                }
+                c
+            }
+            None => {
+                let c = model.terminal_cost(&self.x, &self.th, ctx);
+                if q > 0 {
+                    model.terminal_constraints(&self.x, &self.th, ctx, &mut self.g);
+                }
+                c
+            }
+        };
+        tp.end();
+        c
+    }
+
+    /// Forward sweep seeded with the identity on the first k inputs.
+    fn forward_identity(&mut self, k: usize) {
+        self.seed.clear();
+        self.seed.resize(k * k, 0.0);
+        for j in 0..k {
+            self.seed[j * k + j] = 1.0;
+        }
+        self.row.resize(k, 0.0);
+        self.tape.forward(k, &self.seed);
+    }
+
+    /// Reverse second-order sweep for ℓ = c + λᵀf + μᵀg; writes the k×k Hessian (symmetrized).
+    fn lagrangian_hessian(
+        &mut self,
+        c: AVar,
+        lam: &[f64],
+        mu: &[f64],
+        k: usize,
+        hess: &mut DMatrix<f64>,
+    ) {
+        self.lagrangian_seeds(c, lam, mu);
+        self.tape.reverse_second(&self.seeds2, false);
+        for a in 0..k {
+            let ra = self.tape.hess_row(a);
+            for b in 0..=a {
+                let v = if a == b {
+                    ra[b]
+                } else {
+                    0.5 * (ra[b] + self.tape.hess_row(b)[a])
+                };
+                hess[(a, b)] = v;
+                hess[(b, a)] = v;
+            }
+        }
+    }
+
+    fn lagrangian_seeds(&mut self, c: AVar, lam: &[f64], mu: &[f64]) {
+        self.seeds2.clear();
+        self.seeds2.push((c, 1.0));
+        for (r, &l) in lam.iter().enumerate().take(self.f.len()) {
+            self.seeds2.push((self.f[r], l));
+        }
+        for (r, &w) in mu.iter().enumerate().take(self.g.len()) {
+            self.seeds2.push((self.g[r], w));
+        }
+    }
 }
 
 impl std::fmt::Debug for Differentiator {
@@ -237,6 +371,63 @@ impl Differentiator {
     /// with dynamics multipliers `lam` (= λ_{i+1}, n) and inequality multipliers `mu` (q_i).
     #[allow(clippy::too_many_arguments)]
     pub fn stage<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: usize,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        out: &mut StageBlock,
+    ) {
+        let (n, m, q) = (x.len(), u.len(), out.g.len());
+        // Small curvature sets: second-order vector duals over the few coupled variables are
+        // cheaper than the tape sweeps over all n + m directions.
+        let small = match model.stage_curvature_vars() {
+            Some(vars) => vars.len() <= SMALL_CURVATURE,
+            None => n + m <= SMALL_CURVATURE,
+        };
+        if small {
+            self.stage_dual(model, i, x, u, theta, ctx, lam, mu, out);
+            return;
+        }
+        let ts = &mut self.tape;
+        let c = ts.record(model, Some(i), x, u, theta, ctx, q);
+        let k = n + m;
+        ts.forward_identity(k);
+        out.c = c.value();
+        ts.tape.tangent(c, &mut ts.row);
+        out.cx.copy_from_slice(&ts.row[..n]);
+        out.cu.copy_from_slice(&ts.row[n..k]);
+        for r in 0..n {
+            out.f[r] = ts.f[r].value();
+            ts.tape.tangent(ts.f[r], &mut ts.row);
+            for j in 0..n {
+                out.fx[(r, j)] = ts.row[j];
+            }
+            for j in 0..m {
+                out.fu[(r, j)] = ts.row[n + j];
+            }
+        }
+        for r in 0..q {
+            out.g[r] = ts.g[r].value();
+            ts.tape.tangent(ts.g[r], &mut ts.row);
+            for j in 0..n {
+                out.gx[(r, j)] = ts.row[j];
+            }
+            for j in 0..m {
+                out.gu[(r, j)] = ts.row[n + j];
+            }
+        }
+        ts.lagrangian_hessian(c, lam, mu, k, &mut out.hess);
+    }
+
+    /// Reference implementation of [`Differentiator::stage`] with num-dual's second-order
+    /// vector duals (and the model's curvature hints). Kept to test the tape-based path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_dual<M: OcpModel>(
         &mut self,
         model: &M,
         i: usize,
@@ -300,6 +491,34 @@ impl Differentiator {
         mu: &[f64],
         out: &mut StageBlock,
     ) {
+        let (n, q) = (x.len(), out.g.len());
+        let ts = &mut self.tape;
+        let c = ts.record(model, None, x, &[], theta, ctx, q);
+        ts.forward_identity(n);
+        out.c = c.value();
+        ts.tape.tangent(c, &mut ts.row);
+        out.cx.copy_from_slice(&ts.row[..n]);
+        for r in 0..q {
+            out.g[r] = ts.g[r].value();
+            ts.tape.tangent(ts.g[r], &mut ts.row);
+            for j in 0..n {
+                out.gx[(r, j)] = ts.row[j];
+            }
+        }
+        ts.lagrangian_hessian(c, &[], mu, n, &mut out.hess);
+    }
+
+    /// Reference implementation of [`Differentiator::terminal`] with num-dual's second-order
+    /// vector duals. Kept to test the tape-based path.
+    pub fn terminal_dual<M: OcpModel>(
+        &mut self,
+        model: &M,
+        x: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        mu: &[f64],
+        out: &mut StageBlock,
+    ) {
         let n = x.len();
         with_bucket!(n, B, {
             let sc = scratch::<Dual2SVec64<B>>(&mut self.second);
@@ -325,6 +544,190 @@ impl Differentiator {
     /// z = (x, u) (length n+m) for the mixed term.
     #[allow(clippy::too_many_arguments)]
     pub fn stage_theta<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: Option<usize>,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        wz: &[f64],
+        out: &mut ThetaBlock,
+    ) {
+        let n = x.len();
+        let m = if i.is_some() { u.len() } else { 0 };
+        let d = theta.len();
+        if d <= SMALL_THETA {
+            self.stage_theta_dual(model, i, x, u, theta, ctx, lam, mu, wz, out);
+            return;
+        }
+        let q = out.g_theta.nrows();
+        let ts = &mut self.tape;
+        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let k = n + m;
+        // one forward direction: w in z
+        ts.tape.forward(1, &wz[..k]);
+        let lam = if i.is_some() { lam } else { &[][..] };
+        ts.lagrangian_seeds(c, lam, mu);
+        ts.tape.reverse_second(&ts.seeds2, true);
+        for j in 0..d {
+            out.l_theta[j] = ts.tape.grad(k + j);
+            out.lw_theta[j] = ts.tape.hess_row(k + j)[0];
+        }
+        // θ-Jacobians of f (rows 0..n, stages only) and g (rows n_f..n_f+q)
+        let nf = if i.is_some() { n } else { 0 };
+        let rows = nf + q;
+        if rows > 0 {
+            ts.seeds.clear();
+            for r in 0..nf {
+                ts.seeds.push((ts.f[r], r, 1.0));
+            }
+            for r in 0..q {
+                ts.seeds.push((ts.g[r], nf + r, 1.0));
+            }
+            ts.tape.reverse(rows, &ts.seeds);
+        }
+        if i.is_some() {
+            for r in 0..n {
+                for j in 0..d {
+                    out.f_theta[(r, j)] = ts.tape.adjoint(rows, k + j, r);
+                }
+            }
+        } else {
+            out.f_theta.fill(0.0);
+        }
+        for r in 0..q {
+            for j in 0..d {
+                out.g_theta[(r, j)] = ts.tape.adjoint(rows, k + j, nf + r);
+            }
+        }
+    }
+
+    /// All mixed second derivatives of stage `i` (or of the terminal stage when `i == None`)
+    /// at once: `b` ((n+m)×d, or n×d for the terminal stage) receives ∇²_{zθ} ℓ_i, and `out`
+    /// the θ-gradient of ℓ_i and the θ-Jacobians of f and g (its `lw_theta` is left as is).
+    /// Equivalent to [`Differentiator::stage_theta`] with every unit direction w = e_r.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_theta_all<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: Option<usize>,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        b: &mut DMatrix<f64>,
+        out: &mut ThetaBlock,
+    ) {
+        let n = x.len();
+        let m = if i.is_some() { u.len() } else { 0 };
+        let d = theta.len();
+        let q = out.g_theta.nrows();
+        let ts = &mut self.tape;
+        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let k = n + m;
+        ts.forward_identity(k);
+        let lam = if i.is_some() { lam } else { &[][..] };
+        ts.lagrangian_seeds(c, lam, mu);
+        ts.tape.reverse_second(&ts.seeds2, true);
+        for j in 0..d {
+            out.l_theta[j] = ts.tape.grad(k + j);
+            let col = ts.tape.hess_row(k + j);
+            for r in 0..k {
+                b[(r, j)] = col[r];
+            }
+        }
+        let nf = if i.is_some() { n } else { 0 };
+        let rows = nf + q;
+        if rows > 0 {
+            ts.seeds.clear();
+            for r in 0..nf {
+                ts.seeds.push((ts.f[r], r, 1.0));
+            }
+            for r in 0..q {
+                ts.seeds.push((ts.g[r], nf + r, 1.0));
+            }
+            ts.tape.reverse(rows, &ts.seeds);
+        }
+        if i.is_some() {
+            for r in 0..n {
+                for j in 0..d {
+                    out.f_theta[(r, j)] = ts.tape.adjoint(rows, k + j, r);
+                }
+            }
+        } else {
+            out.f_theta.fill(0.0);
+        }
+        for r in 0..q {
+            for j in 0..d {
+                out.g_theta[(r, j)] = ts.tape.adjoint(rows, k + j, nf + r);
+            }
+        }
+    }
+
+    /// The θ-contraction of stage `i` (or of the terminal stage when `i == None`) used by the
+    /// vector–Jacobian product: `out = ∇_θ(∇_z ℓ_i · w) + (∂f/∂θ)ᵀ fw + (∂g/∂θ)ᵀ gw`, without
+    /// forming the θ-Jacobians (`fw` is ignored for the terminal stage). Same arguments as
+    /// [`Differentiator::stage_theta`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_theta_contract<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: Option<usize>,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        lam: &[f64],
+        mu: &[f64],
+        wz: &[f64],
+        fw: &[f64],
+        gw: &[f64],
+        out: &mut [f64],
+    ) {
+        let n = x.len();
+        let m = if i.is_some() { u.len() } else { 0 };
+        let d = theta.len();
+        let q = gw.len();
+        let ts = &mut self.tape;
+        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let k = n + m;
+        ts.tape.forward(1, &wz[..k]);
+        let lam = if i.is_some() { lam } else { &[][..] };
+        ts.lagrangian_seeds(c, lam, mu);
+        ts.tape.reverse_second(&ts.seeds2, true);
+        for j in 0..d {
+            out[j] = ts.tape.hess_row(k + j)[0];
+        }
+        ts.seeds.clear();
+        if i.is_some() {
+            for r in 0..n {
+                if fw[r] != 0.0 {
+                    ts.seeds.push((ts.f[r], 0, fw[r]));
+                }
+            }
+        }
+        for r in 0..q {
+            if gw[r] != 0.0 {
+                ts.seeds.push((ts.g[r], 0, gw[r]));
+            }
+        }
+        if !ts.seeds.is_empty() {
+            ts.tape.reverse(1, &ts.seeds);
+            for j in 0..d {
+                out[j] += ts.tape.adjoint(1, k + j, 0);
+            }
+        }
+    }
+
+    /// Reference implementation of [`Differentiator::stage_theta`] with num-dual's hyper-dual
+    /// numbers. Kept to test the tape-based path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_theta_dual<M: OcpModel>(
         &mut self,
         model: &M,
         i: Option<usize>,

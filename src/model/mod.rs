@@ -18,6 +18,7 @@
 
 pub mod derivs;
 pub mod scalar;
+pub mod tape;
 pub mod tasks;
 
 pub use scalar::{cst, re, Scalar};

@@ -212,35 +212,58 @@ fn contract<M: OcpModel>(ws: &mut Workspace, model: &M, k: usize, out: &mut [f64
     let (n, m, d) = ws.dims();
     let h = ws.horizon();
     out.fill(0.0);
-    let mut wz = vec![0.0; n + m];
+    let qmax = ws.q.iter().copied().max().unwrap_or(0);
+    let mut wz = std::mem::take(&mut ws.vjp_wz);
+    let mut gw = std::mem::take(&mut ws.vjp_gw);
+    let mut part = std::mem::take(&mut ws.vjp_part);
+    wz.resize(n + m, 0.0);
+    gw.resize(qmax, 0.0);
+    part.resize(d, 0.0);
     for i in 0..=h {
         let qi = ws.q[i];
-        let mut tb = ThetaBlock::new(n, qi, d);
         wz[..n].copy_from_slice(ws.dx[i].as_slice());
         if i < h {
             wz[n..].copy_from_slice(ws.du[i].as_slice());
         }
-        stage_theta_at(ws, model, i, &wz[..if i < h { n + m } else { n }], &mut tb);
-        for j in 0..d {
-            let mut v = tb.lw_theta[j];
-            if i < h {
-                for r in 0..n {
-                    v += tb.f_theta[(r, j)] * ws.lam_new[i + 1][r];
-                }
-            }
-            out[j] -= v;
-        }
+        gw[..qi].fill(0.0);
         if k > 0 {
             for (a, &(st, row)) in ws.rows.iter().enumerate() {
                 if st == i {
-                    let nu = ws.schur_rhs[a];
-                    for j in 0..d {
-                        out[j] -= tb.g_theta[(row, j)] * nu;
-                    }
+                    gw[row] = ws.schur_rhs[a];
                 }
             }
         }
+        let (stage, u, lam_next) = if i < h {
+            (Some(i), ws.u[i].as_slice(), ws.lam[i + 1].as_slice())
+        } else {
+            (None, &[][..], &[][..])
+        };
+        let fw = if i < h {
+            ws.lam_new[i + 1].as_slice()
+        } else {
+            &[][..]
+        };
+        ws.diff.stage_theta_contract(
+            model,
+            stage,
+            ws.x[i].as_slice(),
+            u,
+            &ws.theta,
+            &ws.ctx,
+            lam_next,
+            ws.mu[i].as_slice(),
+            &wz[..if i < h { n + m } else { n }],
+            fw,
+            &gw[..qi],
+            &mut part,
+        );
+        for j in 0..d {
+            out[j] -= part[j];
+        }
     }
+    ws.vjp_wz = wz;
+    ws.vjp_gw = gw;
+    ws.vjp_part = part;
 }
 
 /// The θ-blocks of every stage: B rows (∇²_{zθ}ℓ_i, (n+m)×d), E_i = ∂f_i/∂θ and ∂g_i/∂θ.
@@ -261,15 +284,23 @@ pub(crate) fn theta_blocks<M: OcpModel>(ws: &mut Workspace, model: &M) -> ThetaB
         let qi = ws.q[i];
         let mut bi = DMatrix::zeros(k, d);
         let mut tb = ThetaBlock::new(n, qi, d);
-        let mut wz = vec![0.0; k];
-        for r in 0..k {
-            wz.fill(0.0);
-            wz[r] = 1.0;
-            stage_theta_at(ws, model, i, &wz, &mut tb);
-            for j in 0..d {
-                bi[(r, j)] = tb.lw_theta[j];
-            }
-        }
+        let (stage, u, lam_next) = if i < h {
+            (Some(i), ws.u[i].as_slice(), ws.lam[i + 1].as_slice())
+        } else {
+            (None, &[][..], &[][..])
+        };
+        ws.diff.stage_theta_all(
+            model,
+            stage,
+            ws.x[i].as_slice(),
+            u,
+            &ws.theta,
+            &ws.ctx,
+            lam_next,
+            ws.mu[i].as_slice(),
+            &mut bi,
+            &mut tb,
+        );
         b.push(bi);
         e.push(tb.f_theta.clone());
         gth.push(tb.g_theta.clone());

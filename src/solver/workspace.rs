@@ -71,6 +71,10 @@ pub struct Workspace {
     pub(crate) gd: Vec<DVector<f64>>,
     pub(crate) riccati: Riccati,
     pub(crate) diff: Differentiator,
+    /// VJP scratch: z-direction, active-row weights and one stage's θ-contraction.
+    pub(crate) vjp_wz: Vec<f64>,
+    pub(crate) vjp_gw: Vec<f64>,
+    pub(crate) vjp_part: Vec<f64>,
     // active-set polish (kept for the sensitivity pass)
     pub(crate) act: Vec<Vec<bool>>,
     pub(crate) rows: Vec<Row>,
@@ -168,6 +172,9 @@ impl Workspace {
             gd: vq(),
             riccati: Riccati::new(n, m, h),
             diff: Differentiator::new(),
+            vjp_wz: Vec::new(),
+            vjp_gw: Vec::new(),
+            vjp_part: Vec::new(),
             act: q.iter().map(|&k| vec![false; k]).collect(),
             rows: Vec::new(),
             wx: Vec::new(),
