@@ -246,39 +246,8 @@ impl Pdp {
                 } else {
                     WarmStart::Cold
                 };
-                let sol = ws.solve(model, &demo.x[..n], theta, &[], start)?;
-                if !sol.status.is_polished() {
-                    return Err(PdpError::SolveFailed {
-                        demo: k,
-                        status: sol.status,
-                    });
-                }
-                let ex: Vec<f64> = sol
-                    .x
-                    .iter()
-                    .flat_map(|v| v.iter().copied())
-                    .zip(&demo.x)
-                    .map(|(a, b)| a - b)
-                    .collect();
-                let eu: Vec<f64> = sol
-                    .u
-                    .iter()
-                    .flat_map(|v| v.iter().copied())
-                    .zip(&demo.u)
-                    .map(|(a, b)| a - b)
-                    .collect();
-                let loss = ex.iter().chain(&eu).map(|e| e * e).sum::<f64>();
-                let mut g = vec![0.0; d];
-                sensitivity::vjp(
-                    ws,
-                    model,
-                    Seed {
-                        x: Some(&ex),
-                        u: Some(&eu),
-                    },
-                    &mut g,
-                )?;
-                Ok((loss, g))
+                let x0 = &demo.x[..n];
+                imitation_term(ws, model, k, x0, theta, &[], start, &demo.x, &demo.u)
             })
             .collect();
         let k = self.demos.len() as f64;
@@ -312,6 +281,56 @@ impl Pdp {
     pub fn evaluate(&self) -> Result<f64, PdpError> {
         evaluate_traj(self.task, &self.theta, &self.settings.solver)
     }
+}
+
+/// One demonstration's part of the imitation loss and of ĝ = ½∇ℓ: solve from `x0` (H = the
+/// demonstration's length) and return (‖ζ* − ζ^d‖², (∂ζ*/∂θ)ᵀ(ζ* − ζ^d)) with one VJP.
+/// `demo_x` and `demo_u` are stacked stage-major ((H+1)·n and H·m entries).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn imitation_term<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+    demo: usize,
+    x0: &[f64],
+    theta: &[f64],
+    ctx: &[f64],
+    start: WarmStart,
+    demo_x: &[f64],
+    demo_u: &[f64],
+) -> Result<(f64, Vec<f64>), PdpError> {
+    let sol = ws.solve(model, x0, theta, ctx, start)?;
+    if !sol.status.is_polished() {
+        return Err(PdpError::SolveFailed {
+            demo,
+            status: sol.status,
+        });
+    }
+    let ex: Vec<f64> = sol
+        .x
+        .iter()
+        .flat_map(|v| v.iter().copied())
+        .zip(demo_x)
+        .map(|(a, b)| a - b)
+        .collect();
+    let eu: Vec<f64> = sol
+        .u
+        .iter()
+        .flat_map(|v| v.iter().copied())
+        .zip(demo_u)
+        .map(|(a, b)| a - b)
+        .collect();
+    let loss = ex.iter().chain(&eu).map(|e| e * e).sum::<f64>();
+    let mut g = vec![0.0; theta.len()];
+    sensitivity::vjp(
+        ws,
+        model,
+        Seed {
+            x: Some(&ex),
+            u: Some(&eu),
+        },
+        &mut g,
+    )?;
+    Ok((loss, g))
 }
 
 /// Mean true episode cost of the open-loop (H = T) plan of the true-form policy with

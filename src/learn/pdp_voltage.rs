@@ -17,12 +17,11 @@
 
 use super::config::{Mode, Preset, Task, TrainConfig};
 use super::evaluate::{evaluate_theta, initial_theta, EvalOutcome};
-use super::pdp::PdpError;
+use super::pdp::{imitation_term, PdpError};
 use super::LearnError;
 use crate::envs::voltage::demos::{voltage_demos, DemoSettings, VoltageDemo};
 use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use crate::model::tasks::VoltagePolicy;
-use crate::sensitivity::{self, Seed};
 use crate::solver::{SolverSettings, WarmStart, Workspace};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -178,37 +177,9 @@ impl VoltagePdp {
             .zip(self.demos.par_iter().zip(self.contexts.par_iter()))
             .enumerate()
             .map(|(k, (ws, (demo, ctx)))| {
-                let sol = ws.solve(model, &demo.x[0], theta, ctx, start)?;
-                if !sol.status.is_polished() {
-                    return Err(PdpError::SolveFailed {
-                        demo: k,
-                        status: sol.status,
-                    });
-                }
-                let ex: Vec<f64> = sol
-                    .x
-                    .iter()
-                    .zip(&demo.x)
-                    .flat_map(|(a, b)| a.iter().zip(b.iter()).map(|(p, q)| p - q))
-                    .collect();
-                let eu: Vec<f64> = sol
-                    .u
-                    .iter()
-                    .zip(&demo.u)
-                    .flat_map(|(a, b)| a.iter().zip(b.iter()).map(|(p, q)| p - q))
-                    .collect();
-                let loss = ex.iter().chain(&eu).map(|e| e * e).sum::<f64>();
-                let mut g = vec![0.0; d];
-                sensitivity::vjp(
-                    ws,
-                    model,
-                    Seed {
-                        x: Some(&ex),
-                        u: Some(&eu),
-                    },
-                    &mut g,
-                )?;
-                Ok((loss, g))
+                let dx: Vec<f64> = demo.x.iter().flatten().copied().collect();
+                let du: Vec<f64> = demo.u.iter().flatten().copied().collect();
+                imitation_term(ws, model, k, &demo.x[0], theta, ctx, start, &dx, &du)
             })
             .collect();
         let k = self.demos.len() as f64;
