@@ -272,7 +272,8 @@ pub fn write(
             opt_cell(r.p20, 1),
             opt_cell(r.p80, 1),
             r.optimum,
-            opt_cell(r.gap_closed().map(|g| 100.0 * g), 0) + " %",
+            r.gap_closed()
+                .map_or(String::new(), |g| format!("{:.0} %", 100.0 * g)),
             opt_cell(ratio, 3)
         );
     }
