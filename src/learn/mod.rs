@@ -32,6 +32,7 @@
 //! to scenario seed 10000 + j. Results are therefore bit-identical for any thread count, and a
 //! resumed run equals an uninterrupted one.
 
+mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod evaluate;

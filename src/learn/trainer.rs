@@ -7,16 +7,16 @@
 //! does not depend on the thread count or on the order in which threads finish.
 
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+use super::batch::{collect_batch, Abort};
 use super::config::{Baseline, TrainConfig};
 use super::evaluate::{evaluate_theta, initial_theta, project};
 use super::optimizer::{self, OptimizerState};
 use super::LearnError;
 use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
-use crate::envs::{Env, EnvError, NonlinearEnv};
+use crate::envs::{Env, NonlinearEnv};
 use crate::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
 use crate::model::OcpModel;
 use crate::policy::sampler::{SamplerError, TruncatedGaussian};
@@ -85,42 +85,6 @@ struct Rollout {
     weakly_active: usize,
     /// Deterministic-policy cost from the same start ([`Baseline::Deterministic`]).
     baseline: Option<f64>,
-}
-
-/// Why a trajectory attempt ended early.
-enum Abort {
-    /// Recoverable: discard and redraw (failed solve, diverged plant).
-    Failed(String),
-    /// Misuse or a bug: stop training.
-    Hard(LearnError),
-}
-
-impl From<PolicyError> for Abort {
-    fn from(e: PolicyError) -> Self {
-        match e {
-            PolicyError::SolveFailed(_) | PolicyError::Sensitivity(_) => {
-                Abort::Failed(e.to_string())
-            }
-            other => Abort::Hard(other.into()),
-        }
-    }
-}
-
-impl From<EnvError> for Abort {
-    fn from(e: EnvError) -> Self {
-        match e {
-            EnvError::PowerFlowDiverged { .. } | EnvError::NonFiniteState { .. } => {
-                Abort::Failed(e.to_string())
-            }
-            other => Abort::Hard(other.into()),
-        }
-    }
-}
-
-impl From<SamplerError> for Abort {
-    fn from(e: SamplerError) -> Self {
-        Abort::Hard(e.into())
-    }
 }
 
 /// The DiffOP trainer (Algorithm 1).
@@ -223,53 +187,13 @@ impl Trainer {
             (None, None, None)
         };
         let theta = self.state.theta.clone();
-        let mut results: Vec<Option<Rollout>> = vec![None; n_batch];
-        let (mut attempts, mut failed) = (0usize, 0usize);
-        let mut last = String::new();
-        loop {
-            let pending: Vec<(usize, u64)> = results
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.is_none())
-                .map(|(n, _)| n)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|n| {
-                    let j = self.state.trajectories;
-                    self.state.trajectories += 1;
-                    (n, j)
-                })
-                .collect();
-            if pending.is_empty() {
-                break;
-            }
-            let this = &*self;
-            let out: Vec<Result<Rollout, Abort>> = pending
-                .par_iter()
-                .map(|&(_, j)| this.rollout(&theta, j))
-                .collect();
-            for (&(n, _), r) in pending.iter().zip(out) {
-                attempts += 1;
-                match r {
-                    Ok(ro) => results[n] = Some(ro),
-                    Err(Abort::Failed(msg)) => {
-                        failed += 1;
-                        last = msg;
-                    }
-                    Err(Abort::Hard(e)) => return Err(e),
-                }
-            }
-            if failed as f64 > self.config.max_failure_fraction * attempts as f64 {
-                return Err(LearnError::TooManyFailures {
-                    iteration: k,
-                    failed,
-                    attempts,
-                    max_fraction: self.config.max_failure_fraction,
-                    last,
-                });
-            }
-        }
-        let rollouts: Vec<Rollout> = results.into_iter().flatten().collect();
+        let mut counter = self.state.trajectories;
+        let this = &*self;
+        let (rollouts, failed) =
+            collect_batch(n_batch, &mut counter, cfg.max_failure_fraction, k, |j| {
+                this.rollout(&theta, j)
+            })?;
+        self.state.trajectories = counter;
         let (mut g, batch_mean) = self.estimate(&rollouts)?;
         let grad_norm = optimizer::norm(&g);
         if !grad_norm.is_finite() {

@@ -17,6 +17,7 @@
 //! A failed action solve or a diverged plant ends the attempt (the driver redraws it); a failed
 //! Q solve or policy Jacobian only marks that transition (it is skipped by the update).
 
+use crate::learn::batch::Abort;
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
@@ -25,7 +26,7 @@ use super::dpg::{compatible_features, policy_jacobian};
 use super::{RlmpcConfig, RlmpcMethod};
 use crate::envs::nonlinear::{true_stage_cost, true_terminal_cost};
 use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
-use crate::envs::{Env, EnvError, NonlinearEnv};
+use crate::envs::{Env, NonlinearEnv};
 use crate::learn::trainer::VOLTAGE_TRAIN_SEED0;
 use crate::learn::LearnError;
 use crate::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
@@ -186,36 +187,6 @@ impl<M: OcpModel> MpcFunctions<M> {
     /// The policy.
     pub fn policy(&self) -> &OptPolicy<M> {
         &self.policy
-    }
-}
-
-/// Why an episode attempt ended early.
-pub(crate) enum Abort {
-    /// Recoverable: discard and redraw (failed action solve, diverged plant).
-    Failed(String),
-    /// Misuse or a bug: stop.
-    Hard(LearnError),
-}
-
-impl From<PolicyError> for Abort {
-    fn from(e: PolicyError) -> Self {
-        match e {
-            PolicyError::SolveFailed(_) | PolicyError::Sensitivity(_) => {
-                Abort::Failed(e.to_string())
-            }
-            other => Abort::Hard(other.into()),
-        }
-    }
-}
-
-impl From<EnvError> for Abort {
-    fn from(e: EnvError) -> Self {
-        match e {
-            EnvError::PowerFlowDiverged { .. } | EnvError::NonFiniteState { .. } => {
-                Abort::Failed(e.to_string())
-            }
-            other => Abort::Hard(other.into()),
-        }
     }
 }
 

@@ -40,18 +40,18 @@ pub mod run;
 pub mod td;
 
 use nalgebra::DVector;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
+use super::batch::collect_batch;
 use super::config::{Mode, Preset, Task, TrainConfig};
 use super::evaluate::{evaluate_theta, initial_theta, project};
 use super::trainer::IterationRecord;
 use super::LearnError;
 use crate::solver::SolverSettings;
-use episode::{collect, Abort, Episode};
+use episode::{collect, Episode};
 
 pub use episode::{collect_episode, MpcFunctions, Transition};
 pub use lstd::{LstdSolution, LstdSystem};
@@ -339,51 +339,14 @@ impl Rlmpc {
     /// Collect N episodes with θ⁽ᵏ⁾ in parallel, redrawing failed attempts. Returns the
     /// episodes (in batch order) and the number of failed attempts.
     fn collect_batch(&mut self) -> Result<(Vec<Episode>, usize), LearnError> {
-        let n = self.config.batch;
-        let mut results: Vec<Option<Episode>> = vec![None; n];
-        let (mut attempts, mut failed) = (0usize, 0usize);
-        let mut last = String::new();
-        loop {
-            let pending: Vec<(usize, u64)> = (0..n)
-                .filter(|&i| results[i].is_none())
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|i| {
-                    let j = self.episodes;
-                    self.episodes += 1;
-                    (i, j)
-                })
-                .collect();
-            if pending.is_empty() {
-                break;
-            }
-            let (config, theta) = (&self.config, &self.theta);
-            let out: Vec<Result<Episode, Abort>> = pending
-                .par_iter()
-                .map(|&(_, j)| collect(config, theta, j))
-                .collect();
-            for (&(i, _), r) in pending.iter().zip(out) {
-                attempts += 1;
-                match r {
-                    Ok(ep) => results[i] = Some(ep),
-                    Err(Abort::Failed(msg)) => {
-                        failed += 1;
-                        last = msg;
-                    }
-                    Err(Abort::Hard(e)) => return Err(e),
-                }
-            }
-            if failed as f64 > self.config.max_failure_fraction * attempts as f64 {
-                return Err(LearnError::TooManyFailures {
-                    iteration: self.iteration,
-                    failed,
-                    attempts,
-                    max_fraction: self.config.max_failure_fraction,
-                    last,
-                });
-            }
-        }
-        Ok((results.into_iter().flatten().collect(), failed))
+        let (config, theta) = (&self.config, &self.theta);
+        collect_batch(
+            config.batch,
+            &mut self.episodes,
+            config.max_failure_fraction,
+            self.iteration,
+            |j| collect(config, theta, j),
+        )
     }
 
     /// One iteration: evaluate when due, N exploring episodes, one update. Returns its record
