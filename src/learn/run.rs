@@ -215,7 +215,8 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
     Ok(summary)
 }
 
-fn progress_bar(len: usize, visible: bool) -> ProgressBar {
+/// An iteration progress bar on stderr (hidden unless `visible`).
+pub(crate) fn progress_bar(len: usize, visible: bool) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }
@@ -292,7 +293,8 @@ pub fn metrics_csv(history: &[IterationRecord], voltage: bool) -> String {
     s
 }
 
-fn theta_csv(history: &[IterationRecord]) -> String {
+/// The `theta.csv` text of a history (iteration, θ entries).
+pub(crate) fn theta_csv(history: &[IterationRecord]) -> String {
     let d = history.first().map_or(0, |r| r.theta.len());
     let mut s = String::from("iteration");
     for i in 0..d {

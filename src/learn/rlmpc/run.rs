@@ -11,7 +11,6 @@
 //! Files are written atomically after every iteration, so an interrupted run leaves a readable
 //! partial log (there is no resume).
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -21,7 +20,7 @@ use super::{Rlmpc, RlmpcConfig};
 use crate::learn::checkpoint::write_atomic;
 use crate::learn::config::Task;
 use crate::learn::plot::{plot_learning_curve, Curves};
-use crate::learn::run::metrics_csv;
+use crate::learn::run::{metrics_csv, progress_bar, theta_csv};
 use crate::learn::trainer::IterationRecord;
 use crate::learn::LearnError;
 
@@ -177,32 +176,8 @@ fn save(learner: &Rlmpc, out: &Path) -> Result<(), LearnError> {
         &out.join("metrics.csv"),
         metrics_csv(learner.history(), voltage).as_bytes(),
     )?;
-    let mut s = String::from("iteration");
-    for i in 0..learner.theta().len() {
-        let _ = write!(s, ",theta_{i}");
-    }
-    s.push('\n');
-    for r in learner.history() {
-        let _ = write!(s, "{}", r.iteration);
-        for t in &r.theta {
-            let _ = write!(s, ",{t}");
-        }
-        s.push('\n');
-    }
+    let s = theta_csv(learner.history());
     write_atomic(&out.join("theta.csv"), s.as_bytes())
-}
-
-fn progress_bar(len: usize, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} it  {msg}  ETA {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn progress_message(r: &IterationRecord) -> String {
