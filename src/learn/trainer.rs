@@ -77,14 +77,12 @@ pub struct TrainState {
 /// (eval cost, transient, steady) of one evaluation.
 type EvalTriple = (Option<f64>, Option<f64>, Option<f64>);
 
-/// One collected trajectory.
+/// One collected trajectory: its per-step costs and its score terms.
 #[derive(Clone, Debug)]
 struct Rollout {
     cost: f64,
-    score: Vec<f64>,
+    episode: EpisodeTerms,
     weakly_active: usize,
-    /// Deterministic-policy cost from the same start ([`Baseline::Deterministic`]).
-    baseline: Option<f64>,
 }
 
 /// The DiffOP trainer (Algorithm 1).
@@ -209,7 +207,7 @@ impl Trainer {
         optimizer::update(
             &self.config.optimizer,
             &mut self.state.optimizer,
-            self.config.learning_rate,
+            self.config.learning_rate_at(k),
             &mut next,
             &g,
         );
@@ -287,18 +285,8 @@ impl Trainer {
         } else {
             1.0
         };
-        let costs: Vec<f64> = rollouts.iter().map(|r| r.cost).collect();
-        let scores: Vec<&[f64]> = rollouts.iter().map(|r| r.score.as_slice()).collect();
-        let g = match self.config.baseline {
-            Baseline::Deterministic => {
-                let adjusted: Vec<f64> = rollouts
-                    .iter()
-                    .map(|r| r.cost - r.baseline.unwrap_or(0.0))
-                    .collect();
-                gradient_estimate(&adjusted, &scores, d, Baseline::None, l_ref)
-            }
-            b => gradient_estimate(&costs, &scores, d, b, l_ref),
-        };
+        let episodes: Vec<&EpisodeTerms> = rollouts.iter().map(|r| &r.episode).collect();
+        let g = causal_gradient_estimate(&episodes, d, self.config.baseline, l_ref);
         Ok((g, mean))
     }
 
@@ -339,46 +327,36 @@ impl Trainer {
         let mut policy = self.policy(Table1Policy::new(task), theta)?;
         let m = env.action_dim();
         let big_t = env.horizon();
-        let d = theta.len();
-        let (mut s, mut tmp) = (vec![0.0; d], vec![0.0; d]);
-        let (mut cost, mut weak, mut t) = (0.0, 0, 0);
+        let mut acc = ScoreAccumulator::new(theta.len(), big_t, self.config.reward_to_go);
+        let mut t = 0;
         while t < big_t {
             let k = self.config.h.min(big_t - t);
-            let (u, w) =
-                sample_decision(&mut policy, &self.sampler, &x, k, rng_e, &mut s, &mut tmp)?;
-            weak += w;
+            let u = acc.decide(&mut policy, &self.sampler, &x, k, t, rng_e)?;
             for ui in u.chunks(m) {
                 let step = env.step(ui)?;
-                cost += step.cost;
+                acc.step_costs.push(step.cost);
                 x = step.observation;
             }
             t += k;
         }
-        let baseline = if self.config.baseline == Baseline::Deterministic {
+        if self.config.baseline == Baseline::Deterministic {
             policy.reset();
             x = env.reset_to(&x_start)?;
-            let mut det = 0.0;
+            let mut det = Vec::with_capacity(big_t);
             let mut t = 0;
             while t < big_t {
                 let k = self.config.h.min(big_t - t);
                 policy.plan(&x)?;
                 for ui in policy.planned_actions(k).chunks(m) {
                     let step = env.step(ui)?;
-                    det += step.cost;
+                    det.push(step.cost);
                     x = step.observation;
                 }
                 t += k;
             }
-            Some(det)
-        } else {
-            None
-        };
-        Ok(Rollout {
-            cost,
-            score: s,
-            weakly_active: weak,
-            baseline,
-        })
+            acc.deterministic = Some(det);
+        }
+        Ok(acc.finish())
     }
 
     fn rollout_voltage(
@@ -397,46 +375,204 @@ impl Trainer {
         let mut policy = self.policy(VoltagePolicy::default(), theta)?;
         policy.set_context(&env.policy_context())?;
         let big_t = env.settings().horizon;
-        let d = theta.len();
-        let (mut s, mut tmp) = (vec![0.0; d], vec![0.0; d]);
-        let (mut cost, mut weak, mut t) = (0.0, 0, 0);
+        let mut acc = ScoreAccumulator::new(theta.len(), big_t, self.config.reward_to_go);
+        let mut t = 0;
         while t < big_t {
             let k = self.config.h.min(big_t - t);
             let x = env.policy_state();
-            let (u, w) =
-                sample_decision(&mut policy, &self.sampler, &x, k, rng_e, &mut s, &mut tmp)?;
-            weak += w;
+            let u = acc.decide(&mut policy, &self.sampler, &x, k, t, rng_e)?;
             // The score used the sampled, pre-saturation increment; the plant saturates.
             for ui in u.chunks(3) {
                 let step = env.step_u([ui[0], ui[1], ui[2]])?;
-                cost += step.cost;
+                acc.step_costs.push(step.cost);
             }
             t += k;
         }
-        let baseline = if self.config.baseline == Baseline::Deterministic {
+        if self.config.baseline == Baseline::Deterministic {
             env.reset_seed(seed)?;
             policy.reset();
-            let mut det = 0.0;
+            let mut det = Vec::with_capacity(big_t);
             let mut t = 0;
             while t < big_t {
                 let k = self.config.h.min(big_t - t);
                 policy.plan(&env.policy_state())?;
                 for ui in policy.planned_actions(k).chunks(3) {
-                    det += env.step_u([ui[0], ui[1], ui[2]])?.cost;
+                    det.push(env.step_u([ui[0], ui[1], ui[2]])?.cost);
                 }
                 t += k;
             }
-            Some(det)
-        } else {
-            None
-        };
-        Ok(Rollout {
-            cost,
-            score: s,
-            weakly_active: weak,
-            baseline,
-        })
+            acc.deterministic = Some(det);
+        }
+        Ok(acc.finish())
     }
+}
+
+/// Collects one trajectory's score terms while it runs: one summed score (eq. 8) or, with
+/// reward-to-go, one score per executed action tagged with its time step.
+struct ScoreAccumulator {
+    causal: bool,
+    sum: Vec<f64>,
+    tmp: Vec<f64>,
+    terms: Vec<ScoreTerm>,
+    step_costs: Vec<f64>,
+    deterministic: Option<Vec<f64>>,
+    weakly_active: usize,
+}
+
+impl ScoreAccumulator {
+    fn new(d: usize, big_t: usize, causal: bool) -> Self {
+        Self {
+            causal,
+            sum: vec![0.0; d],
+            tmp: vec![0.0; d],
+            terms: Vec::new(),
+            step_costs: Vec::with_capacity(big_t),
+            deterministic: None,
+            weakly_active: 0,
+        }
+    }
+
+    /// One decision at time t executing k actions: solve, sample u = u* + ε, add the score
+    /// terms. Returns the sampled actions (pre-saturation).
+    fn decide<M: OcpModel>(
+        &mut self,
+        policy: &mut OptPolicy<M>,
+        sampler: &TruncatedGaussian,
+        x: &[f64],
+        k: usize,
+        t: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<f64>, PolicyError> {
+        if self.causal {
+            let (u, weak, rows) = sample_decision_per_action(policy, sampler, x, k, rng)?;
+            self.weakly_active += weak;
+            self.terms.extend(
+                rows.into_iter()
+                    .enumerate()
+                    .map(|(j, score)| ScoreTerm { t: t + j, score }),
+            );
+            Ok(u)
+        } else {
+            let (u, weak) =
+                sample_decision(policy, sampler, x, k, rng, &mut self.sum, &mut self.tmp)?;
+            self.weakly_active += weak;
+            Ok(u)
+        }
+    }
+
+    fn finish(self) -> Rollout {
+        let terms = if self.causal {
+            self.terms
+        } else {
+            vec![ScoreTerm {
+                t: 0,
+                score: self.sum,
+            }]
+        };
+        Rollout {
+            cost: self.step_costs.iter().sum(),
+            episode: EpisodeTerms {
+                step_costs: self.step_costs,
+                terms,
+                deterministic_costs: self.deterministic,
+            },
+            weakly_active: self.weakly_active,
+        }
+    }
+}
+
+/// One score term of a trajectory: `score` is weighted by the cost from step `t` on minus the
+/// baseline.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScoreTerm {
+    /// First step whose cost counts in the weight (0: the whole episode, eq. 8).
+    pub t: usize,
+    /// The score s (d).
+    pub score: Vec<f64>,
+}
+
+/// What the REINFORCE estimate needs of one trajectory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EpisodeTerms {
+    /// True stage costs c_0 … c_{T−1} (the terminal cost folded into the last).
+    pub step_costs: Vec<f64>,
+    /// Score terms (eq. 8 is the single term t = 0 with the summed score).
+    pub terms: Vec<ScoreTerm>,
+    /// Step costs of the noise-free policy from the same start ([`Baseline::Deterministic`]).
+    pub deterministic_costs: Option<Vec<f64>>,
+}
+
+/// Σ_{τ≥t} c_τ.
+fn cost_to_go(costs: &[f64], t: usize) -> f64 {
+    costs.get(t..).map_or(0.0, |c| c.iter().sum())
+}
+
+/// The REINFORCE estimate with causal weights, ĝ = (1/N) Σ_n Σ_terms (G_{n,t} − b_{n,t})/L_ref · s:
+/// b = 0 ([`Baseline::None`]), the mean G_t of the other trajectories
+/// ([`Baseline::LeaveOneOut`], N ≥ 2), or the noise-free policy's cost from t on
+/// ([`Baseline::Deterministic`]; 0 where it was not recorded). With one term (0, s) per
+/// trajectory this is [`gradient_estimate`]. Summed in order (deterministic).
+pub fn causal_gradient_estimate(
+    episodes: &[&EpisodeTerms],
+    d: usize,
+    baseline: Baseline,
+    l_ref: f64,
+) -> Vec<f64> {
+    let n = episodes.len();
+    let mut g = vec![0.0; d];
+    for (i, ep) in episodes.iter().enumerate() {
+        for term in &ep.terms {
+            let t = term.t;
+            let big_g = cost_to_go(&ep.step_costs, t);
+            let b = match baseline {
+                Baseline::None => 0.0,
+                Baseline::LeaveOneOut if n > 1 => {
+                    let others: f64 = episodes
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(_, o)| cost_to_go(&o.step_costs, t))
+                        .sum();
+                    others / (n - 1) as f64
+                }
+                Baseline::LeaveOneOut => 0.0,
+                Baseline::Deterministic => ep
+                    .deterministic_costs
+                    .as_deref()
+                    .map_or(0.0, |c| cost_to_go(c, t)),
+            };
+            let w = (big_g - b) / l_ref / n as f64;
+            for (gi, si) in g.iter_mut().zip(term.score.iter()) {
+                *gi += w * si;
+            }
+        }
+    }
+    g
+}
+
+/// [`sample_decision`] with one score per executed action: row j of the result is
+/// (∇_θ u*_j)ᵀ (u_j − u*_j)/σ² (one VJP when k = 1, one full Jacobian otherwise).
+/// Returns the sampled actions, the weakly-active count and the k score rows.
+pub fn sample_decision_per_action<M: OcpModel>(
+    policy: &mut OptPolicy<M>,
+    sampler: &TruncatedGaussian,
+    x: &[f64],
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Vec<f64>, usize, Vec<Vec<f64>>), PolicyError> {
+    let weak = policy.plan(x)?.weakly_active;
+    let u_star = policy.planned_actions(k);
+    let mut u = vec![0.0; u_star.len()];
+    let sampler_err = |e: SamplerError| PolicyError::Settings(e.to_string());
+    sampler
+        .sample_into(&u_star, &mut u, rng)
+        .map_err(sampler_err)?;
+    let mut seed = vec![0.0; u.len()];
+    sampler.score(&u, &u_star, &mut seed).map_err(sampler_err)?;
+    let d = policy.theta().len();
+    let mut rows = vec![vec![0.0; d]; k.min(policy.actions_per_solve())];
+    policy.vjp_controls_per_action(&seed, &mut rows)?;
+    Ok((u, weak, rows))
 }
 
 /// One decision of Algorithm 1 (a low-level kernel): solve from `x`, sample the first k ≤ h

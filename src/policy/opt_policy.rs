@@ -199,6 +199,40 @@ impl<M: OcpModel> OptPolicy<M> {
         Ok(())
     }
 
+    /// Per-action vector–Jacobian products of the last plan: for a seed g on the first k
+    /// controls (`seed_u`, k·m entries, k ≤ H), row j of `out` (k rows of d) becomes
+    /// (∂u*_j/∂θ)ᵀ g_j. Their sum is [`Self::vjp_controls`]. One VJP when k = 1, otherwise one
+    /// full Jacobian (d right-hand sides on the kept factorization).
+    pub fn vjp_controls_per_action(
+        &mut self,
+        seed_u: &[f64],
+        out: &mut [Vec<f64>],
+    ) -> Result<(), PolicyError> {
+        let (_, m, d) = self.ws.dims();
+        let h = self.ws.horizon();
+        let k = seed_u.len() / m.max(1);
+        if seed_u.len() % m != 0 || k > h || out.len() != k || out.iter().any(|r| r.len() != d) {
+            return Err(PolicyError::Settings(format!(
+                "per-action seed: {} seed entries and {} output rows; expected k·m entries \
+                 (m = {m}, k ≤ H = {h}) and k rows of d = {d}",
+                seed_u.len(),
+                out.len()
+            )));
+        }
+        if k == 1 {
+            return self.vjp_controls(seed_u, &mut out[0]);
+        }
+        let jac = sensitivity::jacobian(&mut self.ws, &self.model)?;
+        for (j, row) in out.iter_mut().enumerate() {
+            let g = &seed_u[j * m..(j + 1) * m];
+            let ju = &jac.u[j];
+            for (c, r) in row.iter_mut().enumerate() {
+                *r = (0..m).map(|a| ju[(a, c)] * g[a]).sum();
+            }
+        }
+        Ok(())
+    }
+
     /// Mutable access to the workspace (for the full Jacobian or value gradients).
     pub fn workspace_mut(&mut self) -> (&M, &mut Workspace) {
         (&self.model, &mut self.ws)
