@@ -360,7 +360,7 @@ fn bad_configs_are_rejected_with_clear_messages() {
     assert!(e.contains("h = 7") && e.contains("H = 6"), "{e}");
     assert!(msg("task = \"cartpole\"\nlearning_rat = 0.1").contains("unknown field"));
     assert!(msg("task = \"cartpole\"\nmode = \"open\"").contains("unknown mode"));
-    assert!(msg("task = \"arm\"\nbatch = 1").contains("N ≥ 2"));
+    assert!(msg("task = \"arm\"\nbaseline = \"leave_one_out\"\nbatch = 1").contains("N ≥ 2"));
     assert!("bogus".parse::<Task>().is_err());
     assert!(msg("task = \"arm\"\nlearning_rate_final = -1.0").contains("η_K"));
     // Valid files resolve to the preset plus overrides.

@@ -20,6 +20,13 @@
 //! θ⁽ᵏ⁺¹⁾ = Π(θ⁽ᵏ⁾ − η ĝ)      Π clamps θ_f ≥ 0.05 (nonlinear tasks), identity for voltage.
 //! ```
 //!
+//! Options ([`TrainConfig`]): the deterministic-rollout baseline b_n = L(τ_n; σ = 0) from the
+//! same start; Adam instead of plain descent; ‖ĝ‖ clipping; a cosine schedule
+//! η_k = η_K + ½(η − η_K)(1 + cos(πk/K)); and causal ("reward-to-go") weights, which replace
+//! w_n s_n by Σ_t (G_{n,t} − b_{n,t})/L_ref · s_{n,t} with G_t = Σ_{τ≥t} c_τ the cost from step t
+//! on and s_{n,t} the score of the action executed at t (unbiased: the costs before t do not
+//! depend on the noise at t).
+//!
 //! Files: [`config`] (the validated [`TrainConfig`] and presets), [`trainer`] (rollouts and the
 //! update), [`optimizer`] (SGD, Adam, clipping), [`evaluate`] (deterministic evaluation and
 //! reference controllers), [`pdp`] and [`pdp_voltage`] (the PDP (Offline) baseline), [`rlmpc`] (the RLMPC-TD and RLMPC-DPG baselines), [`checkpoint`] (exact, atomic checkpoints), [`run`] (run
