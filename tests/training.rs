@@ -169,7 +169,11 @@ fn per_action_scores_sum_to_the_decision_score_and_estimators_agree() {
         assert_eq!(u, u2, "same stream, same actions");
         for j in 0..2 {
             let sum = rows[0][j] + rows[1][j];
-            assert!((sum - s[j]).abs() <= 1e-12 * (1.0 + s[j].abs()), "{sum} vs {}", s[j]);
+            assert!(
+                (sum - s[j]).abs() <= 1e-12 * (1.0 + s[j].abs()),
+                "{sum} vs {}",
+                s[j]
+            );
         }
         costs.push(plant_cost(&u));
         episodes.push(EpisodeTerms {

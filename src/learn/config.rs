@@ -329,12 +329,18 @@ impl TrainConfig {
             (Preset::Default, Task::Voltage, _) => {
                 (Baseline::Deterministic, OptimizerConfig::adam(), 1e-2, None)
             }
-            (Preset::Default, _, Mode::Step) => {
-                (Baseline::Deterministic, OptimizerConfig::adam(), 0.1, Some(0.005))
-            }
-            (Preset::Default, _, Mode::Traj) => {
-                (Baseline::Deterministic, OptimizerConfig::adam(), 0.05, Some(0.002))
-            }
+            (Preset::Default, _, Mode::Step) => (
+                Baseline::Deterministic,
+                OptimizerConfig::adam(),
+                0.1,
+                Some(0.005),
+            ),
+            (Preset::Default, _, Mode::Traj) => (
+                Baseline::Deterministic,
+                OptimizerConfig::adam(),
+                0.05,
+                Some(0.002),
+            ),
         };
         let sigma = match (preset, mode) {
             (Preset::Default, Mode::Traj) if task != Task::Voltage => task.default_sigma() / 5.0,
