@@ -550,6 +550,10 @@ pub fn causal_gradient_estimate(
     g
 }
 
+/// (sampled actions k·m, weakly-active count, k score rows of d) of
+/// [`sample_decision_per_action`].
+pub type PerActionDecision = (Vec<f64>, usize, Vec<Vec<f64>>);
+
 /// [`sample_decision`] with one score per executed action: row j of the result is
 /// (∇_θ u*_j)ᵀ (u_j − u*_j)/σ² (one VJP when k = 1, one full Jacobian otherwise).
 /// Returns the sampled actions, the weakly-active count and the k score rows.
@@ -559,7 +563,7 @@ pub fn sample_decision_per_action<M: OcpModel>(
     x: &[f64],
     k: usize,
     rng: &mut ChaCha8Rng,
-) -> Result<(Vec<f64>, usize, Vec<Vec<f64>>), PolicyError> {
+) -> Result<PerActionDecision, PolicyError> {
     let weak = policy.plan(x)?.weakly_active;
     let u_star = policy.planned_actions(k);
     let mut u = vec![0.0; u_star.len()];
