@@ -94,3 +94,112 @@ fn voltage_gradient_and_descent() {
     assert!(last < first, "loss did not decrease: {first} → {last}");
     assert!(pdp.set_theta(&[1.0]).is_err());
 }
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// K = 4 gradient steps at once against 2 steps, a checkpoint saved to and loaded from a file,
+/// and a resume to K = 4: θ and the loss history are bit-identical. Checkpoints of other
+/// settings or another task are rejected.
+#[test]
+fn nonlinear_resume_equals_uninterrupted() {
+    use diffop::learn::pdp::{PdpCheckpoint, PdpError};
+    let task = NonlinearTask::Arm;
+    let settings = PdpSettings {
+        iterations: 4,
+        ..PdpSettings::for_task(task)
+    };
+    let mut full = Pdp::new(task, settings.clone()).unwrap();
+    while full.iteration() < settings.iterations {
+        full.step().unwrap();
+    }
+    let mut first = Pdp::new(task, settings.clone()).unwrap();
+    first.step().unwrap();
+    first.step().unwrap();
+    let path = std::env::temp_dir().join(format!("diffop-pdp-ckpt-{}.json", std::process::id()));
+    first.checkpoint().save(&path).unwrap();
+    let theta0 = first.initial_theta().to_vec();
+    drop(first);
+    let ck = PdpCheckpoint::<PdpSettings>::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut resumed = Pdp::resume(task, settings.clone(), &ck).unwrap();
+    assert_eq!(resumed.iteration(), 2);
+    assert_eq!(bits(resumed.initial_theta()), bits(&theta0));
+    while resumed.iteration() < settings.iterations {
+        resumed.step().unwrap();
+    }
+    assert_eq!(bits(full.theta()), bits(resumed.theta()));
+    assert_eq!(bits(full.losses()), bits(resumed.losses()));
+    assert_eq!(full.losses().len(), 4);
+
+    let other = PdpSettings {
+        lr: 2.0 * settings.lr,
+        ..settings.clone()
+    };
+    match Pdp::resume(task, other, &ck) {
+        Err(PdpError::Checkpoint(msg)) => assert!(msg.contains("lr"), "{msg}"),
+        r => panic!(
+            "expected a checkpoint error, got {:?}",
+            r.map(|p| p.iteration())
+        ),
+    }
+    let cartpole = PdpSettings {
+        iterations: 4,
+        ..PdpSettings::for_task(NonlinearTask::Cartpole)
+    };
+    assert!(matches!(
+        Pdp::resume(NonlinearTask::Cartpole, cartpole, &ck),
+        Err(PdpError::Checkpoint(_))
+    ));
+    // A budget below the iterations already done is rejected.
+    let short = PdpSettings {
+        iterations: 1,
+        ..settings
+    };
+    assert!(matches!(
+        Pdp::resume(task, short, &ck),
+        Err(PdpError::Checkpoint(_))
+    ));
+}
+
+/// The same for voltage PDP on a reduced demonstration set: 3 steps against 1 + resume.
+#[test]
+fn voltage_resume_equals_uninterrupted() {
+    use diffop::envs::voltage::demos::DemoSettings;
+    use diffop::learn::pdp::{PdpCheckpoint, PdpError};
+    use diffop::learn::pdp_voltage::{VoltagePdp, VoltagePdpSettings};
+    let settings = VoltagePdpSettings {
+        iterations: 3,
+        demos: DemoSettings {
+            count: 3,
+            steps: 6,
+            ..DemoSettings::default()
+        },
+        ..VoltagePdpSettings::default()
+    };
+    let mut full = VoltagePdp::new(settings.clone()).unwrap();
+    while full.iteration() < settings.iterations {
+        full.step().unwrap();
+    }
+    let mut first = VoltagePdp::new(settings.clone()).unwrap();
+    first.step().unwrap();
+    let json = serde_json::to_string(&first.checkpoint()).unwrap();
+    drop(first);
+    let ck: PdpCheckpoint<VoltagePdpSettings> = serde_json::from_str(&json).unwrap();
+    let mut resumed = VoltagePdp::resume(settings.clone(), &ck).unwrap();
+    while resumed.iteration() < settings.iterations {
+        resumed.step().unwrap();
+    }
+    assert_eq!(bits(full.theta()), bits(resumed.theta()));
+    assert_eq!(bits(full.losses()), bits(resumed.losses()));
+    let mut other = settings.clone();
+    other.demos.count = 4;
+    match VoltagePdp::resume(other, &ck) {
+        Err(PdpError::Checkpoint(msg)) => assert!(msg.contains("demos"), "{msg}"),
+        r => panic!(
+            "expected a checkpoint error, got {:?}",
+            r.map(|p| p.iteration())
+        ),
+    }
+}

@@ -383,3 +383,127 @@ fn bad_configs_are_rejected() {
     assert_eq!("td-dpg".parse::<RlmpcMethod>().unwrap(), RlmpcMethod::TdDpg);
     assert!("rlmpc-ppo".parse::<RlmpcMethod>().is_err());
 }
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// One history row with every deterministic field as exact bits (wall times excluded).
+type TraceRow = (usize, Vec<u64>, [Option<u64>; 3], usize, usize);
+
+fn trace(history: &[diffop::learn::IterationRecord]) -> Vec<TraceRow> {
+    history
+        .iter()
+        .map(|r| {
+            (
+                r.iteration,
+                bits(&r.theta),
+                [r.batch_mean_cost, r.eval_cost, r.grad_norm].map(|v| v.map(f64::to_bits)),
+                r.failed_solves,
+                r.weakly_active,
+            )
+        })
+        .collect()
+}
+
+/// K = 3 iterations at once against 1 iteration, a checkpoint through JSON, and a resume to
+/// K = 3: θ, the history, the episode counter and the critic are bit-identical (TD+DPG, which
+/// exercises both updates and the LSTD critic).
+#[test]
+fn resume_equals_uninterrupted() {
+    use diffop::learn::rlmpc::RlmpcCheckpoint;
+    let mut c = small(Task::Cartpole, RlmpcMethod::TdDpg);
+    c.iterations = 3;
+    c.eval_every = 2;
+    let mut full = Rlmpc::new(c.clone()).unwrap();
+    while !full.is_done() {
+        full.step().unwrap();
+    }
+    full.finish().unwrap();
+
+    let mut first = Rlmpc::new(c.clone()).unwrap();
+    first.step().unwrap();
+    let json = RlmpcCheckpoint::new(&first).to_json().unwrap();
+    drop(first);
+    let ck = RlmpcCheckpoint::from_json(&json).unwrap();
+    let mut resumed = ck.resume(c.clone()).unwrap();
+    assert_eq!(resumed.iteration(), 1);
+    while !resumed.is_done() {
+        resumed.step().unwrap();
+    }
+    resumed.finish().unwrap();
+    assert_eq!(bits(full.theta()), bits(resumed.theta()));
+    assert_eq!(trace(full.history()), trace(resumed.history()));
+    assert_eq!(full.episodes(), resumed.episodes());
+    let critic = |l: &Rlmpc| {
+        let s = l.last_critic().unwrap();
+        (bits(s.v.as_slice()), bits(s.w.as_slice()))
+    };
+    assert_eq!(critic(&full), critic(&resumed));
+
+    // A checkpoint of another configuration is rejected, naming the field.
+    let mut other = c.clone();
+    other.alpha_dpg *= 2.0;
+    match ck.resume(other) {
+        Err(LearnError::Checkpoint(msg)) => assert!(msg.contains("alpha_dpg"), "{msg}"),
+        r => panic!(
+            "expected a checkpoint error, got {:?}",
+            r.map(|l| l.iteration())
+        ),
+    }
+    let mut other = c.clone();
+    other.method = RlmpcMethod::Td;
+    assert!(matches!(ck.resume(other), Err(LearnError::Checkpoint(_))));
+    // K and eval_every may change; a K below the iterations done may not.
+    let mut longer = c.clone();
+    longer.iterations = 5;
+    longer.eval_every = 0;
+    assert!(ck.resume(longer).is_ok());
+    let mut tamper: serde_json::Value = serde_json::from_str(&json).unwrap();
+    tamper["state"]["iteration"] = 7.into();
+    let tampered = RlmpcCheckpoint::from_json(&tamper.to_string()).unwrap();
+    assert!(matches!(
+        tampered.resume(c.clone()),
+        Err(LearnError::Checkpoint(_))
+    ));
+}
+
+/// The same through run directories: K = 1, then `resume` to K = 2, against K = 2 at once.
+#[test]
+fn run_directory_resumes() {
+    use diffop::learn::rlmpc::{run_rlmpc, RlmpcRunOptions};
+    let root = std::env::temp_dir().join(format!("diffop-rlmpc-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let c2 = small(Task::Cartpole, RlmpcMethod::Td);
+    let opts = |name: &str, resume: bool| RlmpcRunOptions {
+        quiet: true,
+        resume,
+        ..RlmpcRunOptions::new(root.join(name))
+    };
+    let whole = run_rlmpc(&c2, &opts("whole", false)).unwrap();
+    let mut c1 = c2.clone();
+    c1.iterations = 1;
+    // Resuming a run that does not exist fails, and so does starting over an existing one.
+    assert!(run_rlmpc(&c1, &opts("split", true)).is_err());
+    run_rlmpc(&c1, &opts("split", false)).unwrap();
+    assert!(run_rlmpc(&c1, &opts("split", false)).is_err());
+    let mut bad = c2.clone();
+    bad.seed = 9;
+    match run_rlmpc(&bad, &opts("split", true)) {
+        Err(LearnError::Checkpoint(msg)) => assert!(msg.contains("seed"), "{msg}"),
+        other => panic!("expected a checkpoint error, got {other:?}"),
+    }
+    let split = run_rlmpc(&c2, &opts("split", true)).unwrap();
+    assert_eq!(bits(&whole.theta), bits(&split.theta));
+    assert_eq!(
+        whole.eval_cost.map(f64::to_bits),
+        split.eval_cost.map(f64::to_bits)
+    );
+    assert_eq!(whole.episodes, split.episodes);
+    assert_eq!(whole.last_batch_cost, split.last_batch_cost);
+    let read =
+        |name: &str, file: &str| std::fs::read_to_string(root.join(name).join(file)).unwrap();
+    assert_eq!(read("whole", "theta.csv"), read("split", "theta.csv"));
+    assert_eq!(read("split", "metrics.csv").lines().count(), 1 + 2 + 1);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -1,43 +1,49 @@
 //! `diffop baseline`: run an RLMPC baseline (RLMPC-TD, RLMPC-DPG, or the TD+DPG project proxy)
 //! and write a run directory; a thin wrapper over [`diffop::learn::rlmpc`].
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
 use super::table::{num, print};
 use super::task::TableFormat;
-use diffop::learn::rlmpc::{run_rlmpc, RlmpcConfig, RlmpcMethod, RlmpcRunOptions};
+use diffop::learn::rlmpc::{
+    rlmpc_checkpoint_config, run_rlmpc, RlmpcConfig, RlmpcMethod, RlmpcRunOptions,
+};
 use diffop::learn::Task;
 
 /// Run an RLMPC baseline (ALGORITHMS.md §11.2–11.3) with the DiffOP Step-mode policy class,
 /// θ(0) and horizon. Writes DIR/config.toml, metrics.csv (DiffOP's columns), theta.csv,
-/// summary.json and learning_curve.{svg,png}; prints the summary on stdout.
+/// checkpoint.json, summary.json and learning_curve.{svg,png}; prints the summary on stdout.
+/// `--resume` continues an interrupted run from DIR/checkpoint.json.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "\
 Examples:
   diffop baseline --method rlmpc-td --task cartpole --iterations 20 --alpha 1e-4
   diffop baseline --method rlmpc-dpg --task voltage --eval-scenarios 100 --out runs/dpg-v
   diffop baseline --method rlmpc-td-dpg --task arm --format json
+  diffop baseline --resume --out runs/dpg-v            # continue an interrupted run
+  diffop baseline --resume --out runs/dpg-v --iterations 2000   # … or extend it
 
 rlmpc-td-dpg is a PROJECT PROXY for the paper's TD+DPG variant: θ ← Π(θ − α_DPG ∇J − α_TD g_Q).")]
 pub struct BaselineArgs {
     /// Method: rlmpc-td (semi-gradient Q-learning), rlmpc-dpg (deterministic policy gradient
-    /// with a compatible LSTD critic) or rlmpc-td-dpg (both steps; project proxy).
+    /// with a compatible LSTD critic) or rlmpc-td-dpg (both steps; project proxy). Not needed
+    /// with --resume --out DIR (the checkpoint's configuration is used).
+    #[arg(long, required_unless_present = "resume")]
+    pub method: Option<String>,
+    /// Task: cartpole (default), arm, quadrotor, rocket or voltage.
     #[arg(long)]
-    pub method: String,
-    /// Task: cartpole, arm, quadrotor, rocket or voltage.
-    #[arg(long, default_value = "cartpole")]
-    pub task: String,
+    pub task: Option<String>,
     /// Iterations K (each = N exploring episodes + one update; default 500, voltage 1000).
     #[arg(long)]
     pub iterations: Option<usize>,
     /// Episodes per iteration N (default 10).
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Run seed (θ(0), initial states and exploration noise).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Run seed (θ(0), initial states and exploration noise; default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Step size for both α_TD and α_DPG (default 1e-4).
     #[arg(long)]
     pub alpha: Option<f64>,
@@ -69,6 +75,14 @@ pub struct BaselineArgs {
     /// Run directory (default runs/<method>-<task>-seed<S>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Continue the run in --out from its checkpoint. Without --method the configuration is
+    /// read from the checkpoint; --iterations and --eval-every may change, any other flag must
+    /// agree with it.
+    #[arg(long)]
+    pub resume: bool,
+    /// Write the checkpoint and logs every this many iterations (default 1).
+    #[arg(long, default_value_t = 1)]
+    pub checkpoint_every: usize,
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -81,9 +95,30 @@ pub struct BaselineArgs {
 }
 
 fn resolve(args: &BaselineArgs) -> Result<RlmpcConfig> {
-    let method: RlmpcMethod = args.method.parse()?;
-    let task: Task = args.task.parse()?;
-    let mut c = RlmpcConfig::new(task, method);
+    let mut c = match (&args.method, &args.out) {
+        (None, Some(out)) if args.resume => {
+            let ckpt = out.join("checkpoint.json");
+            if !ckpt.exists() {
+                bail!(
+                    "{} does not exist; there is nothing to resume (start the run without \
+                     --resume)",
+                    ckpt.display()
+                );
+            }
+            let mut c = rlmpc_checkpoint_config(out)?;
+            // Explicit flags are applied; a contradiction is reported by the resume check.
+            if let Some(t) = &args.task {
+                c.task = t.parse()?;
+            }
+            c
+        }
+        (None, _) => bail!("--method is needed unless resuming with --resume --out DIR"),
+        (Some(m), _) => {
+            let method: RlmpcMethod = m.parse()?;
+            let task: Task = args.task.as_deref().unwrap_or("cartpole").parse()?;
+            RlmpcConfig::new(task, method)
+        }
+    };
     if let Some(a) = args.alpha {
         c = c.with_alpha(a);
     }
@@ -106,8 +141,12 @@ fn resolve(args: &BaselineArgs) -> Result<RlmpcConfig> {
     set_n(&mut c.horizon, args.horizon);
     set_n(&mut c.eval_every, args.eval_every);
     set_n(&mut c.eval_scenarios, args.eval_scenarios);
-    c.natural_gradient = args.natural;
-    c.seed = args.seed;
+    if args.natural {
+        c.natural_gradient = true;
+    }
+    if let Some(s) = args.seed {
+        c.seed = s;
+    }
     c.validate()?;
     Ok(c)
 }
@@ -120,9 +159,11 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(config.default_run_name()));
     let options = RlmpcRunOptions {
-        out: out.clone(),
         quiet: args.quiet,
         threads: args.threads,
+        resume: args.resume,
+        checkpoint_every: args.checkpoint_every,
+        ..RlmpcRunOptions::new(out.clone())
     };
     let s = run_rlmpc(&config, &options)
         .with_context(|| format!("{} run in {}", config.method, out.display()))?;

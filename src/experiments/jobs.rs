@@ -1,6 +1,8 @@
 //! Training jobs of the experiments: one (task, method, run seed) each, run in parallel, each in
-//! its own directory `runs/<task>/<method>/seed<k>/` so that an interrupted reproduction resumes
-//! (DiffOP runs from their checkpoints; finished jobs are read back from `result.json`).
+//! its own directory `runs/<task>/<method>/seed<k>/` so that an interrupted reproduction resumes:
+//! DiffOP and RLMPC jobs from their run directory's `checkpoint.json` (written every iteration),
+//! PDP jobs from theirs (written every [`PDP_CHECKPOINT_EVERY`] iterations and at the end), each
+//! bit-identically; finished jobs are read back from `result.json`.
 
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -12,11 +14,16 @@ use std::time::Instant;
 use super::{ExperimentError, Scale};
 use crate::learn::checkpoint::{write_atomic, Checkpoint};
 use crate::learn::evaluate::initial_theta;
-use crate::learn::pdp::{Pdp, PdpSettings};
+use crate::learn::pdp::{Pdp, PdpCheckpoint, PdpSettings};
 use crate::learn::pdp_voltage::{VoltagePdp, VoltagePdpSettings};
-use crate::learn::rlmpc::{Rlmpc, RlmpcConfig, RlmpcMethod};
+use crate::learn::rlmpc::{
+    run_rlmpc as run_rlmpc_dir, RlmpcCheckpoint, RlmpcConfig, RlmpcMethod, RlmpcRunOptions,
+};
 use crate::learn::run::{run_training, ProgressHook, RunOptions};
 use crate::learn::{IterationRecord, Mode, Preset, Task, TrainConfig};
+
+/// PDP jobs write their checkpoint every this many iterations (and at the end).
+pub const PDP_CHECKPOINT_EVERY: usize = 100;
 
 /// A method of the comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -253,10 +260,10 @@ fn run_job(
     let mut result = match job.method {
         Method::DiffopStep => run_diffop(job, Mode::Step, scale, &dir, bar)?,
         Method::DiffopTraj => run_diffop(job, Mode::Traj, scale, &dir, bar)?,
-        Method::RlmpcTd => run_rlmpc(job, RlmpcMethod::Td, scale, bar)?,
-        Method::RlmpcDpg => run_rlmpc(job, RlmpcMethod::Dpg, scale, bar)?,
-        Method::PdpOffline if job.task == Task::Voltage => run_pdp_voltage(job, scale, bar)?,
-        Method::PdpOffline => run_pdp(job, scale, bar)?,
+        Method::RlmpcTd => run_rlmpc(job, RlmpcMethod::Td, scale, &dir, bar)?,
+        Method::RlmpcDpg => run_rlmpc(job, RlmpcMethod::Dpg, scale, &dir, bar)?,
+        Method::PdpOffline if job.task == Task::Voltage => run_pdp_voltage(job, scale, &dir, bar)?,
+        Method::PdpOffline => run_pdp(job, scale, &dir, bar)?,
     };
     result.wall_time_s = start.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&result)
@@ -320,6 +327,7 @@ fn run_rlmpc(
     job: &Job,
     method: RlmpcMethod,
     scale: &Scale,
+    dir: &Path,
     bar: &ProgressBar,
 ) -> Result<JobResult, ExperimentError> {
     let step = diffop_config(job.task, Mode::Step, job.seed, scale);
@@ -328,30 +336,61 @@ fn run_rlmpc(
     config.iterations = step.iterations;
     config.eval_every = step.eval_every;
     config.eval_scenarios = step.eval_scenarios;
-    let mut learner = Rlmpc::new(config)?;
-    while !learner.is_done() {
-        learner.step()?;
-        bar.inc(1);
-    }
-    let fin = learner.finish()?;
-    let history = learner.history();
+    let ckpt = dir.join("checkpoint.json");
+    let done_before = RlmpcCheckpoint::load(&ckpt)
+        .map(|c| c.state.iteration)
+        .unwrap_or(0);
+    bar.inc(done_before.min(config.iterations) as u64);
+    let hook_bar = bar.clone();
+    let options = RlmpcRunOptions {
+        quiet: true,
+        resume: ckpt.exists(),
+        progress: Some(ProgressHook(Arc::new(move |_r| hook_bar.inc(1)))),
+        ..RlmpcRunOptions::new(dir)
+    };
+    let summary = run_rlmpc_dir(&config, &options)?;
+    let state = RlmpcCheckpoint::load(&ckpt)?.exact_state()?;
     Ok(JobResult {
         task: job.task,
         method: job.method,
         seed: job.seed,
-        iterations: step.iterations,
-        curve: curve_of(history),
-        initial_eval: history.first().and_then(|r| r.eval_cost),
-        final_eval: fin.eval_cost,
-        transient: fin.transient,
-        steady: fin.steady,
+        iterations: summary.iterations,
+        curve: curve_of(&state.history),
+        initial_eval: state.history.first().and_then(|r| r.eval_cost),
+        final_eval: summary.eval_cost,
+        transient: summary.transient,
+        steady: summary.steady,
         initial_theta: initial_theta(&step)?,
-        theta: learner.theta().to_vec(),
+        theta: summary.theta,
         wall_time_s: 0.0,
     })
 }
 
-fn run_pdp(job: &Job, scale: &Scale, bar: &ProgressBar) -> Result<JobResult, ExperimentError> {
+/// The learning curve of a PDP run: its imitation losses.
+fn loss_curve(losses: &[f64]) -> Vec<CurvePoint> {
+    losses
+        .iter()
+        .enumerate()
+        .map(|(k, &loss)| CurvePoint {
+            iteration: k,
+            batch_mean_cost: None,
+            eval_cost: None,
+            loss: Some(loss),
+        })
+        .collect()
+}
+
+/// Whether a PDP job writes its checkpoint after iteration `done` of `iterations`.
+fn pdp_checkpoint_due(done: usize, iterations: usize) -> bool {
+    done % PDP_CHECKPOINT_EVERY == 0 || done == iterations
+}
+
+fn run_pdp(
+    job: &Job,
+    scale: &Scale,
+    dir: &Path,
+    bar: &ProgressBar,
+) -> Result<JobResult, ExperimentError> {
     let task = job.task.nonlinear().ok_or_else(|| {
         ExperimentError::Config("nonlinear PDP needs a nonlinear task".to_string())
     })?;
@@ -361,18 +400,19 @@ fn run_pdp(job: &Job, scale: &Scale, bar: &ProgressBar) -> Result<JobResult, Exp
         iterations,
         ..PdpSettings::for_task(task)
     };
-    let mut pdp = Pdp::new(task, settings)?;
-    let initial_theta = pdp.theta().to_vec();
-    let mut curve = Vec::with_capacity(iterations);
-    for k in 0..iterations {
-        let loss = pdp.step()?;
-        curve.push(CurvePoint {
-            iteration: k,
-            batch_mean_cost: None,
-            eval_cost: None,
-            loss: Some(loss),
-        });
+    let ckpt = dir.join("checkpoint.json");
+    let mut pdp = if ckpt.exists() {
+        Pdp::resume(task, settings, &PdpCheckpoint::load(&ckpt)?)?
+    } else {
+        Pdp::new(task, settings)?
+    };
+    bar.inc(pdp.iteration() as u64);
+    while pdp.iteration() < iterations {
+        pdp.step()?;
         bar.inc(1);
+        if pdp_checkpoint_due(pdp.iteration(), iterations) {
+            pdp.checkpoint().save(&ckpt)?;
+        }
     }
     let final_eval = pdp.evaluate()?;
     Ok(JobResult {
@@ -380,12 +420,12 @@ fn run_pdp(job: &Job, scale: &Scale, bar: &ProgressBar) -> Result<JobResult, Exp
         method: job.method,
         seed: job.seed,
         iterations,
-        curve,
+        curve: loss_curve(pdp.losses()),
         initial_eval: None,
         final_eval: Some(final_eval),
         transient: None,
         steady: None,
-        initial_theta,
+        initial_theta: pdp.initial_theta().to_vec(),
         theta: pdp.theta().to_vec(),
         wall_time_s: 0.0,
     })
@@ -394,6 +434,7 @@ fn run_pdp(job: &Job, scale: &Scale, bar: &ProgressBar) -> Result<JobResult, Exp
 fn run_pdp_voltage(
     job: &Job,
     scale: &Scale,
+    dir: &Path,
     bar: &ProgressBar,
 ) -> Result<JobResult, ExperimentError> {
     let iterations = scale.voltage_pdp_iterations;
@@ -402,18 +443,19 @@ fn run_pdp_voltage(
         iterations,
         ..VoltagePdpSettings::default()
     };
-    let mut pdp = VoltagePdp::new(settings)?;
-    let initial_theta = pdp.theta().to_vec();
-    let mut curve = Vec::with_capacity(iterations);
-    for k in 0..iterations {
-        let loss = pdp.step()?;
-        curve.push(CurvePoint {
-            iteration: k,
-            batch_mean_cost: None,
-            eval_cost: None,
-            loss: Some(loss),
-        });
+    let ckpt = dir.join("checkpoint.json");
+    let mut pdp = if ckpt.exists() {
+        VoltagePdp::resume(settings, &PdpCheckpoint::load(&ckpt)?)?
+    } else {
+        VoltagePdp::new(settings)?
+    };
+    bar.inc(pdp.iteration() as u64);
+    while pdp.iteration() < iterations {
+        pdp.step()?;
         bar.inc(1);
+        if pdp_checkpoint_due(pdp.iteration(), iterations) {
+            pdp.checkpoint().save(&ckpt)?;
+        }
     }
     let eval = pdp.evaluate(scale.eval_scenarios)?;
     Ok(JobResult {
@@ -421,12 +463,12 @@ fn run_pdp_voltage(
         method: job.method,
         seed: job.seed,
         iterations,
-        curve,
+        curve: loss_curve(pdp.losses()),
         initial_eval: None,
         final_eval: Some(eval.cost),
         transient: eval.transient,
         steady: eval.steady,
-        initial_theta,
+        initial_theta: pdp.initial_theta().to_vec(),
         theta: pdp.theta().to_vec(),
         wall_time_s: 0.0,
     })

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::config::TrainConfig;
 use super::evaluate::EvalOutcome;
-use super::trainer::TrainState;
+use super::trainer::{IterationRecord, TrainState};
 use super::LearnError;
 
 /// Format version of [`Checkpoint`].
@@ -48,11 +48,13 @@ pub struct Checkpoint {
     exact: ExactBits,
 }
 
-fn bits(v: &[f64]) -> Vec<u64> {
+/// The IEEE-754 bit patterns of `v`.
+pub(crate) fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-fn unbits(v: &[u64]) -> Vec<f64> {
+/// The `f64`s of the bit patterns `v`.
+pub(crate) fn unbits(v: &[u64]) -> Vec<f64> {
     v.iter().map(|&b| f64::from_bits(b)).collect()
 }
 
@@ -125,4 +127,89 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LearnError> {
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| LearnError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| LearnError::io(path, e))
+}
+
+/// Exact bit patterns of the `f64` fields of one [`IterationRecord`], so that a checkpointed
+/// history is restored bit for bit (used by the baselines' checkpoints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ExactRecord {
+    batch_mean_cost: Option<u64>,
+    eval_cost: Option<u64>,
+    transient: Option<u64>,
+    steady: Option<u64>,
+    grad_norm: Option<u64>,
+    wall_time_s: u64,
+    theta: Vec<u64>,
+}
+
+/// The exact copies of a history.
+pub(crate) fn exact_history(history: &[IterationRecord]) -> Vec<ExactRecord> {
+    let b = |v: Option<f64>| v.map(f64::to_bits);
+    history
+        .iter()
+        .map(|r| ExactRecord {
+            batch_mean_cost: b(r.batch_mean_cost),
+            eval_cost: b(r.eval_cost),
+            transient: b(r.transient),
+            steady: b(r.steady),
+            grad_norm: b(r.grad_norm),
+            wall_time_s: r.wall_time_s.to_bits(),
+            theta: bits(&r.theta),
+        })
+        .collect()
+}
+
+/// `readable` with its `f64` fields replaced by the exact copies of [`exact_history`].
+pub(crate) fn restore_history(
+    readable: &[IterationRecord],
+    exact: &[ExactRecord],
+) -> Result<Vec<IterationRecord>, LearnError> {
+    if readable.len() != exact.len() {
+        return Err(LearnError::Checkpoint(format!(
+            "the history has {} records but {} exact copies",
+            readable.len(),
+            exact.len()
+        )));
+    }
+    let f = |v: Option<u64>| v.map(f64::from_bits);
+    readable
+        .iter()
+        .zip(exact)
+        .map(|(r, e)| {
+            if r.theta.len() != e.theta.len() {
+                return Err(LearnError::Checkpoint(format!(
+                    "iteration {}: θ and its exact copy differ in length",
+                    r.iteration
+                )));
+            }
+            Ok(IterationRecord {
+                batch_mean_cost: f(e.batch_mean_cost),
+                eval_cost: f(e.eval_cost),
+                transient: f(e.transient),
+                steady: f(e.steady),
+                grad_norm: f(e.grad_norm),
+                wall_time_s: f64::from_bits(e.wall_time_s),
+                theta: unbits(&e.theta),
+                ..r.clone()
+            })
+        })
+        .collect()
+}
+
+/// The names of the top-level fields in which two serialisable values differ (for error
+/// messages about incompatible checkpoints); empty when they serialise alike.
+pub(crate) fn differing_fields<T: Serialize>(a: &T, b: &T) -> Vec<String> {
+    match (serde_json::to_value(a), serde_json::to_value(b)) {
+        (Ok(serde_json::Value::Object(x)), Ok(serde_json::Value::Object(y))) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .filter(|k| x.get(*k) != y.get(*k))
+                .cloned()
+                .collect()
+        }
+        (Ok(x), Ok(y)) if x == y => Vec::new(),
+        _ => vec!["(the whole value)".into()],
+    }
 }

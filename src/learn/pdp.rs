@@ -13,16 +13,25 @@
 //!
 //! The reported "PDP (Offline)" cost is the true cost of the open-loop (Traj) policy with the
 //! learned θ_PDP, executed on the true plant from every demo state.
+//!
+//! **Checkpoints.** [`Pdp::checkpoint`] captures θ, the iteration and the loss history (plain
+//! gradient descent has no optimiser state; the demonstrations are recomputed, deterministically,
+//! from the task and the solver settings), with exact IEEE-754 copies of every value;
+//! [`Pdp::resume`] continues it bit-identically. With `warm_start` (off by default) the first
+//! solves after a resume start cold, so such a run then matches only to the solver tolerance.
 
 use crate::envs::nonlinear::{demo_states, NonlinearEnv};
 use crate::envs::{Env, EnvError};
+use crate::learn::checkpoint::{bits, differing_fields, unbits, write_atomic};
 use crate::model::tasks::{NonlinearTask, TrueFormPolicy};
 use crate::model::OcpModel;
 use crate::sensitivity::{self, Seed, SensitivityError};
 use crate::solver::{SolverError, SolverSettings, Status, WarmStart, Workspace};
 use rand::Rng;
 use rayon::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use thiserror::Error;
 
 /// Errors of PDP (Offline).
@@ -48,6 +57,9 @@ pub enum PdpError {
     /// Invalid settings.
     #[error("invalid PDP settings: {0}")]
     Settings(String),
+    /// A checkpoint is unusable (wrong version, incompatible settings, corrupt, unreadable).
+    #[error("PDP checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 /// Settings of PDP (Offline).
@@ -175,6 +187,12 @@ pub struct Pdp {
     theta: Vec<f64>,
     settings: PdpSettings,
     iteration: usize,
+    losses: Vec<f64>,
+    /// θ⁽⁰⁾.
+    theta0: Vec<f64>,
+    /// The workspaces hold no solution of the previous iteration (set on resume), so the next
+    /// solves start cold even with `warm_start`.
+    cold_workspaces: bool,
 }
 
 impl Pdp {
@@ -194,10 +212,59 @@ impl Pdp {
             model,
             demos,
             workspaces,
+            theta0: theta.clone(),
             theta,
             settings,
             iteration: 0,
+            losses: Vec::new(),
+            cold_workspaces: false,
         })
+    }
+
+    /// Continue a checkpoint of a run of `task` with `settings` (which must match the
+    /// checkpoint's up to `iterations`): the demonstrations are recomputed, θ, the iteration and
+    /// the loss history restored exactly.
+    pub fn resume(
+        task: NonlinearTask,
+        settings: PdpSettings,
+        checkpoint: &PdpCheckpoint<PdpSettings>,
+    ) -> Result<Self, PdpError> {
+        checkpoint.check_compatible(task.name(), &settings)?;
+        let state = checkpoint.exact_state()?;
+        let mut pdp = Self::new(task, settings)?;
+        pdp.restore(state)?;
+        Ok(pdp)
+    }
+
+    fn restore(&mut self, state: PdpState) -> Result<(), PdpError> {
+        restore_checked(&mut self.theta, &state)?;
+        self.iteration = state.iteration;
+        self.losses = state.losses;
+        self.cold_workspaces = true;
+        Ok(())
+    }
+
+    /// A checkpoint of the current state.
+    pub fn checkpoint(&self) -> PdpCheckpoint<PdpSettings> {
+        PdpCheckpoint::new(
+            self.task.name(),
+            &self.settings,
+            PdpState {
+                theta: self.theta.clone(),
+                iteration: self.iteration,
+                losses: self.losses.clone(),
+            },
+        )
+    }
+
+    /// The initial θ⁽⁰⁾ of the run.
+    pub fn initial_theta(&self) -> &[f64] {
+        &self.theta0
+    }
+
+    /// The loss before each update so far (entry k: ℓ(θ⁽ᵏ⁾)).
+    pub fn losses(&self) -> &[f64] {
+        &self.losses
     }
 
     /// Current θ_PDP.
@@ -233,7 +300,7 @@ impl Pdp {
     pub fn loss_and_grad(&mut self) -> Result<(f64, Vec<f64>), PdpError> {
         let d = self.theta.len();
         let (model, theta, demos) = (&self.model, &self.theta, &self.demos);
-        let warm = self.settings.warm_start && self.iteration > 0;
+        let warm = self.settings.warm_start && self.iteration > 0 && !self.cold_workspaces;
         let parts: Vec<Result<(f64, Vec<f64>), PdpError>> = self
             .workspaces
             .par_iter_mut()
@@ -250,6 +317,7 @@ impl Pdp {
                 imitation_term(ws, model, k, x0, theta, &[], start, &demo.x, &demo.u)
             })
             .collect();
+        self.cold_workspaces = false;
         let k = self.demos.len() as f64;
         let mut loss = 0.0;
         let mut grad = vec![0.0; d];
@@ -274,6 +342,7 @@ impl Pdp {
             *v = v.max(self.settings.phi_floor);
         }
         self.iteration += 1;
+        self.losses.push(loss);
         Ok(loss)
     }
 
@@ -363,4 +432,162 @@ pub fn evaluate_traj(
         total += cost;
     }
     Ok(total / states.len() as f64)
+}
+
+/// Format version of [`PdpCheckpoint`].
+pub const PDP_CHECKPOINT_VERSION: u32 = 1;
+
+/// Settings of a PDP run that can be checkpointed.
+pub trait PdpRunSettings: Clone + PartialEq + Serialize + DeserializeOwned {
+    /// The settings with the iteration budget cleared (the one setting that may change on
+    /// resume).
+    fn without_budget(&self) -> Self;
+
+    /// The iteration budget.
+    fn iterations(&self) -> usize;
+}
+
+impl PdpRunSettings for PdpSettings {
+    fn without_budget(&self) -> Self {
+        Self {
+            iterations: 0,
+            ..self.clone()
+        }
+    }
+
+    fn iterations(&self) -> usize {
+        self.iterations
+    }
+}
+
+/// The mutable state of a PDP run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PdpState {
+    /// Current θ.
+    pub theta: Vec<f64>,
+    /// Iterations done.
+    pub iteration: usize,
+    /// The loss before each update (one per iteration done).
+    pub losses: Vec<f64>,
+}
+
+/// Exact bit patterns of a [`PdpState`]'s values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PdpExact {
+    theta: Vec<u64>,
+    losses: Vec<u64>,
+}
+
+/// A saved PDP (Offline) run, nonlinear (`S` = [`PdpSettings`]) or voltage
+/// (`S` = [`crate::learn::pdp_voltage::VoltagePdpSettings`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PdpCheckpoint<S> {
+    /// Format version.
+    pub version: u32,
+    /// Task name.
+    pub task: String,
+    /// The settings of the run.
+    pub settings: S,
+    /// The state (readable; [`PdpCheckpoint::exact_state`] restores the exact one).
+    pub state: PdpState,
+    exact: PdpExact,
+}
+
+impl<S: PdpRunSettings> PdpCheckpoint<S> {
+    /// Capture a state.
+    pub fn new(task: &str, settings: &S, state: PdpState) -> Self {
+        Self {
+            version: PDP_CHECKPOINT_VERSION,
+            task: task.to_string(),
+            settings: settings.clone(),
+            exact: PdpExact {
+                theta: bits(&state.theta),
+                losses: bits(&state.losses),
+            },
+            state,
+        }
+    }
+
+    /// Check the format version, the task and the settings (equal up to `iterations`, which
+    /// must not be below the iterations already done); the error names the differing settings.
+    pub fn check_compatible(&self, task: &str, settings: &S) -> Result<(), PdpError> {
+        if self.version != PDP_CHECKPOINT_VERSION {
+            return Err(PdpError::Checkpoint(format!(
+                "format version {} is not supported (expected {PDP_CHECKPOINT_VERSION})",
+                self.version
+            )));
+        }
+        if self.task != task {
+            return Err(PdpError::Checkpoint(format!(
+                "the checkpoint is of task `{}`, not `{task}`",
+                self.task
+            )));
+        }
+        let (saved, wanted) = (self.settings.without_budget(), settings.without_budget());
+        if saved != wanted {
+            return Err(PdpError::Checkpoint(format!(
+                "the checkpoint was written with different PDP settings (differing: {}); only \
+                 iterations may change on resume",
+                differing_fields(&saved, &wanted).join(", ")
+            )));
+        }
+        if self.state.iteration > settings.iterations() {
+            return Err(PdpError::Checkpoint(format!(
+                "the checkpoint is at iteration {}, beyond the configured {} iterations",
+                self.state.iteration,
+                settings.iterations()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The state with its exact values restored.
+    pub fn exact_state(&self) -> Result<PdpState, PdpError> {
+        let s = &self.state;
+        if self.exact.theta.len() != s.theta.len() || self.exact.losses.len() != s.losses.len() {
+            return Err(PdpError::Checkpoint(
+                "the state and its exact copy differ in length".into(),
+            ));
+        }
+        if s.losses.len() != s.iteration {
+            return Err(PdpError::Checkpoint(format!(
+                "{} losses recorded for {} iterations",
+                s.losses.len(),
+                s.iteration
+            )));
+        }
+        Ok(PdpState {
+            theta: unbits(&self.exact.theta),
+            iteration: s.iteration,
+            losses: unbits(&self.exact.losses),
+        })
+    }
+
+    /// Write atomically to `path` (JSON).
+    pub fn save(&self, path: &Path) -> Result<(), PdpError> {
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| PdpError::Checkpoint(format!("JSON: {e}")))?;
+        write_atomic(path, json.as_bytes()).map_err(|e| PdpError::Checkpoint(e.to_string()))
+    }
+
+    /// Read from `path`.
+    pub fn load(path: &Path) -> Result<Self, PdpError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PdpError::Checkpoint(format!("{}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| PdpError::Checkpoint(format!("{}: corrupt JSON: {e}", path.display())))
+    }
+}
+
+/// Copy a restored state's θ into `theta` after checking its length and finiteness.
+pub(crate) fn restore_checked(theta: &mut [f64], state: &PdpState) -> Result<(), PdpError> {
+    if state.theta.len() != theta.len() || state.theta.iter().any(|v| !v.is_finite()) {
+        return Err(PdpError::Checkpoint(format!(
+            "θ needs {} finite entries, the checkpoint has {}",
+            theta.len(),
+            state.theta.len()
+        )));
+    }
+    theta.copy_from_slice(&state.theta);
+    Ok(())
 }

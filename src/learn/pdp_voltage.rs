@@ -14,10 +14,15 @@
 //!
 //! The learned θ is evaluated as DiffOP (Traj) is: the 100-step Table-2 metric with the open-loop
 //! plan re-planned every 30 steps.
+//!
+//! Checkpoints ([`VoltagePdp::checkpoint`], [`VoltagePdp::resume`]) work as for the nonlinear
+//! tasks ([`super::pdp`]).
 
 use super::config::{Mode, Preset, Task, TrainConfig};
 use super::evaluate::{evaluate_theta, initial_theta, EvalOutcome};
-use super::pdp::{imitation_term, PdpError};
+use super::pdp::{
+    imitation_term, restore_checked, PdpCheckpoint, PdpError, PdpRunSettings, PdpState,
+};
 use super::LearnError;
 use crate::envs::voltage::demos::{voltage_demos, DemoSettings, VoltageDemo};
 use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
@@ -83,6 +88,22 @@ impl VoltagePdpSettings {
     }
 }
 
+impl PdpRunSettings for VoltagePdpSettings {
+    fn without_budget(&self) -> Self {
+        Self {
+            iterations: 0,
+            ..self.clone()
+        }
+    }
+
+    fn iterations(&self) -> usize {
+        self.iterations
+    }
+}
+
+/// The task name stored in voltage PDP checkpoints.
+const TASK_NAME: &str = "voltage";
+
 /// Voltage PDP (Offline) state.
 #[derive(Debug)]
 pub struct VoltagePdp {
@@ -93,6 +114,11 @@ pub struct VoltagePdp {
     theta: Vec<f64>,
     settings: VoltagePdpSettings,
     iteration: usize,
+    losses: Vec<f64>,
+    /// θ⁽⁰⁾.
+    theta0: Vec<f64>,
+    /// The workspaces hold no solution of the previous iteration (set on resume).
+    cold_workspaces: bool,
 }
 
 impl VoltagePdp {
@@ -122,10 +148,53 @@ impl VoltagePdp {
             demos,
             contexts,
             workspaces,
+            theta0: theta.clone(),
             theta,
             settings,
             iteration: 0,
+            losses: Vec::new(),
+            cold_workspaces: false,
         })
+    }
+
+    /// Continue a checkpoint of a run with `settings` (which must match the checkpoint's up to
+    /// `iterations`): the demonstrations are recomputed, θ, the iteration and the loss history
+    /// restored exactly.
+    pub fn resume(
+        settings: VoltagePdpSettings,
+        checkpoint: &PdpCheckpoint<VoltagePdpSettings>,
+    ) -> Result<Self, PdpError> {
+        checkpoint.check_compatible(TASK_NAME, &settings)?;
+        let state = checkpoint.exact_state()?;
+        let mut pdp = Self::new(settings)?;
+        restore_checked(&mut pdp.theta, &state)?;
+        pdp.iteration = state.iteration;
+        pdp.losses = state.losses;
+        pdp.cold_workspaces = true;
+        Ok(pdp)
+    }
+
+    /// A checkpoint of the current state.
+    pub fn checkpoint(&self) -> PdpCheckpoint<VoltagePdpSettings> {
+        PdpCheckpoint::new(
+            TASK_NAME,
+            &self.settings,
+            PdpState {
+                theta: self.theta.clone(),
+                iteration: self.iteration,
+                losses: self.losses.clone(),
+            },
+        )
+    }
+
+    /// The initial θ⁽⁰⁾ of the run.
+    pub fn initial_theta(&self) -> &[f64] {
+        &self.theta0
+    }
+
+    /// The loss before each update so far (entry k: ℓ(θ⁽ᵏ⁾)).
+    pub fn losses(&self) -> &[f64] {
+        &self.losses
     }
 
     /// Current θ.
@@ -166,7 +235,7 @@ impl VoltagePdp {
     pub fn loss_and_grad(&mut self) -> Result<(f64, Vec<f64>), PdpError> {
         let d = self.theta.len();
         let (model, theta) = (&self.model, &self.theta);
-        let start = if self.settings.warm_start && self.iteration > 0 {
+        let start = if self.settings.warm_start && self.iteration > 0 && !self.cold_workspaces {
             WarmStart::Current
         } else {
             WarmStart::Cold
@@ -182,6 +251,7 @@ impl VoltagePdp {
                 imitation_term(ws, model, k, &demo.x[0], theta, ctx, start, &dx, &du)
             })
             .collect();
+        self.cold_workspaces = false;
         let k = self.demos.len() as f64;
         let mut loss = 0.0;
         let mut grad = vec![0.0; d];
@@ -208,6 +278,7 @@ impl VoltagePdp {
             *t -= self.settings.lr * g;
         }
         self.iteration += 1;
+        self.losses.push(loss);
         Ok(loss)
     }
 

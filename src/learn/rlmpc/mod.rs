@@ -31,8 +31,10 @@
 //! **Reproducibility.** Episode attempt j (a counter over the run) draws its initial state and
 //! noise from the ChaCha8 streams of the run seed switched to stream j (voltage: scenario seed
 //! 10000 + j), exactly like DiffOP's trainer; sums run in episode order. θ is therefore
-//! bit-identical for any thread count.
+//! bit-identical for any thread count, and a run resumed from an [`RlmpcCheckpoint`] finishes
+//! with exactly the θ and history of an uninterrupted one.
 
+pub mod checkpoint;
 pub mod dpg;
 pub mod episode;
 pub mod lstd;
@@ -53,9 +55,10 @@ use super::LearnError;
 use crate::solver::SolverSettings;
 use episode::{collect, Episode};
 
+pub use checkpoint::{CriticWeights, RlmpcCheckpoint, RlmpcState};
 pub use episode::{collect_episode, MpcFunctions, Transition};
 pub use lstd::{LstdSolution, LstdSystem};
-pub use run::{run_rlmpc, RlmpcRunOptions, RlmpcSummary};
+pub use run::{rlmpc_checkpoint_config, run_rlmpc, RlmpcRunOptions, RlmpcSummary};
 
 /// Which RLMPC baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +288,52 @@ impl Rlmpc {
             last_critic: None,
             elapsed_s: 0.0,
         })
+    }
+
+    /// Continue from a saved state under `config` (normally through
+    /// [`RlmpcCheckpoint::resume`], which also checks that `config` matches the checkpoint's).
+    /// K may exceed the state's; a final evaluation-only row of a shorter run is dropped so the
+    /// history stays ordered.
+    pub fn from_state(config: RlmpcConfig, state: RlmpcState) -> Result<Self, LearnError> {
+        let mut learner = Self::new(config)?;
+        let d = learner.theta.len();
+        if state.theta.len() != d {
+            return Err(LearnError::Checkpoint(format!(
+                "θ has {} entries, the {} policy has d = {d}",
+                state.theta.len(),
+                learner.config.task
+            )));
+        }
+        if state.iteration > learner.config.iterations {
+            return Err(LearnError::Checkpoint(format!(
+                "the checkpoint is at iteration {}, beyond the configured K = {}",
+                state.iteration, learner.config.iterations
+            )));
+        }
+        learner.theta = state.theta;
+        learner.iteration = state.iteration;
+        learner.episodes = state.episodes;
+        learner.history = state.history;
+        learner.last_critic = state.last_critic.as_ref().map(LstdSolution::from);
+        learner.elapsed_s = state.elapsed_s;
+        if let Some(last) = learner.history.last() {
+            if last.batch_mean_cost.is_none() && last.iteration < learner.config.iterations {
+                learner.history.pop();
+            }
+        }
+        Ok(learner)
+    }
+
+    /// A copy of the mutable state (what [`RlmpcCheckpoint`] saves).
+    pub fn state(&self) -> RlmpcState {
+        RlmpcState {
+            theta: self.theta.clone(),
+            iteration: self.iteration,
+            episodes: self.episodes,
+            history: self.history.clone(),
+            last_critic: self.last_critic.as_ref().map(CriticWeights::from),
+            elapsed_s: self.elapsed_s,
+        }
     }
 
     /// The configuration.

@@ -4,23 +4,26 @@
 //! DIR/config.toml         the full RlmpcConfig
 //! DIR/metrics.csv         the same columns as DiffOP's (crate::learn::run::metrics_csv)
 //! DIR/theta.csv           iteration, θ⁽ᵏ⁾ entries
+//! DIR/checkpoint.json     the RlmpcCheckpoint: configuration, θ, counters, history, critic
 //! DIR/summary.json        final evaluation (voltage: transient and steady), wall time, θ
 //! DIR/learning_curve.svg  and .png
 //! ```
 //!
-//! Files are written atomically after every iteration, so an interrupted run leaves a readable
-//! partial log (there is no resume).
+//! The checkpoint and the logs are written atomically every `checkpoint_every` iterations and
+//! at the end. A run resumed from the checkpoint ([`RlmpcRunOptions::resume`], `diffop baseline
+//! --resume`) finishes with exactly the θ and history of an uninterrupted run; a checkpoint of a
+//! different configuration (other than K and `eval_every`) is rejected.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::{Rlmpc, RlmpcConfig};
+use super::{Rlmpc, RlmpcCheckpoint, RlmpcConfig};
 use crate::learn::checkpoint::write_atomic;
 use crate::learn::config::Task;
 use crate::learn::plot::{plot_learning_curve, Curves};
-use crate::learn::run::{metrics_csv, progress_bar, theta_csv};
+use crate::learn::run::{metrics_csv, progress_bar, theta_csv, ProgressHook};
 use crate::learn::trainer::IterationRecord;
 use crate::learn::LearnError;
 
@@ -33,6 +36,32 @@ pub struct RlmpcRunOptions {
     pub quiet: bool,
     /// Worker threads (0 = rayon default).
     pub threads: usize,
+    /// Continue from `out/checkpoint.json` (its configuration must match up to K and
+    /// `eval_every`).
+    pub resume: bool,
+    /// Write the checkpoint and the logs every this many iterations (≥ 1; always at the end).
+    pub checkpoint_every: usize,
+    /// Called after every iteration.
+    pub progress: Option<ProgressHook>,
+}
+
+impl RlmpcRunOptions {
+    /// Options for a fresh, logged run in `out` that checkpoints every iteration.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Self {
+            out: out.into(),
+            quiet: false,
+            threads: 0,
+            resume: false,
+            checkpoint_every: 1,
+            progress: None,
+        }
+    }
+}
+
+/// The configuration saved in an RLMPC run directory's checkpoint (for `--resume`).
+pub fn rlmpc_checkpoint_config(out: &Path) -> Result<RlmpcConfig, LearnError> {
+    Ok(RlmpcCheckpoint::load(&out.join("checkpoint.json"))?.config)
 }
 
 /// What `summary.json` holds.
@@ -76,6 +105,11 @@ pub fn run_rlmpc(
     options: &RlmpcRunOptions,
 ) -> Result<RlmpcSummary, LearnError> {
     config.validate()?;
+    if options.checkpoint_every == 0 {
+        return Err(LearnError::Config(
+            "checkpoint_every must be at least 1".into(),
+        ));
+    }
     if options.threads > 0 {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.threads)
@@ -90,21 +124,51 @@ pub fn run_rlmpc(
 fn run_inner(config: &RlmpcConfig, options: &RlmpcRunOptions) -> Result<RlmpcSummary, LearnError> {
     let out = &options.out;
     std::fs::create_dir_all(out).map_err(|e| LearnError::io(out, e))?;
+    let ckpt_path = out.join("checkpoint.json");
+    let mut learner = if options.resume {
+        if !ckpt_path.exists() {
+            return Err(LearnError::Checkpoint(format!(
+                "{} does not exist; there is nothing to resume",
+                ckpt_path.display()
+            )));
+        }
+        RlmpcCheckpoint::load(&ckpt_path)?
+            .resume(config.clone())
+            .map_err(|e| match e {
+                LearnError::Checkpoint(m) => {
+                    LearnError::Checkpoint(format!("{}: {m}", ckpt_path.display()))
+                }
+                e => e,
+            })?
+    } else {
+        if ckpt_path.exists() {
+            return Err(LearnError::Checkpoint(format!(
+                "{} already exists; pass --resume to continue it or choose another --out",
+                ckpt_path.display()
+            )));
+        }
+        Rlmpc::new(config.clone())?
+    };
     let toml =
         toml::to_string_pretty(config).map_err(|e| LearnError::Format(format!("TOML: {e}")))?;
     write_atomic(&out.join("config.toml"), toml.as_bytes())?;
-    let mut learner = Rlmpc::new(config.clone())?;
     let log = !options.quiet;
     let tty = std::io::stderr().is_terminal();
     let bar = progress_bar(config.iterations, log && tty);
+    bar.set_position(learner.iteration() as u64);
     while !learner.is_done() {
         let rec = learner.step()?;
+        if let Some(hook) = &options.progress {
+            (hook.0)(&rec);
+        }
         bar.set_position(learner.iteration() as u64);
         bar.set_message(progress_message(&rec));
         if log && !tty && rec.eval_cost.is_some() {
             eprintln!("iteration {:>5}: {}", rec.iteration, progress_message(&rec));
         }
-        save(&learner, out)?;
+        if learner.iteration() % options.checkpoint_every == 0 || learner.is_done() {
+            save(&learner, out)?;
+        }
     }
     bar.finish_and_clear();
     let fin = learner.finish()?;
@@ -171,6 +235,7 @@ fn points(h: &[IterationRecord], f: impl Fn(&IterationRecord) -> Option<f64>) ->
 }
 
 fn save(learner: &Rlmpc, out: &Path) -> Result<(), LearnError> {
+    RlmpcCheckpoint::new(learner).save(&out.join("checkpoint.json"))?;
     let voltage = learner.config().task == Task::Voltage;
     write_atomic(
         &out.join("metrics.csv"),
