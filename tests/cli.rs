@@ -427,6 +427,29 @@ fn baseline_tiny_run_writes_run_directory() {
     assert_eq!(lines.count(), 3);
     let config = std::fs::read_to_string(dir.join("config.toml")).expect("config.toml");
     assert!(config.contains("method = \"td-dpg\""));
+    // Extend the finished run by one iteration from its checkpoint.
+    let more = run(&[
+        "baseline",
+        "--resume",
+        "--iterations",
+        "3",
+        "--quiet",
+        "--format",
+        "json",
+        "--out",
+        dir.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        more.status.success(),
+        "{}",
+        String::from_utf8_lossy(&more.stderr)
+    );
+    assert_eq!(json(&more)["iterations"], 3);
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let nothing = run(&["baseline", "--resume", "--out", "/nonexistent/diffop-run"]);
+    assert!(!nothing.status.success());
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to resume"));
     let bad = run(&["baseline", "--method", "rlmpc-td", "--alpha=-1"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("alpha_td"));
