@@ -220,12 +220,15 @@ struct TapeScratch {
     seed: Vec<f64>,
     row: Vec<f64>,
     seeds2: Vec<(AVar, f64)>,
+    tan_seeds: Vec<(AVar, f64)>,
     seeds: Vec<(AVar, usize, f64)>,
 }
 
 impl TapeScratch {
     /// Record the stage (`Some(i)`) or terminal (`None`) functions at (x, u, θ). Inputs are
-    /// numbered x (n), u (m; none for the terminal stage), θ (d). Returns the cost.
+    /// numbered x (n), u (m; none for the terminal stage), then θ (d) when `theta_inputs`;
+    /// otherwise θ enters as constants, so the operations on θ alone are folded and not
+    /// recorded (the derivatives in x and u are the same). Returns the cost.
     #[allow(clippy::too_many_arguments)]
     fn record<M: OcpModel>(
         &mut self,
@@ -236,6 +239,7 @@ impl TapeScratch {
         theta: &[f64],
         ctx: &[f64],
         q: usize,
+        theta_inputs: bool,
     ) -> AVar {
         let n = x.len();
         let tp = &mut self.tape;
@@ -251,8 +255,12 @@ impl TapeScratch {
                 self.u.push(tp.input(v));
             }
         }
-        for &v in theta {
-            self.th.push(tp.input(v));
+        if theta_inputs {
+            for &v in theta {
+                self.th.push(tp.input(v));
+            }
+        } else {
+            self.th.extend(theta.iter().map(|&v| AVar::constant(v)));
         }
         self.f.clear();
         self.g.clear();
@@ -394,7 +402,7 @@ impl Differentiator {
             return;
         }
         let ts = &mut self.tape;
-        let c = ts.record(model, Some(i), x, u, theta, ctx, q);
+        let c = ts.record(model, Some(i), x, u, theta, ctx, q, false);
         let k = n + m;
         ts.forward_identity(k);
         out.c = c.value();
@@ -493,7 +501,7 @@ impl Differentiator {
     ) {
         let (n, q) = (x.len(), out.g.len());
         let ts = &mut self.tape;
-        let c = ts.record(model, None, x, &[], theta, ctx, q);
+        let c = ts.record(model, None, x, &[], theta, ctx, q, false);
         ts.forward_identity(n);
         out.c = c.value();
         ts.tape.tangent(c, &mut ts.row);
@@ -565,7 +573,7 @@ impl Differentiator {
         }
         let q = out.g_theta.nrows();
         let ts = &mut self.tape;
-        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let c = ts.record(model, i, x, u, theta, ctx, q, true);
         let k = n + m;
         // one forward direction: w in z
         ts.tape.forward(1, &wz[..k]);
@@ -628,7 +636,7 @@ impl Differentiator {
         let d = theta.len();
         let q = out.g_theta.nrows();
         let ts = &mut self.tape;
-        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let c = ts.record(model, i, x, u, theta, ctx, q, true);
         let k = n + m;
         ts.forward_identity(k);
         let lam = if i.is_some() { lam } else { &[][..] };
@@ -694,33 +702,30 @@ impl Differentiator {
         let d = theta.len();
         let q = gw.len();
         let ts = &mut self.tape;
-        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let c = ts.record(model, i, x, u, theta, ctx, q, true);
         let k = n + m;
         ts.tape.forward(1, &wz[..k]);
         let lam = if i.is_some() { lam } else { &[][..] };
         ts.lagrangian_seeds(c, lam, mu);
-        ts.tape.reverse_second(&ts.seeds2, true);
-        for j in 0..d {
-            out[j] = ts.tape.hess_row(k + j)[0];
-        }
-        ts.seeds.clear();
+        // The first-order terms (∂f/∂θ)ᵀ fw + (∂g/∂θ)ᵀ gw ride along as adjoint-tangent
+        // seeds of the same sweep.
+        ts.tan_seeds.clear();
         if i.is_some() {
             for r in 0..n {
                 if fw[r] != 0.0 {
-                    ts.seeds.push((ts.f[r], 0, fw[r]));
+                    ts.tan_seeds.push((ts.f[r], fw[r]));
                 }
             }
         }
         for r in 0..q {
             if gw[r] != 0.0 {
-                ts.seeds.push((ts.g[r], 0, gw[r]));
+                ts.tan_seeds.push((ts.g[r], gw[r]));
             }
         }
-        if !ts.seeds.is_empty() {
-            ts.tape.reverse(1, &ts.seeds);
-            for j in 0..d {
-                out[j] += ts.tape.adjoint(1, k + j, 0);
-            }
+        ts.tape
+            .reverse_second_seeded(&ts.seeds2, &ts.tan_seeds, true);
+        for j in 0..d {
+            out[j] = ts.tape.hess_row(k + j)[0];
         }
     }
 
