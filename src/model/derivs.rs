@@ -218,6 +218,10 @@ struct TapeScratch {
     f: Vec<AVar>,
     g: Vec<AVar>,
     seed: Vec<f64>,
+    /// Forward-direction column of each stage variable (see `plan_columns`).
+    col: Vec<usize>,
+    /// Directions carried by the hinted second-order sweep.
+    kr: usize,
     row: Vec<f64>,
     seeds2: Vec<(AVar, f64)>,
     tan_seeds: Vec<(AVar, f64)>,
@@ -294,8 +298,84 @@ impl TapeScratch {
         for j in 0..k {
             self.seed[j * k + j] = 1.0;
         }
+        self.col.clear();
+        self.col.extend(0..k);
         self.row.resize(k, 0.0);
         self.tape.forward(k, &self.seed);
+    }
+
+    /// Forward sweep for the curvature hints of a stage with k = n + m variables, when they
+    /// make the second-order sweep narrower than k; returns false (nothing done) otherwise.
+    ///
+    /// Direction columns: first the coupled curvature variables `vars` (their Hessian block
+    /// needs one direction each), then — when `diag` is not empty — the sum of the unit
+    /// directions of the diagonal-curvature variables (having no cross terms, each one's
+    /// diagonal entry is its own row of the Hessian times that sum), then one column per
+    /// variable not in `vars` for the Jacobians. The second-order sweep carries only the
+    /// leading `vars.len() + 1` columns. `col[j]` is variable j's Jacobian column.
+    fn plan_columns(&mut self, k: usize, vars: &[usize], diag: &[usize]) -> bool {
+        let nc = vars.len();
+        let kr = nc + usize::from(!diag.is_empty());
+        if kr >= k || vars.iter().chain(diag).any(|&v| v >= k) {
+            return false;
+        }
+        self.col.clear();
+        self.col.resize(k, usize::MAX);
+        for (p, &v) in vars.iter().enumerate() {
+            self.col[v] = p;
+        }
+        let mut next = kr;
+        for c in self.col.iter_mut() {
+            if *c == usize::MAX {
+                *c = next;
+                next += 1;
+            }
+        }
+        let kf = next;
+        self.seed.clear();
+        self.seed.resize(k * kf, 0.0);
+        for j in 0..k {
+            self.seed[j * kf + self.col[j]] = 1.0;
+        }
+        for &v in diag {
+            self.seed[v * kf + nc] = 1.0;
+        }
+        self.kr = kr;
+        self.row.resize(kf, 0.0);
+        self.tape.forward(kf, &self.seed);
+        true
+    }
+
+    /// The Hessian of ℓ = c + λᵀf + μᵀg after [`TapeScratch::plan_columns`] (written in full:
+    /// the entries outside the hinted structure are zero).
+    fn hinted_hessian<M: OcpModel>(
+        &mut self,
+        model: &M,
+        c: AVar,
+        lam: &[f64],
+        mu: &[f64],
+        hess: &mut DMatrix<f64>,
+    ) {
+        self.lagrangian_seeds(c, lam, mu);
+        self.tape.reverse_second_leading(&self.seeds2, self.kr);
+        hess.fill(0.0);
+        let vars = model.stage_curvature_vars().unwrap_or(&[]);
+        for (pa, &a) in vars.iter().enumerate() {
+            let ra = self.tape.hess_row(a);
+            for (pb, &b) in vars.iter().enumerate().take(pa + 1) {
+                let v = if pa == pb {
+                    ra[pb]
+                } else {
+                    0.5 * (ra[pb] + self.tape.hess_row(b)[pa])
+                };
+                hess[(a, b)] = v;
+                hess[(b, a)] = v;
+            }
+        }
+        let nc = vars.len();
+        for &v in model.stage_diagonal_vars() {
+            hess[(v, v)] = self.tape.hess_row(v)[nc];
+        }
     }
 
     /// Reverse second-order sweep for ℓ = c + λᵀf + μᵀg; writes the k×k Hessian (symmetrized).
@@ -404,32 +484,46 @@ impl Differentiator {
         let ts = &mut self.tape;
         let c = ts.record(model, Some(i), x, u, theta, ctx, q, false);
         let k = n + m;
-        ts.forward_identity(k);
+        let hinted = match model.stage_curvature_vars() {
+            Some(vars) => ts.plan_columns(k, vars, model.stage_diagonal_vars()),
+            None => false,
+        };
+        if !hinted {
+            ts.forward_identity(k);
+        }
         out.c = c.value();
         ts.tape.tangent(c, &mut ts.row);
-        out.cx.copy_from_slice(&ts.row[..n]);
-        out.cu.copy_from_slice(&ts.row[n..k]);
+        for j in 0..n {
+            out.cx[j] = ts.row[ts.col[j]];
+        }
+        for j in 0..m {
+            out.cu[j] = ts.row[ts.col[n + j]];
+        }
         for r in 0..n {
             out.f[r] = ts.f[r].value();
             ts.tape.tangent(ts.f[r], &mut ts.row);
             for j in 0..n {
-                out.fx[(r, j)] = ts.row[j];
+                out.fx[(r, j)] = ts.row[ts.col[j]];
             }
             for j in 0..m {
-                out.fu[(r, j)] = ts.row[n + j];
+                out.fu[(r, j)] = ts.row[ts.col[n + j]];
             }
         }
         for r in 0..q {
             out.g[r] = ts.g[r].value();
             ts.tape.tangent(ts.g[r], &mut ts.row);
             for j in 0..n {
-                out.gx[(r, j)] = ts.row[j];
+                out.gx[(r, j)] = ts.row[ts.col[j]];
             }
             for j in 0..m {
-                out.gu[(r, j)] = ts.row[n + j];
+                out.gu[(r, j)] = ts.row[ts.col[n + j]];
             }
         }
-        ts.lagrangian_hessian(c, lam, mu, k, &mut out.hess);
+        if hinted {
+            ts.hinted_hessian(model, c, lam, mu, &mut out.hess);
+        } else {
+            ts.lagrangian_hessian(c, lam, mu, k, &mut out.hess);
+        }
     }
 
     /// Reference implementation of [`Differentiator::stage`] with num-dual's second-order

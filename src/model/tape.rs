@@ -18,7 +18,7 @@
 
 use num_dual::{DualNum, DualStruct, Mappable};
 use num_traits::{FromPrimitive, Inv, Num, One, Signed, Zero};
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::iter::{Product, Sum};
 use std::ops::{
@@ -42,13 +42,23 @@ struct Node {
 }
 
 thread_local! {
-    static TAPE: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };
+    static TAPE: UnsafeCell<Vec<Node>> = const { UnsafeCell::new(Vec::new()) };
+}
+
+/// Run `f` on the thread's tape.
+#[inline(always)]
+fn with_tape<R>(f: impl FnOnce(&mut Vec<Node>) -> R) -> R {
+    TAPE.with(|t| {
+        // SAFETY: the tape is thread-local and only reached through this function, whose
+        // callers (`push`, `Tape::begin`, `Tape::end`) never re-enter it while `f` runs, so
+        // the mutable reference is unique for its lifetime.
+        f(unsafe { &mut *t.get() })
+    })
 }
 
 #[inline(always)]
 fn push(node: Node) -> u32 {
-    TAPE.with(|t| {
-        let mut t = t.borrow_mut();
+    with_tape(|t| {
         let i = t.len();
         t.push(node);
         i as u32
@@ -565,6 +575,14 @@ fn get_row<const K: usize>(buf: &[f64], i: usize) -> [f64; K] {
     r
 }
 
+/// The K values of `buf` from `offset` on, by value.
+#[inline(always)]
+fn get_row_at<const K: usize>(buf: &[f64], offset: usize) -> [f64; K] {
+    let mut r = [0.0; K];
+    r.copy_from_slice(&buf[offset..offset + K]);
+    r
+}
+
 /// Store row `i` (K values) of a stride-K buffer.
 #[inline(always)]
 fn set_row<const K: usize>(buf: &mut [f64], i: usize, r: &[f64; K]) {
@@ -591,7 +609,11 @@ pub struct Tape {
     tan: Vec<f64>,
     /// Adjoints (nodes × rows).
     adj: Vec<f64>,
-    /// Adjoint tangents (nodes × stride; a row is valid only where `touched`).
+    /// Number of leading forward directions carried by the last reverse second-order sweep.
+    k_rev: usize,
+    /// Row stride of `adj_tan` (k_rev rounded up to a fixed width).
+    stride_rev: usize,
+    /// Adjoint tangents (nodes × stride_rev; a row is valid only where `touched`).
     adj_tan: Vec<f64>,
     /// Per node: its adjoint-tangent row was written in the current reverse sweep.
     touched: Vec<bool>,
@@ -612,7 +634,7 @@ impl Tape {
     /// Start recording on this thread (clears the thread's tape).
     pub fn begin(&mut self) {
         self.n_inputs = 0;
-        TAPE.with(|t| t.borrow_mut().clear());
+        with_tape(|t| t.clear());
     }
 
     /// A new input with value `v` (input number = number of inputs created before it).
@@ -633,7 +655,7 @@ impl Tape {
 
     /// Stop recording: the thread's tape moves into `self`.
     pub fn end(&mut self) {
-        TAPE.with(|t| std::mem::swap(&mut *t.borrow_mut(), &mut self.nodes));
+        with_tape(|t| std::mem::swap(t, &mut self.nodes));
     }
 
     /// Number of recorded nodes (inputs included).
@@ -731,6 +753,13 @@ impl Tape {
         self.reverse_second_seeded(seeds, &[], all_inputs);
     }
 
+    /// [`Tape::reverse_second`] carrying only the first `kr ≤ k` forward directions:
+    /// [`Tape::hess_row`] then has `kr` values. The other directions were only needed for
+    /// first derivatives (Jacobians from [`Tape::tangent`]).
+    pub fn reverse_second_leading(&mut self, seeds: &[(AVar, f64)], kr: usize) {
+        self.reverse_second_impl(seeds, &[], false, kr);
+    }
+
     /// [`Tape::reverse_second`] with additional adjoint-tangent seeds: `tan_seeds` lists
     /// (output, weight) pairs whose weights enter the adjoint tangent of the output (in every
     /// direction column, so use it with one direction). With k = 1 and direction w, the
@@ -742,6 +771,17 @@ impl Tape {
         tan_seeds: &[(AVar, f64)],
         all_inputs: bool,
     ) {
+        self.reverse_second_impl(seeds, tan_seeds, all_inputs, self.k);
+    }
+
+    fn reverse_second_impl(
+        &mut self,
+        seeds: &[(AVar, f64)],
+        tan_seeds: &[(AVar, f64)],
+        all_inputs: bool,
+        kr: usize,
+    ) {
+        assert!(kr <= self.k, "at most the forward directions");
         let len = self.nodes.len();
         self.adj.clear();
         self.adj.resize(len, 0.0);
@@ -752,9 +792,10 @@ impl Tape {
                 self.adj[y.i as usize] += w;
             }
         }
-        let k = self.k;
+        let k = kr;
+        self.k_rev = kr;
         with_width!(k, K, {
-            debug_assert_eq!(self.stride, K);
+            self.stride_rev = K;
             if self.adj_tan.len() < len * K {
                 self.adj_tan.resize(len * K, 0.0);
             }
@@ -779,6 +820,7 @@ impl Tape {
                 all_inputs,
                 &self.active,
                 &self.tan,
+                self.stride,
                 &mut self.adj,
                 &mut self.adj_tan,
                 &mut self.touched,
@@ -798,7 +840,7 @@ impl Tape {
 
     /// ∂²ℓ/∂input_j∂(direction) (k values) after [`Tape::reverse_second`].
     pub fn hess_row(&self, j: usize) -> &[f64] {
-        &self.adj_tan[j * self.stride..j * self.stride + self.k]
+        &self.adj_tan[j * self.stride_rev..j * self.stride_rev + self.k_rev]
     }
 }
 
@@ -849,6 +891,7 @@ fn reverse_second_k<const K: usize>(
     all_inputs: bool,
     active: &[bool],
     tan: &[f64],
+    tan_stride: usize,
     adj: &mut [f64],
     adj_tan: &mut [f64],
     touched: &mut [bool],
@@ -876,9 +919,9 @@ fn reverse_second_k<const K: usize>(
         } else {
             [0.0; K]
         };
-        let ta = get_row::<K>(tan, a);
+        let ta = get_row_at::<K>(tan, a * tan_stride);
         let tb = if has_b {
-            get_row::<K>(tan, b)
+            get_row_at::<K>(tan, b * tan_stride)
         } else {
             [0.0; K]
         };
