@@ -218,14 +218,21 @@ struct TapeScratch {
     f: Vec<AVar>,
     g: Vec<AVar>,
     seed: Vec<f64>,
+    /// Forward-direction column of each stage variable (see `plan_columns`).
+    col: Vec<usize>,
+    /// Directions carried by the hinted second-order sweep.
+    kr: usize,
     row: Vec<f64>,
     seeds2: Vec<(AVar, f64)>,
+    tan_seeds: Vec<(AVar, f64)>,
     seeds: Vec<(AVar, usize, f64)>,
 }
 
 impl TapeScratch {
     /// Record the stage (`Some(i)`) or terminal (`None`) functions at (x, u, θ). Inputs are
-    /// numbered x (n), u (m; none for the terminal stage), θ (d). Returns the cost.
+    /// numbered x (n), u (m; none for the terminal stage), then θ (d) when `theta_inputs`;
+    /// otherwise θ enters as constants, so the operations on θ alone are folded and not
+    /// recorded (the derivatives in x and u are the same). Returns the cost.
     #[allow(clippy::too_many_arguments)]
     fn record<M: OcpModel>(
         &mut self,
@@ -236,6 +243,7 @@ impl TapeScratch {
         theta: &[f64],
         ctx: &[f64],
         q: usize,
+        theta_inputs: bool,
     ) -> AVar {
         let n = x.len();
         let tp = &mut self.tape;
@@ -251,8 +259,12 @@ impl TapeScratch {
                 self.u.push(tp.input(v));
             }
         }
-        for &v in theta {
-            self.th.push(tp.input(v));
+        if theta_inputs {
+            for &v in theta {
+                self.th.push(tp.input(v));
+            }
+        } else {
+            self.th.extend(theta.iter().map(|&v| AVar::constant(v)));
         }
         self.f.clear();
         self.g.clear();
@@ -286,8 +298,84 @@ impl TapeScratch {
         for j in 0..k {
             self.seed[j * k + j] = 1.0;
         }
+        self.col.clear();
+        self.col.extend(0..k);
         self.row.resize(k, 0.0);
         self.tape.forward(k, &self.seed);
+    }
+
+    /// Forward sweep for the curvature hints of a stage with k = n + m variables, when they
+    /// make the second-order sweep narrower than k; returns false (nothing done) otherwise.
+    ///
+    /// Direction columns: first the coupled curvature variables `vars` (their Hessian block
+    /// needs one direction each), then — when `diag` is not empty — the sum of the unit
+    /// directions of the diagonal-curvature variables (having no cross terms, each one's
+    /// diagonal entry is its own row of the Hessian times that sum), then one column per
+    /// variable not in `vars` for the Jacobians. The second-order sweep carries only the
+    /// leading `vars.len() + 1` columns. `col[j]` is variable j's Jacobian column.
+    fn plan_columns(&mut self, k: usize, vars: &[usize], diag: &[usize]) -> bool {
+        let nc = vars.len();
+        let kr = nc + usize::from(!diag.is_empty());
+        if kr >= k || vars.iter().chain(diag).any(|&v| v >= k) {
+            return false;
+        }
+        self.col.clear();
+        self.col.resize(k, usize::MAX);
+        for (p, &v) in vars.iter().enumerate() {
+            self.col[v] = p;
+        }
+        let mut next = kr;
+        for c in self.col.iter_mut() {
+            if *c == usize::MAX {
+                *c = next;
+                next += 1;
+            }
+        }
+        let kf = next;
+        self.seed.clear();
+        self.seed.resize(k * kf, 0.0);
+        for j in 0..k {
+            self.seed[j * kf + self.col[j]] = 1.0;
+        }
+        for &v in diag {
+            self.seed[v * kf + nc] = 1.0;
+        }
+        self.kr = kr;
+        self.row.resize(kf, 0.0);
+        self.tape.forward(kf, &self.seed);
+        true
+    }
+
+    /// The Hessian of ℓ = c + λᵀf + μᵀg after [`TapeScratch::plan_columns`] (written in full:
+    /// the entries outside the hinted structure are zero).
+    fn hinted_hessian<M: OcpModel>(
+        &mut self,
+        model: &M,
+        c: AVar,
+        lam: &[f64],
+        mu: &[f64],
+        hess: &mut DMatrix<f64>,
+    ) {
+        self.lagrangian_seeds(c, lam, mu);
+        self.tape.reverse_second_leading(&self.seeds2, self.kr);
+        hess.fill(0.0);
+        let vars = model.stage_curvature_vars().unwrap_or(&[]);
+        for (pa, &a) in vars.iter().enumerate() {
+            let ra = self.tape.hess_row(a);
+            for (pb, &b) in vars.iter().enumerate().take(pa + 1) {
+                let v = if pa == pb {
+                    ra[pb]
+                } else {
+                    0.5 * (ra[pb] + self.tape.hess_row(b)[pa])
+                };
+                hess[(a, b)] = v;
+                hess[(b, a)] = v;
+            }
+        }
+        let nc = vars.len();
+        for &v in model.stage_diagonal_vars() {
+            hess[(v, v)] = self.tape.hess_row(v)[nc];
+        }
     }
 
     /// Reverse second-order sweep for ℓ = c + λᵀf + μᵀg; writes the k×k Hessian (symmetrized).
@@ -394,34 +482,48 @@ impl Differentiator {
             return;
         }
         let ts = &mut self.tape;
-        let c = ts.record(model, Some(i), x, u, theta, ctx, q);
+        let c = ts.record(model, Some(i), x, u, theta, ctx, q, false);
         let k = n + m;
-        ts.forward_identity(k);
+        let hinted = match model.stage_curvature_vars() {
+            Some(vars) => ts.plan_columns(k, vars, model.stage_diagonal_vars()),
+            None => false,
+        };
+        if !hinted {
+            ts.forward_identity(k);
+        }
         out.c = c.value();
         ts.tape.tangent(c, &mut ts.row);
-        out.cx.copy_from_slice(&ts.row[..n]);
-        out.cu.copy_from_slice(&ts.row[n..k]);
+        for j in 0..n {
+            out.cx[j] = ts.row[ts.col[j]];
+        }
+        for j in 0..m {
+            out.cu[j] = ts.row[ts.col[n + j]];
+        }
         for r in 0..n {
             out.f[r] = ts.f[r].value();
             ts.tape.tangent(ts.f[r], &mut ts.row);
             for j in 0..n {
-                out.fx[(r, j)] = ts.row[j];
+                out.fx[(r, j)] = ts.row[ts.col[j]];
             }
             for j in 0..m {
-                out.fu[(r, j)] = ts.row[n + j];
+                out.fu[(r, j)] = ts.row[ts.col[n + j]];
             }
         }
         for r in 0..q {
             out.g[r] = ts.g[r].value();
             ts.tape.tangent(ts.g[r], &mut ts.row);
             for j in 0..n {
-                out.gx[(r, j)] = ts.row[j];
+                out.gx[(r, j)] = ts.row[ts.col[j]];
             }
             for j in 0..m {
-                out.gu[(r, j)] = ts.row[n + j];
+                out.gu[(r, j)] = ts.row[ts.col[n + j]];
             }
         }
-        ts.lagrangian_hessian(c, lam, mu, k, &mut out.hess);
+        if hinted {
+            ts.hinted_hessian(model, c, lam, mu, &mut out.hess);
+        } else {
+            ts.lagrangian_hessian(c, lam, mu, k, &mut out.hess);
+        }
     }
 
     /// Reference implementation of [`Differentiator::stage`] with num-dual's second-order
@@ -493,7 +595,7 @@ impl Differentiator {
     ) {
         let (n, q) = (x.len(), out.g.len());
         let ts = &mut self.tape;
-        let c = ts.record(model, None, x, &[], theta, ctx, q);
+        let c = ts.record(model, None, x, &[], theta, ctx, q, false);
         ts.forward_identity(n);
         out.c = c.value();
         ts.tape.tangent(c, &mut ts.row);
@@ -565,7 +667,7 @@ impl Differentiator {
         }
         let q = out.g_theta.nrows();
         let ts = &mut self.tape;
-        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let c = ts.record(model, i, x, u, theta, ctx, q, true);
         let k = n + m;
         // one forward direction: w in z
         ts.tape.forward(1, &wz[..k]);
@@ -628,7 +730,7 @@ impl Differentiator {
         let d = theta.len();
         let q = out.g_theta.nrows();
         let ts = &mut self.tape;
-        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let c = ts.record(model, i, x, u, theta, ctx, q, true);
         let k = n + m;
         ts.forward_identity(k);
         let lam = if i.is_some() { lam } else { &[][..] };
@@ -694,33 +796,30 @@ impl Differentiator {
         let d = theta.len();
         let q = gw.len();
         let ts = &mut self.tape;
-        let c = ts.record(model, i, x, u, theta, ctx, q);
+        let c = ts.record(model, i, x, u, theta, ctx, q, true);
         let k = n + m;
         ts.tape.forward(1, &wz[..k]);
         let lam = if i.is_some() { lam } else { &[][..] };
         ts.lagrangian_seeds(c, lam, mu);
-        ts.tape.reverse_second(&ts.seeds2, true);
-        for j in 0..d {
-            out[j] = ts.tape.hess_row(k + j)[0];
-        }
-        ts.seeds.clear();
+        // The first-order terms (∂f/∂θ)ᵀ fw + (∂g/∂θ)ᵀ gw ride along as adjoint-tangent
+        // seeds of the same sweep.
+        ts.tan_seeds.clear();
         if i.is_some() {
             for r in 0..n {
                 if fw[r] != 0.0 {
-                    ts.seeds.push((ts.f[r], 0, fw[r]));
+                    ts.tan_seeds.push((ts.f[r], fw[r]));
                 }
             }
         }
         for r in 0..q {
             if gw[r] != 0.0 {
-                ts.seeds.push((ts.g[r], 0, gw[r]));
+                ts.tan_seeds.push((ts.g[r], gw[r]));
             }
         }
-        if !ts.seeds.is_empty() {
-            ts.tape.reverse(1, &ts.seeds);
-            for j in 0..d {
-                out[j] += ts.tape.adjoint(1, k + j, 0);
-            }
+        ts.tape
+            .reverse_second_seeded(&ts.seeds2, &ts.tan_seeds, true);
+        for j in 0..d {
+            out[j] = ts.tape.hess_row(k + j)[0];
         }
     }
 

@@ -18,7 +18,7 @@
 
 use num_dual::{DualNum, DualStruct, Mappable};
 use num_traits::{FromPrimitive, Inv, Num, One, Signed, Zero};
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::iter::{Product, Sum};
 use std::ops::{
@@ -42,13 +42,23 @@ struct Node {
 }
 
 thread_local! {
-    static TAPE: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };
+    static TAPE: UnsafeCell<Vec<Node>> = const { UnsafeCell::new(Vec::new()) };
+}
+
+/// Run `f` on the thread's tape.
+#[inline(always)]
+fn with_tape<R>(f: impl FnOnce(&mut Vec<Node>) -> R) -> R {
+    TAPE.with(|t| {
+        // SAFETY: the tape is thread-local and only reached through this function, whose
+        // callers (`push`, `Tape::begin`, `Tape::end`) never re-enter it while `f` runs, so
+        // the mutable reference is unique for its lifetime.
+        f(unsafe { &mut *t.get() })
+    })
 }
 
 #[inline(always)]
 fn push(node: Node) -> u32 {
-    TAPE.with(|t| {
-        let mut t = t.borrow_mut();
+    with_tape(|t| {
         let i = t.len();
         t.push(node);
         i as u32
@@ -511,39 +521,102 @@ impl DualNum for AVar {
     }
 }
 
-/// Smallest column range holding both ranges (empty ranges ignored).
+/// Calls `$body` with the const `$K` set to the row stride used for `$k` directions: rows of
+/// the sweep buffers are padded to a few fixed widths so that the per-node kernels work on
+/// fixed-size arrays (unrolled and vectorised by the compiler).
+macro_rules! with_width {
+    ($k:expr, $K:ident, $body:block) => {{
+        let k = $k;
+        if k <= 1 {
+            const $K: usize = 1;
+            $body
+        } else if k <= 2 {
+            const $K: usize = 2;
+            $body
+        } else if k <= 4 {
+            const $K: usize = 4;
+            $body
+        } else if k <= 6 {
+            const $K: usize = 6;
+            $body
+        } else if k <= 8 {
+            const $K: usize = 8;
+            $body
+        } else if k <= 12 {
+            const $K: usize = 12;
+            $body
+        } else if k <= 16 {
+            const $K: usize = 16;
+            $body
+        } else if k <= 20 {
+            const $K: usize = 20;
+            $body
+        } else if k <= 24 {
+            const $K: usize = 24;
+            $body
+        } else if k <= 32 {
+            const $K: usize = 32;
+            $body
+        } else if k <= 48 {
+            const $K: usize = 48;
+            $body
+        } else {
+            const $K: usize = 64;
+            $body
+        }
+    }};
+}
+
+/// Row `i` (K values) of a stride-K buffer, by value.
 #[inline(always)]
-fn hull(a: (u32, u32), b: (u32, u32)) -> (u32, u32) {
-    if a.0 >= a.1 {
-        b
-    } else if b.0 >= b.1 {
-        a
-    } else {
-        (a.0.min(b.0), a.1.max(b.1))
-    }
+fn get_row<const K: usize>(buf: &[f64], i: usize) -> [f64; K] {
+    let mut r = [0.0; K];
+    r.copy_from_slice(&buf[i * K..(i + 1) * K]);
+    r
+}
+
+/// The K values of `buf` from `offset` on, by value.
+#[inline(always)]
+fn get_row_at<const K: usize>(buf: &[f64], offset: usize) -> [f64; K] {
+    let mut r = [0.0; K];
+    r.copy_from_slice(&buf[offset..offset + K]);
+    r
+}
+
+/// Store row `i` (K values) of a stride-K buffer.
+#[inline(always)]
+fn set_row<const K: usize>(buf: &mut [f64], i: usize, r: &[f64; K]) {
+    buf[i * K..(i + 1) * K].copy_from_slice(r);
 }
 
 /// Owner of a recorded tape and of the sweep buffers (reused between evaluations).
 ///
 /// Usage: [`Tape::begin`], create the inputs with [`Tape::input`] (they are numbered 0, 1, …
 /// in creation order), evaluate the model in [`AVar`], [`Tape::end`]; then run the sweeps.
+/// The sweep buffers hold one row per node, padded to a fixed width (see `with_width!`); they
+/// grow to the largest tape seen and are never cleared wholesale.
 #[derive(Default)]
 pub struct Tape {
     nodes: Vec<Node>,
     n_inputs: usize,
     /// Number of forward directions of the last forward sweep.
     k: usize,
-    /// Columns [lo, hi) outside which the node's forward tangent is zero (lo ≥ hi: the node
-    /// does not depend on a seeded input).
-    range: Vec<(u32, u32)>,
-    /// Forward tangents (nodes × k; valid for active nodes).
+    /// Row stride of `tan` and `adj_tan` (k rounded up to a fixed width).
+    stride: usize,
+    /// Per node: depends on a seeded input (its forward tangent may be non-zero).
+    active: Vec<bool>,
+    /// Forward tangents (nodes × stride; every row is written by the forward sweep).
     tan: Vec<f64>,
     /// Adjoints (nodes × rows).
     adj: Vec<f64>,
-    /// Adjoint tangents (nodes × k).
+    /// Number of leading forward directions carried by the last reverse second-order sweep.
+    k_rev: usize,
+    /// Row stride of `adj_tan` (k_rev rounded up to a fixed width).
+    stride_rev: usize,
+    /// Adjoint tangents (nodes × stride_rev; a row is valid only where `touched`).
     adj_tan: Vec<f64>,
-    /// Columns [lo, hi) of adj_tan written in the current sweep (zero outside).
-    at_range: Vec<(u32, u32)>,
+    /// Per node: its adjoint-tangent row was written in the current reverse sweep.
+    touched: Vec<bool>,
 }
 
 impl fmt::Debug for Tape {
@@ -561,7 +634,7 @@ impl Tape {
     /// Start recording on this thread (clears the thread's tape).
     pub fn begin(&mut self) {
         self.n_inputs = 0;
-        TAPE.with(|t| t.borrow_mut().clear());
+        with_tape(|t| t.clear());
     }
 
     /// A new input with value `v` (input number = number of inputs created before it).
@@ -582,7 +655,7 @@ impl Tape {
 
     /// Stop recording: the thread's tape moves into `self`.
     pub fn end(&mut self) {
-        TAPE.with(|t| std::mem::swap(&mut *t.borrow_mut(), &mut self.nodes));
+        with_tape(|t| std::mem::swap(t, &mut self.nodes));
     }
 
     /// Number of recorded nodes (inputs included).
@@ -600,78 +673,35 @@ impl Tape {
     pub fn forward(&mut self, k: usize, seed: &[f64]) {
         let len = self.nodes.len();
         self.k = k;
-        self.range.clear();
-        self.range.resize(len, (0, 0));
-        if self.tan.len() < len * k {
-            self.tan.resize(len * k, 0.0);
-        }
         let n_seed = seed.len().checked_div(k).unwrap_or(0);
         debug_assert!(n_seed <= self.n_inputs);
-        for j in 0..n_seed {
-            let row = &seed[j * k..(j + 1) * k];
-            let lo = row.iter().position(|&v| v != 0.0);
-            if let Some(lo) = lo {
-                let hi = k - row.iter().rev().position(|&v| v != 0.0).unwrap_or(0);
-                self.range[j] = (lo as u32, hi as u32);
-                self.tan[j * k + lo..j * k + hi].copy_from_slice(&row[lo..hi]);
+        self.active.clear();
+        self.active.resize(len, false);
+        with_width!(k, K, {
+            self.stride = K;
+            if self.tan.len() < len * K {
+                self.tan.resize(len * K, 0.0);
             }
-        }
-        let tan = self.tan.as_mut_ptr();
-        for v in self.n_inputs..len {
-            let nd = self.nodes[v];
-            let ra = self.range[nd.a as usize];
-            let rb = if nd.b != CONST {
-                self.range[nd.b as usize]
-            } else {
-                (0, 0)
-            };
-            let r = hull(ra, rb);
-            if r.0 >= r.1 {
-                continue;
-            }
-            self.range[v] = r;
-            // SAFETY: every node index is < len and tan holds len·k values; a node's
-            // arguments precede it, so the output row v never overlaps the rows read.
-            unsafe {
-                let out = tan.add(v * k);
-                if ra == r && rb.0 >= rb.1 {
-                    let ta = tan.add(nd.a as usize * k) as *const f64;
-                    for j in r.0 as usize..r.1 as usize {
-                        *out.add(j) = nd.da * *ta.add(j);
-                    }
-                } else if ra == r && rb == r {
-                    let ta = tan.add(nd.a as usize * k) as *const f64;
-                    let tb = tan.add(nd.b as usize * k) as *const f64;
-                    for j in r.0 as usize..r.1 as usize {
-                        *out.add(j) = nd.da * *ta.add(j) + nd.db * *tb.add(j);
-                    }
-                } else {
-                    for j in r.0 as usize..r.1 as usize {
-                        *out.add(j) = 0.0;
-                    }
-                    let ta = tan.add(nd.a as usize * k) as *const f64;
-                    for j in ra.0 as usize..ra.1 as usize {
-                        *out.add(j) += nd.da * *ta.add(j);
-                    }
-                    if nd.b != CONST {
-                        let tb = tan.add(nd.b as usize * k) as *const f64;
-                        for j in rb.0 as usize..rb.1 as usize {
-                            *out.add(j) += nd.db * *tb.add(j);
-                        }
-                    }
-                }
-            }
-        }
+            forward_k::<K>(
+                &self.nodes,
+                self.n_inputs,
+                k,
+                n_seed,
+                seed,
+                &mut self.tan,
+                &mut self.active,
+            );
+        });
     }
 
     /// Tangent of `y` from the last forward sweep (k values) into `out`.
     pub fn tangent(&self, y: AVar, out: &mut [f64]) {
         let k = self.k;
-        out[..k].fill(0.0);
-        if y.i != CONST {
-            let i = y.i as usize;
-            let (lo, hi) = (self.range[i].0 as usize, self.range[i].1 as usize);
-            out[lo..hi].copy_from_slice(&self.tan[i * k + lo..i * k + hi]);
+        if y.i == CONST {
+            out[..k].fill(0.0);
+        } else {
+            let s = y.i as usize * self.stride;
+            out[..k].copy_from_slice(&self.tan[s..s + k]);
         }
     }
 
@@ -720,114 +750,87 @@ impl Tape {
     /// false` the second-order part is only propagated to the seeded (forward-active) inputs,
     /// which is cheaper; with `true` it reaches every input.
     pub fn reverse_second(&mut self, seeds: &[(AVar, f64)], all_inputs: bool) {
+        self.reverse_second_seeded(seeds, &[], all_inputs);
+    }
+
+    /// [`Tape::reverse_second`] carrying only the first `kr ≤ k` forward directions:
+    /// [`Tape::hess_row`] then has `kr` values. The other directions were only needed for
+    /// first derivatives (Jacobians from [`Tape::tangent`]).
+    pub fn reverse_second_leading(&mut self, seeds: &[(AVar, f64)], kr: usize) {
+        self.reverse_second_impl(seeds, &[], false, kr);
+    }
+
+    /// [`Tape::reverse_second`] with additional adjoint-tangent seeds: `tan_seeds` lists
+    /// (output, weight) pairs whose weights enter the adjoint tangent of the output (in every
+    /// direction column, so use it with one direction). With k = 1 and direction w, the
+    /// adjoint tangent of input j is then ∂/∂input_j (∇ℓ · w + Σ weight · output): a
+    /// second-order and a first-order reverse sweep in one.
+    pub fn reverse_second_seeded(
+        &mut self,
+        seeds: &[(AVar, f64)],
+        tan_seeds: &[(AVar, f64)],
+        all_inputs: bool,
+    ) {
+        self.reverse_second_impl(seeds, tan_seeds, all_inputs, self.k);
+    }
+
+    fn reverse_second_impl(
+        &mut self,
+        seeds: &[(AVar, f64)],
+        tan_seeds: &[(AVar, f64)],
+        all_inputs: bool,
+        kr: usize,
+    ) {
+        assert!(kr <= self.k, "at most the forward directions");
         let len = self.nodes.len();
-        let k = self.k;
         self.adj.clear();
         self.adj.resize(len, 0.0);
-        // adj_tan[v] is only valid on at_range[v] (empty: not written); zero elsewhere.
-        if self.adj_tan.len() < len * k {
-            self.adj_tan.resize(len * k, 0.0);
-        }
-        self.at_range.clear();
-        self.at_range.resize(len, (0, 0));
+        self.touched.clear();
+        self.touched.resize(len, false);
         for &(y, w) in seeds {
             if y.i != CONST {
                 self.adj[y.i as usize] += w;
             }
         }
-        let at = self.adj_tan.as_mut_ptr();
-        let tan = self.tan.as_ptr();
-        for v in (self.n_inputs..len).rev() {
-            let nd = self.nodes[v];
-            let w = self.adj[v];
-            let (a, b) = (nd.a as usize, nd.b as usize);
-            let has_b = nd.b != CONST;
-            self.adj[a] += nd.da * w;
-            if has_b {
-                self.adj[b] += nd.db * w;
+        let k = kr;
+        self.k_rev = kr;
+        with_width!(k, K, {
+            self.stride_rev = K;
+            if self.adj_tan.len() < len * K {
+                self.adj_tan.resize(len * K, 0.0);
             }
-            let ra = self.range[a];
-            let rb = if has_b { self.range[b] } else { (0, 0) };
-            let act_a = ra.0 < ra.1;
-            let act_b = rb.0 < rb.1;
-            let want_a = all_inputs || act_a;
-            let want_b = has_b && (all_inputs || act_b);
-            if !want_a && !want_b {
-                continue;
-            }
-            let rv = self.at_range[v];
-            let set_v = rv.0 < rv.1;
-            let curv = w != 0.0 && (nd.haa != 0.0 || nd.hab != 0.0 || nd.hbb != 0.0);
-            if !set_v && !curv {
-                continue;
-            }
-            for (p, want, d, ca, cb) in [
-                (a, want_a, nd.da, w * nd.haa, w * nd.hab),
-                (b, want_b, nd.db, w * nd.hab, w * nd.hbb),
-            ] {
-                if !want {
-                    continue;
-                }
-                let ca = if act_a { ca } else { 0.0 };
-                let cb = if act_b { cb } else { 0.0 };
-                let use_v = set_v && d != 0.0;
-                let mut r = (0u32, 0u32);
-                if use_v {
-                    r = hull(r, rv);
-                }
-                if ca != 0.0 {
-                    r = hull(r, ra);
-                }
-                if cb != 0.0 {
-                    r = hull(r, rb);
-                }
-                if r.0 >= r.1 {
-                    continue;
-                }
-                // SAFETY: p < v < len, adj_tan and tan hold len·k values; the row p written
-                // is disjoint from the row v read (adj_tan) and from the rows of tan.
-                unsafe {
-                    let o = at.add(p * k);
-                    let old = self.at_range[p];
-                    let new = hull(old, r);
-                    // zero the newly covered part of row p
-                    for j in new.0 as usize..new.1 as usize {
-                        if old.0 >= old.1 || j < old.0 as usize || j >= old.1 as usize {
-                            *o.add(j) = 0.0;
-                        }
+            for &(y, w) in tan_seeds {
+                if y.i != CONST {
+                    let i = y.i as usize;
+                    let mut r = if self.touched[i] {
+                        get_row::<K>(&self.adj_tan, i)
+                    } else {
+                        [0.0; K]
+                    };
+                    for v in r.iter_mut().take(k) {
+                        *v += w;
                     }
-                    self.at_range[p] = new;
-                    if use_v {
-                        let atv = at.add(v * k) as *const f64;
-                        for j in rv.0 as usize..rv.1 as usize {
-                            *o.add(j) += d * *atv.add(j);
-                        }
-                    }
-                    if ca != 0.0 {
-                        let ta = tan.add(a * k);
-                        for j in ra.0 as usize..ra.1 as usize {
-                            *o.add(j) += ca * *ta.add(j);
-                        }
-                    }
-                    if cb != 0.0 {
-                        let tb = tan.add(b * k);
-                        for j in rb.0 as usize..rb.1 as usize {
-                            *o.add(j) += cb * *tb.add(j);
-                        }
-                    }
+                    set_row::<K>(&mut self.adj_tan, i, &r);
+                    self.touched[i] = true;
                 }
             }
-        }
-        for j in 0..self.n_inputs {
-            let (lo, hi) = (self.at_range[j].0 as usize, self.at_range[j].1 as usize);
-            let row = &mut self.adj_tan[j * k..(j + 1) * k];
-            if lo >= hi {
-                row.fill(0.0);
-            } else {
-                row[..lo].fill(0.0);
-                row[hi..].fill(0.0);
+            reverse_second_k::<K>(
+                &self.nodes,
+                self.n_inputs,
+                all_inputs,
+                &self.active,
+                &self.tan,
+                self.stride,
+                &mut self.adj,
+                &mut self.adj_tan,
+                &mut self.touched,
+            );
+            for j in 0..self.n_inputs {
+                if !self.touched[j] {
+                    set_row::<K>(&mut self.adj_tan, j, &[0.0; K]);
+                }
             }
-        }
+        });
     }
 
     /// ∂ℓ/∂input_j after [`Tape::reverse_second`].
@@ -837,6 +840,128 @@ impl Tape {
 
     /// ∂²ℓ/∂input_j∂(direction) (k values) after [`Tape::reverse_second`].
     pub fn hess_row(&self, j: usize) -> &[f64] {
-        &self.adj_tan[j * self.k..(j + 1) * self.k]
+        &self.adj_tan[j * self.stride_rev..j * self.stride_rev + self.k_rev]
+    }
+}
+
+/// The forward vector sweep on rows of width K (`k ≤ K` directions; the padding stays zero).
+fn forward_k<const K: usize>(
+    nodes: &[Node],
+    n_inputs: usize,
+    k: usize,
+    n_seed: usize,
+    seed: &[f64],
+    tan: &mut [f64],
+    active: &mut [bool],
+) {
+    for j in 0..n_inputs {
+        let mut r = [0.0; K];
+        if j < n_seed {
+            r[..k].copy_from_slice(&seed[j * k..(j + 1) * k]);
+            active[j] = r.iter().any(|&v| v != 0.0);
+        }
+        set_row::<K>(tan, j, &r);
+    }
+    for (v, nd) in nodes.iter().enumerate().skip(n_inputs) {
+        let a = nd.a as usize;
+        let ta = get_row::<K>(tan, a);
+        let mut out = [0.0; K];
+        if nd.b != CONST {
+            let b = nd.b as usize;
+            let tb = get_row::<K>(tan, b);
+            for j in 0..K {
+                out[j] = nd.da * ta[j] + nd.db * tb[j];
+            }
+            active[v] = active[a] || active[b];
+        } else {
+            for j in 0..K {
+                out[j] = nd.da * ta[j];
+            }
+            active[v] = active[a];
+        }
+        set_row::<K>(tan, v, &out);
+    }
+}
+
+/// The forward-over-reverse sweep on rows of width K (see [`Tape::reverse_second_seeded`]).
+#[allow(clippy::too_many_arguments)]
+fn reverse_second_k<const K: usize>(
+    nodes: &[Node],
+    n_inputs: usize,
+    all_inputs: bool,
+    active: &[bool],
+    tan: &[f64],
+    tan_stride: usize,
+    adj: &mut [f64],
+    adj_tan: &mut [f64],
+    touched: &mut [bool],
+) {
+    for v in (n_inputs..nodes.len()).rev() {
+        let nd = nodes[v];
+        let w = adj[v];
+        let (a, b) = (nd.a as usize, nd.b as usize);
+        let has_b = nd.b != CONST;
+        adj[a] += nd.da * w;
+        if has_b {
+            adj[b] += nd.db * w;
+        }
+        let set_v = touched[v];
+        let curv = w != 0.0 && (nd.haa != 0.0 || nd.hab != 0.0 || nd.hbb != 0.0);
+        if !set_v && !curv {
+            continue;
+        }
+        let act_a = active[a];
+        let act_b = has_b && active[b];
+        let want_a = all_inputs || act_a;
+        let want_b = has_b && (all_inputs || act_b);
+        let atv = if set_v {
+            get_row::<K>(adj_tan, v)
+        } else {
+            [0.0; K]
+        };
+        let ta = get_row_at::<K>(tan, a * tan_stride);
+        let tb = if has_b {
+            get_row_at::<K>(tan, b * tan_stride)
+        } else {
+            [0.0; K]
+        };
+        let (haa, hab, hbb) = if curv {
+            (w * nd.haa, w * nd.hab, w * nd.hbb)
+        } else {
+            (0.0, 0.0, 0.0)
+        };
+        for (p, want, d, ca, cb) in [(a, want_a, nd.da, haa, hab), (b, want_b, nd.db, hab, hbb)] {
+            if !want {
+                continue;
+            }
+            let ca = if act_a { ca } else { 0.0 };
+            let cb = if act_b { cb } else { 0.0 };
+            let use_v = set_v && d != 0.0;
+            if !use_v && ca == 0.0 && cb == 0.0 {
+                continue;
+            }
+            let mut o = if touched[p] {
+                get_row::<K>(adj_tan, p)
+            } else {
+                [0.0; K]
+            };
+            if use_v {
+                for j in 0..K {
+                    o[j] += d * atv[j];
+                }
+            }
+            if ca != 0.0 {
+                for j in 0..K {
+                    o[j] += ca * ta[j];
+                }
+            }
+            if cb != 0.0 {
+                for j in 0..K {
+                    o[j] += cb * tb[j];
+                }
+            }
+            set_row::<K>(adj_tan, p, &o);
+            touched[p] = true;
+        }
     }
 }
