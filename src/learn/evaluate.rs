@@ -263,3 +263,31 @@ fn evaluate_voltage(config: &TrainConfig, theta: &[f64]) -> Result<EvalOutcome, 
         per_state: Vec::new(),
     })
 }
+
+/// One training-time evaluation: the metrics, or why the evaluation failed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct EvalPoint {
+    pub cost: Option<f64>,
+    pub transient: Option<f64>,
+    pub steady: Option<f64>,
+    /// The failure (a solve or plant failure on one evaluation state), when there was one.
+    pub error: Option<String>,
+}
+
+/// Evaluate θ during training: a failed evaluation ([`LearnError::Evaluation`]) is recorded with
+/// its reason instead of stopping the run; any other error is returned.
+pub(crate) fn evaluate_point(config: &TrainConfig, theta: &[f64]) -> Result<EvalPoint, LearnError> {
+    match evaluate_theta(config, theta) {
+        Ok(e) => Ok(EvalPoint {
+            cost: Some(e.cost),
+            transient: e.transient,
+            steady: e.steady,
+            error: None,
+        }),
+        Err(LearnError::Evaluation(msg)) => Ok(EvalPoint {
+            error: Some(msg),
+            ..EvalPoint::default()
+        }),
+        Err(e) => Err(e),
+    }
+}

@@ -69,6 +69,9 @@ pub struct RunSummary {
     pub transient: Option<f64>,
     /// Voltage: final steady-state cost.
     pub steady: Option<f64>,
+    /// Why the final evaluation failed (the metrics are then `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_error: Option<String>,
     /// Reference: θ⁽⁰⁾.
     pub untrained: Option<EvalOutcome>,
     /// Reference: true model.
@@ -167,6 +170,9 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
         }
         bar.set_position(trainer.state().iteration as u64);
         bar.set_message(progress_message(&rec));
+        if let (true, Some(e)) = (log, &rec.eval_error) {
+            bar.suspend(|| eprintln!("iteration {:>5}: evaluation failed: {e}", rec.iteration));
+        }
         if log && !tty && rec.eval_cost.is_some() {
             eprintln!("iteration {:>5}: {}", rec.iteration, progress_message(&rec));
         }
@@ -177,6 +183,9 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
     }
     bar.finish_and_clear();
     let fin = trainer.finish()?;
+    if let (true, Some(e)) = (log, &fin.eval_error) {
+        eprintln!("final evaluation failed: {e}");
+    }
     save(&trainer, &references, out)?;
     let state = trainer.state();
     let refs = references.clone().unwrap_or(References {
@@ -191,6 +200,7 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
         eval_cost: fin.eval_cost,
         transient: fin.transient,
         steady: fin.steady,
+        eval_error: fin.eval_error.clone(),
         untrained: refs.untrained.clone(),
         mpc_true: refs.mpc_true.clone(),
         l_ref: state.l_ref,

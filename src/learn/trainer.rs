@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::batch::{collect_batch, Abort};
 use super::config::{Baseline, TrainConfig};
-use super::evaluate::{evaluate_theta, initial_theta, project};
+use super::evaluate::{evaluate_point, initial_theta, project, EvalPoint};
 use super::optimizer::{self, OptimizerState};
 use super::LearnError;
 use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
@@ -43,6 +43,10 @@ pub struct IterationRecord {
     pub transient: Option<f64>,
     /// Voltage: steady-state cost of the evaluation.
     pub steady: Option<f64>,
+    /// Why the evaluation due at this iteration failed (a solve or plant failure on one of
+    /// the evaluation states); the metrics are then `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_error: Option<String>,
     /// ‖ĝ‖ before clipping.
     pub grad_norm: Option<f64>,
     /// Failed (discarded) trajectory attempts.
@@ -73,9 +77,6 @@ pub struct TrainState {
     /// Accumulated training wall time [s].
     pub elapsed_s: f64,
 }
-
-/// (eval cost, transient, steady) of one evaluation.
-type EvalTriple = (Option<f64>, Option<f64>, Option<f64>);
 
 /// One collected trajectory: its per-step costs and its score terms.
 #[derive(Clone, Debug)]
@@ -165,12 +166,8 @@ impl Trainer {
 
     /// Evaluate θ deterministically; a failed evaluation is logged as `None` rather than
     /// stopping training.
-    fn evaluate_now(&self) -> Result<EvalTriple, LearnError> {
-        match evaluate_theta(&self.config, &self.state.theta) {
-            Ok(e) => Ok((Some(e.cost), e.transient, e.steady)),
-            Err(LearnError::Evaluation(_)) => Ok((None, None, None)),
-            Err(e) => Err(e),
-        }
+    fn evaluate_now(&self) -> Result<EvalPoint, LearnError> {
+        evaluate_point(&self.config, &self.state.theta)
     }
 
     /// One iteration of Algorithm 1. Returns its record (also appended to the history).
@@ -179,10 +176,10 @@ impl Trainer {
         let k = self.state.iteration;
         let cfg = &self.config;
         let n_batch = cfg.batch;
-        let (eval_cost, transient, steady) = if cfg.eval_every > 0 && k % cfg.eval_every == 0 {
+        let ev = if cfg.eval_every > 0 && k % cfg.eval_every == 0 {
             self.evaluate_now()?
         } else {
-            (None, None, None)
+            EvalPoint::default()
         };
         let theta = self.state.theta.clone();
         let mut counter = self.state.trajectories;
@@ -225,9 +222,10 @@ impl Trainer {
         let record = IterationRecord {
             iteration: k,
             batch_mean_cost: Some(batch_mean),
-            eval_cost,
-            transient,
-            steady,
+            eval_cost: ev.cost,
+            transient: ev.transient,
+            steady: ev.steady,
+            eval_error: ev.error,
             grad_norm: Some(grad_norm),
             failed_solves: failed,
             weakly_active: rollouts.iter().map(|r| r.weakly_active).sum(),
@@ -246,15 +244,16 @@ impl Trainer {
             }
         }
         let start = Instant::now();
-        let (eval_cost, transient, steady) = self.evaluate_now()?;
+        let ev = self.evaluate_now()?;
         let wall = start.elapsed().as_secs_f64();
         self.state.elapsed_s += wall;
         let record = IterationRecord {
             iteration: self.state.iteration,
             batch_mean_cost: None,
-            eval_cost,
-            transient,
-            steady,
+            eval_cost: ev.cost,
+            transient: ev.transient,
+            steady: ev.steady,
+            eval_error: ev.error,
             grad_norm: None,
             failed_solves: 0,
             weakly_active: 0,

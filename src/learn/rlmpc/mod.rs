@@ -49,7 +49,7 @@ use std::time::Instant;
 
 use super::batch::collect_batch;
 use super::config::{Mode, Preset, Task, TrainConfig};
-use super::evaluate::{evaluate_theta, initial_theta, project};
+use super::evaluate::{evaluate_point, initial_theta, project, EvalPoint};
 use super::trainer::IterationRecord;
 use super::LearnError;
 use crate::solver::SolverSettings;
@@ -255,9 +255,6 @@ impl RlmpcConfig {
     }
 }
 
-/// (eval cost, transient, steady) of one evaluation.
-type EvalTriple = (Option<f64>, Option<f64>, Option<f64>);
-
 /// The RLMPC learner: θ, counters and the log.
 #[derive(Debug)]
 pub struct Rlmpc {
@@ -376,13 +373,9 @@ impl Rlmpc {
         self.last_critic.as_ref()
     }
 
-    /// (eval cost, transient, steady) of θ⁽ᵏ⁾; a failed evaluation is logged as `None`.
-    fn evaluate_now(&self) -> Result<EvalTriple, LearnError> {
-        match evaluate_theta(&self.train, &self.theta) {
-            Ok(e) => Ok((Some(e.cost), e.transient, e.steady)),
-            Err(LearnError::Evaluation(_)) => Ok((None, None, None)),
-            Err(e) => Err(e),
-        }
+    /// The evaluation of θ⁽ᵏ⁾; a failed evaluation is recorded with its reason.
+    fn evaluate_now(&self) -> Result<EvalPoint, LearnError> {
+        evaluate_point(&self.train, &self.theta)
     }
 
     /// Collect N episodes with θ⁽ᵏ⁾ in parallel, redrawing failed attempts. Returns the
@@ -403,12 +396,11 @@ impl Rlmpc {
     pub fn step(&mut self) -> Result<IterationRecord, LearnError> {
         let start = Instant::now();
         let k = self.iteration;
-        let (eval_cost, transient, steady) =
-            if self.config.eval_every > 0 && k % self.config.eval_every == 0 {
-                self.evaluate_now()?
-            } else {
-                (None, None, None)
-            };
+        let ev = if self.config.eval_every > 0 && k % self.config.eval_every == 0 {
+            self.evaluate_now()?
+        } else {
+            EvalPoint::default()
+        };
         let (episodes, failed) = self.collect_batch()?;
         let batch_mean = episodes.iter().map(|e| e.cost).sum::<f64>() / episodes.len() as f64;
         if !batch_mean.is_finite() {
@@ -437,9 +429,10 @@ impl Rlmpc {
         let record = IterationRecord {
             iteration: k,
             batch_mean_cost: Some(batch_mean),
-            eval_cost,
-            transient,
-            steady,
+            eval_cost: ev.cost,
+            transient: ev.transient,
+            steady: ev.steady,
+            eval_error: ev.error,
             grad_norm: Some(grad_norm),
             failed_solves: failed + episodes.iter().map(|e| e.skipped).sum::<usize>(),
             weakly_active: episodes.iter().map(|e| e.weakly_active).sum(),
@@ -497,15 +490,16 @@ impl Rlmpc {
             }
         }
         let start = Instant::now();
-        let (eval_cost, transient, steady) = self.evaluate_now()?;
+        let ev = self.evaluate_now()?;
         let wall = start.elapsed().as_secs_f64();
         self.elapsed_s += wall;
         let record = IterationRecord {
             iteration: self.iteration,
             batch_mean_cost: None,
-            eval_cost,
-            transient,
-            steady,
+            eval_cost: ev.cost,
+            transient: ev.transient,
+            steady: ev.steady,
+            eval_error: ev.error,
             grad_norm: None,
             failed_solves: 0,
             weakly_active: 0,
