@@ -399,3 +399,32 @@ fn cosine_learning_rate_schedule() {
     let rates: Vec<f64> = (0..=100).map(|k| c.learning_rate_at(k)).collect();
     assert!(rates.windows(2).all(|w| w[1] <= w[0]));
 }
+
+/// A learned voltage Traj θ (seed 0, cosine schedule 1e-2 → 3e-3) whose re-plan at t = 30 of
+/// test scenario 1 stalled the interior-point line search at a stationarity residual of
+/// 2.4e-8 (tol 1e-8) until the iteration limit. The "acceptable" hand-over to the polish
+/// solves it; without it (acceptable_iter = 0) the evaluation fails.
+#[test]
+fn stalled_interior_point_phase_is_finished_by_the_polish() {
+    let theta = [
+        1.3498198516015583,
+        1.0671561718058693,
+        1.254165375377791,
+        0.15778834665039862,
+        0.026928997782333368,
+        0.0843844409431816,
+        0.00619075690426268,
+        0.22765896023783702,
+        0.10059120648192965,
+        0.025742355868143038,
+        0.06172753350138221,
+        0.2858994663244081,
+    ];
+    let mut c = TrainConfig::preset(Task::Voltage, Mode::Traj, Preset::Default);
+    c.eval_scenarios = 2;
+    let ok = evaluate_theta(&c, &theta).expect("solved with the acceptable hand-over");
+    assert!(ok.cost.is_finite() && ok.cost < 0.0);
+    c.solver.acceptable_iter = 0;
+    let err = evaluate_theta(&c, &theta).unwrap_err().to_string();
+    assert!(err.contains("MaxIterations"), "{err}");
+}

@@ -77,16 +77,29 @@ impl Workspace {
         let mut nu = 1.0f64;
         let mut reg_last = 0.0f64;
         let mut iter = 0;
+        let mut acceptable_run = 0usize;
+        let mut early = false;
         loop {
             if !self.eval_blocks(model, true) {
                 return Status::NumericalError;
             }
             let r = self.residuals(true);
-            let tol = self.settings.tol;
-            if r.stat <= tol
-                && r.dyn_feas <= tol
-                && (q_total == 0 || (r.ineq <= tol && r.comp <= tol))
-            {
+            let below = |tol: f64| {
+                r.stat <= tol
+                    && r.dyn_feas <= tol
+                    && (q_total == 0 || (r.ineq <= tol && r.comp <= tol))
+            };
+            if below(self.settings.tol) {
+                break;
+            }
+            acceptable_run = if below(self.settings.acceptable_tol) {
+                acceptable_run + 1
+            } else {
+                0
+            };
+            let limit = self.settings.acceptable_iter;
+            if self.settings.polish && limit > 0 && acceptable_run >= limit {
+                early = true;
                 break;
             }
             if iter >= self.settings.max_iter {
@@ -253,6 +266,11 @@ impl Workspace {
         let status = self.polish(model);
         if status != Status::NumericalError {
             return status;
+        }
+        if early {
+            // Stopped at the acceptable level and the polish could not finish: not a solution.
+            self.kkt_ready = false;
+            return Status::MaxIterations;
         }
         for i in 0..=h {
             std::mem::swap(&mut self.x[i], &mut self.xt[i]);

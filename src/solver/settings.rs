@@ -10,6 +10,13 @@ pub struct SolverSettings {
     pub tol: f64,
     /// Iteration limit of the interior-point phase.
     pub max_iter: usize,
+    /// "Acceptable" level (as in IPOPT): when the scaled residuals stay below it for
+    /// `acceptable_iter` consecutive iterations without reaching `tol` (a stalled line search
+    /// at the round-off floor), the interior-point phase stops and the polish finishes the
+    /// solve. If that polish fails, the solve reports `MaxIterations`.
+    pub acceptable_tol: f64,
+    /// Consecutive acceptable iterations before the early hand-over to the polish (0: never).
+    pub acceptable_iter: usize,
     /// Run the active-set Newton polish after convergence (required for exact derivatives).
     pub polish: bool,
     /// Target scaled KKT residual of the polish.
@@ -42,6 +49,8 @@ impl Default for SolverSettings {
         Self {
             tol: 1e-8,
             max_iter: 200,
+            acceptable_tol: 1e-6,
+            acceptable_iter: 10,
             polish: true,
             polish_tol: 1e-12,
             polish_accept_tol: 1e-10,
@@ -84,6 +93,10 @@ impl SolverSettings {
         }
         if self.max_iter == 0 {
             return Err("solver setting `max_iter` must be ≥ 1".into());
+        }
+        pos("acceptable_tol", self.acceptable_tol)?;
+        if self.acceptable_tol < self.tol {
+            return Err("`acceptable_tol` must be ≥ `tol`".into());
         }
         if self.polish_accept_tol < self.polish_tol {
             return Err("`polish_accept_tol` must be ≥ `polish_tol`".into());
