@@ -230,6 +230,17 @@ impl Workspace {
             }
             if !accepted {
                 self.sol.iterations = iter;
+                // A line search that fails at the acceptable level (round-off floor) hands
+                // over to the polish, from the current iterate.
+                let limit = self.settings.acceptable_iter;
+                if self.settings.polish && limit > 0 && below(self.settings.acceptable_tol) {
+                    if !self.eval_blocks(model, true) {
+                        return Status::NumericalError;
+                    }
+                    self.residuals(true);
+                    early = true;
+                    break;
+                }
                 return Status::NumericalError;
             }
             // accept

@@ -12,8 +12,9 @@ pub struct SolverSettings {
     pub max_iter: usize,
     /// "Acceptable" level (as in IPOPT): when the scaled residuals stay below it for
     /// `acceptable_iter` consecutive iterations without reaching `tol` (a stalled line search
-    /// at the round-off floor), the interior-point phase stops and the polish finishes the
-    /// solve. If that polish fails, the solve reports `MaxIterations`.
+    /// at the round-off floor), or when the line search fails at an acceptable iterate, the
+    /// interior-point phase stops and the polish finishes the solve. If that polish fails,
+    /// the solve reports `MaxIterations`.
     pub acceptable_tol: f64,
     /// Consecutive acceptable iterations before the early hand-over to the polish (0: never).
     pub acceptable_iter: usize,
