@@ -553,6 +553,27 @@ pub fn causal_gradient_estimate(
 /// [`sample_decision_per_action`].
 pub type PerActionDecision = (Vec<f64>, usize, Vec<Vec<f64>>);
 
+/// Solve from `x`, sample the first k executed actions u = u* + ε and their score seed
+/// (u − u*)/σ². Returns (u, weakly-active count, seed).
+fn plan_and_sample<M: OcpModel>(
+    policy: &mut OptPolicy<M>,
+    sampler: &TruncatedGaussian,
+    x: &[f64],
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Vec<f64>, usize, Vec<f64>), PolicyError> {
+    let weak = policy.plan(x)?.weakly_active;
+    let u_star = policy.planned_actions(k);
+    let mut u = vec![0.0; u_star.len()];
+    let sampler_err = |e: SamplerError| PolicyError::Settings(e.to_string());
+    sampler
+        .sample_into(&u_star, &mut u, rng)
+        .map_err(sampler_err)?;
+    let mut seed = vec![0.0; u.len()];
+    sampler.score(&u, &u_star, &mut seed).map_err(sampler_err)?;
+    Ok((u, weak, seed))
+}
+
 /// [`sample_decision`] with one score per executed action: row j of the result is
 /// (∇_θ u*_j)ᵀ (u_j − u*_j)/σ² (one VJP when k = 1, one full Jacobian otherwise).
 /// Returns the sampled actions, the weakly-active count and the k score rows.
@@ -563,15 +584,7 @@ pub fn sample_decision_per_action<M: OcpModel>(
     k: usize,
     rng: &mut ChaCha8Rng,
 ) -> Result<PerActionDecision, PolicyError> {
-    let weak = policy.plan(x)?.weakly_active;
-    let u_star = policy.planned_actions(k);
-    let mut u = vec![0.0; u_star.len()];
-    let sampler_err = |e: SamplerError| PolicyError::Settings(e.to_string());
-    sampler
-        .sample_into(&u_star, &mut u, rng)
-        .map_err(sampler_err)?;
-    let mut seed = vec![0.0; u.len()];
-    sampler.score(&u, &u_star, &mut seed).map_err(sampler_err)?;
+    let (u, weak, seed) = plan_and_sample(policy, sampler, x, k, rng)?;
     let d = policy.theta().len();
     let mut rows = vec![vec![0.0; d]; k.min(policy.actions_per_solve())];
     policy.vjp_controls_per_action(&seed, &mut rows)?;
@@ -591,15 +604,7 @@ pub fn sample_decision<M: OcpModel>(
     s: &mut [f64],
     tmp: &mut [f64],
 ) -> Result<(Vec<f64>, usize), PolicyError> {
-    let weak = policy.plan(x)?.weakly_active;
-    let u_star = policy.planned_actions(k);
-    let mut u = vec![0.0; u_star.len()];
-    let sampler_err = |e: SamplerError| PolicyError::Settings(e.to_string());
-    sampler
-        .sample_into(&u_star, &mut u, rng)
-        .map_err(sampler_err)?;
-    let mut seed = vec![0.0; u.len()];
-    sampler.score(&u, &u_star, &mut seed).map_err(sampler_err)?;
+    let (u, weak, seed) = plan_and_sample(policy, sampler, x, k, rng)?;
     policy.vjp_controls(&seed, tmp)?;
     for (si, ti) in s.iter_mut().zip(tmp.iter()) {
         *si += ti;
