@@ -307,20 +307,42 @@ fn run_diffop(
     };
     let summary = run_training(&config, &options)?;
     let state = Checkpoint::load(&ckpt)?.exact_state()?;
-    Ok(JobResult {
+    let fin = (summary.eval_cost, summary.transient, summary.steady);
+    let theta0 = initial_theta(&config)?;
+    Ok(online_result(
+        job,
+        summary.iterations,
+        &state.history,
+        fin,
+        theta0,
+        summary.theta,
+    ))
+}
+
+/// The result of an online method (DiffOP, RLMPC) from its history and final evaluation
+/// (eval cost, transient, steady).
+fn online_result(
+    job: &Job,
+    iterations: usize,
+    history: &[IterationRecord],
+    (final_eval, transient, steady): (Option<f64>, Option<f64>, Option<f64>),
+    initial_theta: Vec<f64>,
+    theta: Vec<f64>,
+) -> JobResult {
+    JobResult {
         task: job.task,
         method: job.method,
         seed: job.seed,
-        iterations: summary.iterations,
-        curve: curve_of(&state.history),
-        initial_eval: state.history.first().and_then(|r| r.eval_cost),
-        final_eval: summary.eval_cost,
-        transient: summary.transient,
-        steady: summary.steady,
-        initial_theta: initial_theta(&config)?,
-        theta: summary.theta,
+        iterations,
+        curve: curve_of(history),
+        initial_eval: history.first().and_then(|r| r.eval_cost),
+        final_eval,
+        transient,
+        steady,
+        initial_theta,
+        theta,
         wall_time_s: 0.0,
-    })
+    }
 }
 
 fn run_rlmpc(
@@ -350,20 +372,16 @@ fn run_rlmpc(
     };
     let summary = run_rlmpc_dir(&config, &options)?;
     let state = RlmpcCheckpoint::load(&ckpt)?.exact_state()?;
-    Ok(JobResult {
-        task: job.task,
-        method: job.method,
-        seed: job.seed,
-        iterations: summary.iterations,
-        curve: curve_of(&state.history),
-        initial_eval: state.history.first().and_then(|r| r.eval_cost),
-        final_eval: summary.eval_cost,
-        transient: summary.transient,
-        steady: summary.steady,
-        initial_theta: initial_theta(&step)?,
-        theta: summary.theta,
-        wall_time_s: 0.0,
-    })
+    let fin = (summary.eval_cost, summary.transient, summary.steady);
+    let theta0 = initial_theta(&step)?;
+    Ok(online_result(
+        job,
+        summary.iterations,
+        &state.history,
+        fin,
+        theta0,
+        summary.theta,
+    ))
 }
 
 /// The learning curve of a PDP run: its imitation losses.

@@ -272,17 +272,9 @@ impl Pdp {
         &self.theta
     }
 
-    /// Replace θ_PDP (same length).
+    /// Replace θ_PDP (same length, finite).
     pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PdpError> {
-        if theta.len() != self.theta.len() || theta.iter().any(|v| !v.is_finite()) {
-            return Err(PdpError::Settings(format!(
-                "θ_PDP needs {} finite entries, got {}",
-                self.theta.len(),
-                theta.len()
-            )));
-        }
-        self.theta.copy_from_slice(theta);
-        Ok(())
+        replace_theta(&mut self.theta, theta, "θ_PDP")
     }
 
     /// The demonstrations.
@@ -589,5 +581,19 @@ pub(crate) fn restore_checked(theta: &mut [f64], state: &PdpState) -> Result<(),
         )));
     }
     theta.copy_from_slice(&state.theta);
+    Ok(())
+}
+
+/// Copy `src` into `dst` when it has the same length and only finite entries (`what` names θ
+/// in the error).
+pub(crate) fn replace_theta(dst: &mut [f64], src: &[f64], what: &str) -> Result<(), PdpError> {
+    if src.len() != dst.len() || src.iter().any(|v| !v.is_finite()) {
+        return Err(PdpError::Settings(format!(
+            "{what} needs {} finite entries, got {}",
+            dst.len(),
+            src.len()
+        )));
+    }
+    dst.copy_from_slice(src);
     Ok(())
 }

@@ -204,15 +204,7 @@ impl VoltagePdp {
 
     /// Replace θ (same length, finite).
     pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PdpError> {
-        if theta.len() != self.theta.len() || theta.iter().any(|v| !v.is_finite()) {
-            return Err(PdpError::Settings(format!(
-                "θ needs {} finite entries, got {}",
-                self.theta.len(),
-                theta.len()
-            )));
-        }
-        self.theta.copy_from_slice(theta);
-        Ok(())
+        super::pdp::replace_theta(&mut self.theta, theta, "θ")
     }
 
     /// The demonstrations.

@@ -518,21 +518,29 @@ pub fn causal_gradient_estimate(
     l_ref: f64,
 ) -> Vec<f64> {
     let n = episodes.len();
+    // Σ_j G_{j,t} for every t a term uses (the leave-one-out baseline subtracts the own G).
+    let horizon = episodes
+        .iter()
+        .map(|e| e.step_costs.len())
+        .max()
+        .unwrap_or(0);
+    let totals: Vec<f64> = if baseline == Baseline::LeaveOneOut && n > 1 {
+        (0..=horizon)
+            .map(|t| episodes.iter().map(|o| cost_to_go(&o.step_costs, t)).sum())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut g = vec![0.0; d];
-    for (i, ep) in episodes.iter().enumerate() {
+    for ep in episodes {
         for term in &ep.terms {
             let t = term.t;
             let big_g = cost_to_go(&ep.step_costs, t);
             let b = match baseline {
                 Baseline::None => 0.0,
                 Baseline::LeaveOneOut if n > 1 => {
-                    let others: f64 = episodes
-                        .iter()
-                        .enumerate()
-                        .filter(|&(j, _)| j != i)
-                        .map(|(_, o)| cost_to_go(&o.step_costs, t))
-                        .sum();
-                    others / (n - 1) as f64
+                    let total = totals.get(t).copied().unwrap_or(0.0);
+                    (total - big_g) / (n - 1) as f64
                 }
                 Baseline::LeaveOneOut => 0.0,
                 Baseline::Deterministic => ep
