@@ -367,6 +367,7 @@ fn bad_configs_are_rejected_with_clear_messages() {
     assert!(msg("task = \"arm\"\nbaseline = \"leave_one_out\"\nbatch = 1").contains("N ≥ 2"));
     assert!("bogus".parse::<Task>().is_err());
     assert!(msg("task = \"arm\"\nlearning_rate_final = -1.0").contains("η_K"));
+    assert!(msg("task = \"arm\"\n[solver]\nacceptable_tol = 1e-12").contains("acceptable_tol"));
     // Valid files resolve to the preset plus overrides.
     let c = TrainConfig::from_toml(
         "task = \"voltage\"\nmode = \"traj\"\npreset = \"paper_faithful\"\nseed = 3\n\
