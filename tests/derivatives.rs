@@ -22,6 +22,10 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[path = "common/no_hint.rs"]
+mod no_hint;
+use no_hint::NoHint;
+
 const H: f64 = 1e-6;
 const TOL: f64 = 1e-6;
 
@@ -355,53 +359,6 @@ fn check_theta<M: OcpModel>(model: &M, name: &str, p: &Point) {
         TOL,
     );
     let _ = m;
-}
-
-/// Forwards everything to the inner model but gives no curvature hint.
-struct NoHint<M>(M);
-
-impl<M: OcpModel> OcpModel for NoHint<M> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn dims(&self) -> Dims {
-        self.0.dims()
-    }
-    fn dynamics<S: Scalar>(&self, i: usize, x: &[S], u: &[S], th: &[S], c: &[f64], out: &mut [S]) {
-        self.0.dynamics(i, x, u, th, c, out)
-    }
-    fn stage_cost<S: Scalar>(&self, i: usize, x: &[S], u: &[S], th: &[S], c: &[f64]) -> S {
-        self.0.stage_cost(i, x, u, th, c)
-    }
-    fn terminal_cost<S: Scalar>(&self, x: &[S], th: &[S], c: &[f64]) -> S {
-        self.0.terminal_cost(x, th, c)
-    }
-    fn n_path(&self, i: usize) -> usize {
-        self.0.n_path(i)
-    }
-    fn path_constraints<S: Scalar>(
-        &self,
-        i: usize,
-        x: &[S],
-        u: &[S],
-        th: &[S],
-        c: &[f64],
-        out: &mut [S],
-    ) {
-        self.0.path_constraints(i, x, u, th, c, out)
-    }
-    fn n_terminal(&self) -> usize {
-        self.0.n_terminal()
-    }
-    fn terminal_constraints<S: Scalar>(&self, x: &[S], th: &[S], c: &[f64], out: &mut [S]) {
-        self.0.terminal_constraints(x, th, c, out)
-    }
-    fn stage_curvature_vars(&self) -> Option<&[usize]> {
-        None
-    }
-    fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
-        self.0.check_context(ctx)
-    }
 }
 
 /// The hinted evaluation gives the same blocks as the full one.

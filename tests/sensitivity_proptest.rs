@@ -64,6 +64,10 @@ impl OcpModel for RandomLq {
         }
         c
     }
+    // affine dynamics and constraints, quadratic costs: the solver's LQ shortcut is exercised
+    fn is_linear_quadratic(&self) -> bool {
+        true
+    }
     fn n_path(&self, _i: usize) -> usize {
         2 * M
     }

@@ -134,6 +134,16 @@ pub trait OcpModel: Send + Sync {
         &[]
     }
 
+    /// Optional structure hint: `true` when, for fixed θ and context, the dynamics and all
+    /// inequalities are affine in (x, u) and the stage and terminal costs are quadratic (a
+    /// linear–quadratic OCP in ζ, however θ enters). The solver then computes the Jacobians
+    /// and Hessians once per solve and, at later iterates, only the values and the cost
+    /// gradients ∇c(z) = ∇c(z₀) + ∇²c (z − z₀). A wrong `true` gives wrong steps: the solver
+    /// tests compare every built-in hint against the full evaluation. Default: `false`.
+    fn is_linear_quadratic(&self) -> bool {
+        false
+    }
+
     /// Validate a context vector; the default accepts any finite vector of length n_ctx.
     fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
         let n_ctx = self.dims().n_ctx;

@@ -337,40 +337,49 @@ impl Workspace {
     /// curvature with μ (always true; inactive rows carry μ = 0 during the polish).
     pub(crate) fn eval_blocks<M: OcpModel>(&mut self, model: &M, _use_mu: bool) -> bool {
         let h = self.h;
-        for i in 0..h {
-            let (x, u, lam, mu) = (&self.x[i], &self.u[i], &self.lam[i + 1], &self.mu[i]);
-            self.diff.stage(
+        let lq = model.is_linear_quadratic();
+        let finite = if lq && self.lq_ready {
+            self.eval_values_lq(model)
+        } else {
+            for i in 0..h {
+                let (x, u, lam, mu) = (&self.x[i], &self.u[i], &self.lam[i + 1], &self.mu[i]);
+                self.diff.stage(
+                    model,
+                    i,
+                    x.as_slice(),
+                    u.as_slice(),
+                    &self.theta,
+                    &self.ctx,
+                    lam.as_slice(),
+                    mu.as_slice(),
+                    &mut self.blocks[i],
+                );
+            }
+            self.diff.terminal(
                 model,
-                i,
-                x.as_slice(),
-                u.as_slice(),
+                self.x[h].as_slice(),
                 &self.theta,
                 &self.ctx,
-                lam.as_slice(),
-                mu.as_slice(),
-                &mut self.blocks[i],
+                self.mu[h].as_slice(),
+                &mut self.blocks[h],
             );
-        }
-        self.diff.terminal(
-            model,
-            self.x[h].as_slice(),
-            &self.theta,
-            &self.ctx,
-            self.mu[h].as_slice(),
-            &mut self.blocks[h],
-        );
-        let finite = self.blocks.iter().all(|b| {
-            b.c.is_finite()
-                && b.f.iter().all(|v| v.is_finite())
-                && b.fx.iter().all(|v| v.is_finite())
-                && b.fu.iter().all(|v| v.is_finite())
-                && b.hess.iter().all(|v| v.is_finite())
-                && b.g.iter().all(|v| v.is_finite())
-                && b.gx.iter().all(|v| v.is_finite())
-                && b.gu.iter().all(|v| v.is_finite())
-                && b.cx.iter().all(|v| v.is_finite())
-                && b.cu.iter().all(|v| v.is_finite())
-        });
+            let finite = self.blocks.iter().all(|b| {
+                b.c.is_finite()
+                    && b.f.iter().all(|v| v.is_finite())
+                    && b.fx.iter().all(|v| v.is_finite())
+                    && b.fu.iter().all(|v| v.is_finite())
+                    && b.hess.iter().all(|v| v.is_finite())
+                    && b.g.iter().all(|v| v.is_finite())
+                    && b.gx.iter().all(|v| v.is_finite())
+                    && b.gu.iter().all(|v| v.is_finite())
+                    && b.cx.iter().all(|v| v.is_finite())
+                    && b.cu.iter().all(|v| v.is_finite())
+            });
+            if finite && lq {
+                self.store_lq_reference();
+            }
+            finite
+        };
         if finite {
             for i in 0..h {
                 self.defect[i].copy_from(&self.blocks[i].f);
@@ -378,6 +387,89 @@ impl Workspace {
             }
             self.x0_defect.copy_from(&self.x_init);
             self.x0_defect -= &self.x[0];
+        }
+        finite
+    }
+
+    /// Remember the point and cost gradients of the blocks just evaluated (LQ models).
+    fn store_lq_reference(&mut self) {
+        let (n, m, h) = (self.n, self.m, self.h);
+        for i in 0..=h {
+            let (z, g, b) = (&mut self.lq_z[i], &mut self.lq_grad[i], &self.blocks[i]);
+            z.rows_mut(0, n).copy_from(&self.x[i]);
+            g.rows_mut(0, n).copy_from(&b.cx);
+            if i < h {
+                z.rows_mut(n, m).copy_from(&self.u[i]);
+                g.rows_mut(n, m).copy_from(&b.cu);
+            }
+        }
+        self.lq_ready = true;
+    }
+
+    /// Linear–quadratic models after the first evaluation of a solve: the Jacobians and
+    /// Hessians in `blocks` are exact everywhere, so only the values (plain evaluations) and
+    /// the cost gradients ∇c(z) = ∇c(z₀) + ∇²c (z − z₀) change. False on a non-finite value.
+    fn eval_values_lq<M: OcpModel>(&mut self, model: &M) -> bool {
+        let (n, m, h) = (self.n, self.m, self.h);
+        let mut finite = true;
+        for i in 0..=h {
+            let b = &mut self.blocks[i];
+            let k = if i < h { n + m } else { n };
+            b.c = if i < h {
+                self.diff.stage_values(
+                    model,
+                    i,
+                    self.x[i].as_slice(),
+                    self.u[i].as_slice(),
+                    &self.theta,
+                    &self.ctx,
+                    b.f.as_mut_slice(),
+                    b.g.as_mut_slice(),
+                )
+            } else {
+                self.diff.terminal_values(
+                    model,
+                    self.x[h].as_slice(),
+                    &self.theta,
+                    &self.ctx,
+                    b.g.as_mut_slice(),
+                )
+            };
+            let (z0, g0, dz) = (&self.lq_z[i], &self.lq_grad[i], &mut self.lq_dz);
+            for j in 0..n {
+                dz[j] = self.x[i][j] - z0[j];
+            }
+            if i < h {
+                for j in 0..m {
+                    dz[n + j] = self.u[i][j] - z0[n + j];
+                }
+            }
+            // ∇c = g₀ + H dz, H symmetric: accumulate column by column.
+            for r in 0..k {
+                let v = g0[r];
+                if r < n {
+                    b.cx[r] = v;
+                } else {
+                    b.cu[r - n] = v;
+                }
+            }
+            for (c, &w) in dz[..k].iter().enumerate() {
+                if w == 0.0 {
+                    continue;
+                }
+                let col = b.hess.column(c);
+                for r in 0..n {
+                    b.cx[r] += col[r] * w;
+                }
+                for r in n..k {
+                    b.cu[r - n] += col[r] * w;
+                }
+            }
+            finite &= b.c.is_finite()
+                && b.f.iter().all(|v| v.is_finite())
+                && b.g.iter().all(|v| v.is_finite())
+                && b.cx.iter().all(|v| v.is_finite())
+                && b.cu.iter().all(|v| v.is_finite());
         }
         finite
     }

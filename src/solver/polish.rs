@@ -115,8 +115,9 @@ impl Workspace {
             let r = self.residuals(false);
             let zeta = self.zeta_scale().max(1.0);
             // Within a round the active set is fixed; when the re-evaluated blocks equal the
-            // factorized ones (linear–quadratic problems), the factorization is still exact.
-            if it > 0 && self.blocks_match_factorization() {
+            // factorized ones (linear–quadratic problems: `lq_ready` says so without comparing),
+            // the factorization is still exact.
+            if it > 0 && (self.lq_ready || self.blocks_match_factorization()) {
                 self.kkt_ready = true;
             } else if !self.factor_kkt() {
                 return None;

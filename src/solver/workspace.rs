@@ -89,6 +89,13 @@ pub struct Workspace {
     /// the solution.
     pub(crate) kkt_ready: bool,
     pub(crate) has_solution: bool,
+    /// Linear–quadratic models ([`OcpModel::is_linear_quadratic`]): true once this solve's
+    /// Jacobians and Hessians are in `blocks`, with the point `lq_z` and cost gradients
+    /// `lq_grad` they were taken at (stage i: length n + m; terminal: n).
+    pub(crate) lq_ready: bool,
+    pub(crate) lq_z: Vec<DVector<f64>>,
+    pub(crate) lq_grad: Vec<DVector<f64>>,
+    pub(crate) lq_dz: Vec<f64>,
     // scratch for plain evaluations
     pub(crate) fbuf: Vec<f64>,
     pub(crate) gbuf: Vec<f64>,
@@ -135,6 +142,7 @@ impl Workspace {
         hm.push(DMatrix::zeros(n, n));
         let mut lin: Vec<DVector<f64>> = (0..h).map(|_| DVector::zeros(n + m)).collect();
         lin.push(DVector::zeros(n));
+        let lq_vectors = lin.clone();
         let sol = Solution::new(n, m, h, &q);
         Ok(Self {
             n,
@@ -186,6 +194,10 @@ impl Workspace {
             schur_tmp: Vec::new(),
             kkt_ready: false,
             has_solution: false,
+            lq_ready: false,
+            lq_z: lq_vectors.clone(),
+            lq_grad: lq_vectors,
+            lq_dz: vec![0.0; n + m],
             fbuf: vec![0.0; n],
             gbuf: vec![0.0; qmax],
             q,
@@ -270,6 +282,7 @@ impl Workspace {
         theta: &[f64],
         ctx: &[f64],
     ) -> Result<(), SolverError> {
+        self.lq_ready = false;
         let dims = model.dims();
         if dims.n != self.n || dims.m != self.m || dims.d != self.d || dims.n_ctx != self.n_ctx {
             return Err(SolverError::Size(format!(

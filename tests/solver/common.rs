@@ -263,6 +263,10 @@ impl OcpModel for StagedQp {
     fn terminal_cost<S: Scalar>(&self, x: &[S], _th: &[S], _c: &[f64]) -> S {
         quad(&self.p, x, x) * 0.5 + lin(&self.pl, x)
     }
+    // affine dynamics and constraints, quadratic costs: the solver's LQ shortcut is exercised
+    fn is_linear_quadratic(&self) -> bool {
+        true
+    }
     fn n_path(&self, i: usize) -> usize {
         self.rows[i].rhs.len()
     }

@@ -13,5 +13,7 @@
 mod anchors;
 mod common;
 mod errors;
+#[path = "../common/no_hint.rs"]
+mod no_hint;
 mod reference;
 mod tasks;

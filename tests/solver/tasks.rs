@@ -2,6 +2,7 @@
 //! determinism, inertia correction, weak activity.
 
 use super::common::{assert_kkt, err, kkt_check, stack, zeta};
+use super::no_hint::NoHint;
 use diffop::model::derivs::{Differentiator, StageBlock};
 use diffop::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
 use diffop::model::{cst, Dims, OcpModel, Scalar};
@@ -503,4 +504,45 @@ fn weakly_active_bound_is_counted_and_treated_as_inactive() {
         assert!((sol.mu[i][0] - 10.0).abs() <= 1e-10);
         assert!(jac.u[i][(0, 0)].abs() <= 1e-12);
     }
+}
+
+#[test]
+fn linear_quadratic_hint_matches_the_full_evaluation() {
+    let hinted = VoltagePolicy::default();
+    assert!(hinted.is_linear_quadratic());
+    let plain = NoHint(VoltagePolicy::default());
+    assert!(!plain.is_linear_quadratic());
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut active = 0;
+    for h in [6, 30] {
+        let mut ws_a = Workspace::new(&hinted, h, SolverSettings::default()).unwrap();
+        let mut ws_b = Workspace::new(&plain, h, SolverSettings::default()).unwrap();
+        for k in 0..9 {
+            let (mut th, ctx, mut x0) = voltage_case(k % 3);
+            // random θ_v and initial q so that different sets of bounds become active
+            for t in th.iter_mut().take(3) {
+                *t *= 0.5 + rng.random::<f64>();
+            }
+            for q in x0.iter_mut().skip(3) {
+                *q += 0.6 * (rng.random::<f64>() - 0.5);
+            }
+            let label = format!("voltage H={h} case {k}");
+            let a = check_solved(&label, &hinted, &mut ws_a, &x0, &th, &ctx);
+            let b = check_solved(&label, &plain, &mut ws_b, &x0, &th, &ctx);
+            active += a.n_active();
+            assert_eq!(a.n_active(), b.n_active(), "{label}: active sets");
+            let e = err(&primal_dual(&a), &primal_dual(&b));
+            assert!(
+                e <= 1e-10,
+                "{label}: primal–dual solutions differ by {e:.2e}"
+            );
+            let ja = jacobian(&mut ws_a, &hinted).unwrap();
+            let jb = jacobian(&mut ws_b, &plain).unwrap();
+            let flat =
+                |j: &[DMatrix<f64>]| j.iter().flat_map(|m| m.iter().copied()).collect::<Vec<_>>();
+            let e = err(&flat(&ja.u), &flat(&jb.u));
+            assert!(e <= 1e-9, "{label}: Jacobians differ by {e:.2e}");
+        }
+    }
+    assert!(active > 0, "some bound must be active");
 }

@@ -147,6 +147,10 @@ impl OcpModel for VoltagePolicy {
         Self::bounds(&x[3..6], ctx, out);
     }
 
+    fn is_linear_quadratic(&self) -> bool {
+        true
+    }
+
     fn stage_curvature_vars(&self) -> Option<&[usize]> {
         Some(&[])
     }
