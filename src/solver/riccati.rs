@@ -247,7 +247,12 @@ impl Riccati {
             None => x[0].fill(0.0),
         }
         lam[0].copy_from(&self.pv[0]);
-        gemv_acc(lam[0].as_mut_slice(), self.p[0].as_slice(), n, x[0].as_slice());
+        gemv_acc(
+            lam[0].as_mut_slice(),
+            self.p[0].as_slice(),
+            n,
+            x[0].as_slice(),
+        );
         for i in 0..h {
             let (xi, xn) = split_pair_ref(x, i);
             let (xi, xn) = (xi.as_slice(), xn.as_mut_slice());
