@@ -1,9 +1,13 @@
-//! Thin dense linear-algebra layer: in-place factorizations on preallocated nalgebra matrices.
+//! Thin dense linear-algebra layer: in-place factorizations and column-major kernels on
+//! preallocated nalgebra storage.
 //!
-//! The solver's stage blocks are small (n, m ≤ a few dozen), so plain loops beat calling into a
-//! general library and, more importantly, never allocate. Everything the solver and the
-//! sensitivity code need from nalgebra goes through here or through nalgebra's in-place
-//! `gemm`/`gemv` kernels, so a version change stays local.
+//! The solver's stage blocks are small (n, m ≤ a few dozen), so plain loops over the
+//! column-major slices beat calling into a general library (nalgebra's `gemm` goes through
+//! matrixmultiply's packing, which dominates at these sizes) and never allocate. Everything the
+//! solver and the sensitivity code need goes through here, so a version change stays local.
+//!
+//! Storage convention of the slice kernels: an r×c matrix is a column-major slice of length
+//! r·c (element (i, j) at `j·r + i`), exactly `DMatrix::as_slice`.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -17,6 +21,10 @@ pub struct SmallFactor {
     pub piv: Vec<usize>,
     /// Which factorization is stored.
     pub kind: FactorKind,
+    /// Reciprocals of the factor's diagonal (L_jj for Cholesky, U_jj for LU): the triangular
+    /// solves multiply instead of divide (a division on every step of the dependency chain
+    /// dominated them at these sizes).
+    inv_diag: Vec<f64>,
 }
 
 /// Kind of a [`SmallFactor`].
@@ -37,6 +45,7 @@ impl SmallFactor {
             lu: DMatrix::zeros(k, k),
             piv: (0..k).collect(),
             kind: FactorKind::Empty,
+            inv_diag: vec![0.0; k],
         }
     }
 
@@ -49,41 +58,45 @@ impl SmallFactor {
     /// Returns false (and leaves the factor unusable) when `a` is not numerically positive
     /// definite.
     pub fn cholesky(&mut self, a: &DMatrix<f64>) -> bool {
+        self.cholesky_lower(a.as_slice(), a.nrows())
+    }
+
+    /// Cholesky factorization A = L Lᵀ of the k×k matrix whose lower triangle (diagonal
+    /// included) is read from the column-major slice `a` with leading dimension `lda` ≥ k; the
+    /// strict upper triangle of `a` is never read. Returns false (factor unusable) when A is not
+    /// numerically positive definite: a pivot ≤ 1e-13·max|A_jj| or non-finite.
+    pub fn cholesky_lower(&mut self, a: &[f64], lda: usize) -> bool {
         let k = self.dim();
-        let l = &mut self.lu;
-        for j in 0..k {
-            for i in j..k {
-                l[(i, j)] = a[(i, j)];
-            }
-        }
+        let l = self.lu.as_mut_slice();
         let mut max_diag = 0.0f64;
         for j in 0..k {
-            max_diag = max_diag.max(a[(j, j)].abs());
+            l[j * k..j * k + j].fill(0.0);
+            l[j * k + j..(j + 1) * k].copy_from_slice(&a[j * lda + j..j * lda + k]);
+            max_diag = max_diag.max(a[j * lda + j].abs());
         }
         let floor = 1e-13 * max_diag.max(1e-300);
+        // Left-looking, column-oriented: L[j.., j] = (A[j.., j] − Σ_{p<j} L[j.., p] L[j, p]) / L_jj.
         for j in 0..k {
-            let mut d = l[(j, j)];
+            let (done, rest) = l.split_at_mut(j * k);
+            let colj = &mut rest[j..k];
             for p in 0..j {
-                d -= l[(j, p)] * l[(j, p)];
+                let colp = &done[p * k + j..p * k + k];
+                let ljp = colp[0];
+                for (c, &v) in colj.iter_mut().zip(colp) {
+                    *c -= v * ljp;
+                }
             }
+            let d = colj[0];
             if d <= floor || !d.is_finite() {
                 self.kind = FactorKind::Empty;
                 return false;
             }
             let d = d.sqrt();
-            l[(j, j)] = d;
-            for i in (j + 1)..k {
-                let mut s = l[(i, j)];
-                for p in 0..j {
-                    s -= l[(i, p)] * l[(j, p)];
-                }
-                l[(i, j)] = s / d;
+            colj[0] = d;
+            for c in &mut colj[1..] {
+                *c /= d;
             }
-        }
-        for j in 0..k {
-            for i in 0..j {
-                l[(i, j)] = 0.0;
-            }
+            self.inv_diag[j] = 1.0 / d;
         }
         self.kind = FactorKind::Cholesky;
         true
@@ -122,14 +135,21 @@ impl SmallFactor {
                 lu.swap_rows(p, j);
                 self.piv.swap(p, j);
             }
-            let d = lu[(j, j)];
-            for i in (j + 1)..k {
-                let f = lu[(i, j)] / d;
-                lu[(i, j)] = f;
-                if f != 0.0 {
-                    for c in (j + 1)..k {
-                        let v = lu[(j, c)];
-                        lu[(i, c)] -= f * v;
+            // Scale the multipliers, then a column-oriented rank-1 update of the trailing block.
+            let s = lu.as_mut_slice();
+            let d = s[j * k + j];
+            self.inv_diag[j] = 1.0 / d;
+            for v in &mut s[j * k + j + 1..(j + 1) * k] {
+                *v /= d;
+            }
+            let (left, right) = s.split_at_mut((j + 1) * k);
+            let mult = &left[j * k + j + 1..(j + 1) * k];
+            for c in (j + 1)..k {
+                let col = &mut right[(c - j - 1) * k..(c - j) * k];
+                let v = col[j];
+                if v != 0.0 {
+                    for (x, &f) in col[j + 1..].iter_mut().zip(mult) {
+                        *x -= f * v;
                     }
                 }
             }
@@ -138,46 +158,70 @@ impl SmallFactor {
         true
     }
 
+    /// Cholesky only: solve L y = b in place (column-oriented forward substitution).
+    #[inline]
+    pub fn forward_l(&self, b: &mut [f64]) {
+        let k = self.dim();
+        let l = self.lu.as_slice();
+        for p in 0..k {
+            let col = &l[p * k + p..(p + 1) * k];
+            let v = b[p] * self.inv_diag[p];
+            b[p] = v;
+            for (x, &c) in b[p + 1..k].iter_mut().zip(&col[1..]) {
+                *x -= c * v;
+            }
+        }
+    }
+
+    /// Cholesky only: solve Lᵀ x = y in place (back substitution with dots over columns of L).
+    #[inline]
+    pub fn backward_lt(&self, b: &mut [f64]) {
+        let k = self.dim();
+        let l = self.lu.as_slice();
+        for i in (0..k).rev() {
+            let col = &l[i * k + i..(i + 1) * k];
+            let s = b[i] - dot(&col[1..], &b[i + 1..k]);
+            b[i] = s * self.inv_diag[i];
+        }
+    }
+
     /// Solve A x = b in place (`b` holds x on return). `tmp` needs length ≥ k.
+    #[inline]
     pub fn solve_in_place(&self, b: &mut [f64], tmp: &mut [f64]) {
         let k = self.dim();
-        let l = &self.lu;
         match self.kind {
             FactorKind::Cholesky => {
-                for i in 0..k {
-                    let mut s = b[i];
-                    for p in 0..i {
-                        s -= l[(i, p)] * b[p];
-                    }
-                    b[i] = s / l[(i, i)];
-                }
-                for i in (0..k).rev() {
-                    let mut s = b[i];
-                    for p in (i + 1)..k {
-                        s -= l[(p, i)] * b[p];
-                    }
-                    b[i] = s / l[(i, i)];
-                }
+                self.forward_l(b);
+                self.backward_lt(b);
             }
             FactorKind::Lu => {
-                for i in 0..k {
-                    tmp[i] = b[self.piv[i]];
+                let lu = self.lu.as_slice();
+                let y = &mut tmp[..k];
+                for (yi, &p) in y.iter_mut().zip(&self.piv) {
+                    *yi = b[p];
                 }
-                for i in 0..k {
-                    let mut s = tmp[i];
-                    for p in 0..i {
-                        s -= l[(i, p)] * tmp[p];
+                // Unit lower triangle, column-oriented.
+                for p in 0..k {
+                    let v = y[p];
+                    if v != 0.0 {
+                        let col = &lu[p * k + p + 1..(p + 1) * k];
+                        for (x, &c) in y[p + 1..].iter_mut().zip(col) {
+                            *x -= c * v;
+                        }
                     }
-                    tmp[i] = s;
                 }
+                // Upper triangle, column-oriented.
                 for i in (0..k).rev() {
-                    let mut s = tmp[i];
-                    for p in (i + 1)..k {
-                        s -= l[(i, p)] * tmp[p];
+                    let col = &lu[i * k..i * k + i];
+                    let v = y[i] * self.inv_diag[i];
+                    y[i] = v;
+                    if v != 0.0 {
+                        for (x, &c) in y[..i].iter_mut().zip(col) {
+                            *x -= c * v;
+                        }
                     }
-                    tmp[i] = s / l[(i, i)];
                 }
-                b[..k].copy_from_slice(&tmp[..k]);
+                b[..k].copy_from_slice(y);
             }
             FactorKind::Empty => {
                 for v in b.iter_mut().take(k) {
@@ -187,17 +231,11 @@ impl SmallFactor {
         }
     }
 
-    /// Solve A X = B column by column, in place on the k×c matrix `b`.
-    pub fn solve_matrix_in_place(&self, b: &mut DMatrix<f64>, tmp: &mut [f64], col: &mut [f64]) {
+    /// Solve A X = B column by column, in place on the k×c matrix `b`. `tmp` needs length ≥ k.
+    pub fn solve_matrix_in_place(&self, b: &mut DMatrix<f64>, tmp: &mut [f64]) {
         let k = self.dim();
-        for c in 0..b.ncols() {
-            for i in 0..k {
-                col[i] = b[(i, c)];
-            }
-            self.solve_in_place(&mut col[..k], tmp);
-            for i in 0..k {
-                b[(i, c)] = col[i];
-            }
+        for col in b.as_mut_slice().chunks_exact_mut(k.max(1)) {
+            self.solve_in_place(col, tmp);
         }
     }
 }
@@ -214,6 +252,109 @@ pub fn symmetrize(a: &mut DMatrix<f64>) {
     }
 }
 
+/// Copy the strict lower triangle of the k×k column-major `a` onto its upper triangle.
+pub fn mirror_lower(a: &mut [f64], k: usize) {
+    for j in 0..k {
+        for i in (j + 1)..k {
+            a[i * k + j] = a[j * k + i];
+        }
+    }
+}
+
+/// x · y over the common length.
+#[inline]
+pub fn dot(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
+}
+
+/// y += α x over the common length.
+#[inline]
+pub fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
+    for (a, &b) in y.iter_mut().zip(x) {
+        *a += alpha * b;
+    }
+}
+
+/// y += A x for the column-major matrix `a` with leading dimension `lda` (A is y.len()×x.len(),
+/// column j at `a[j·lda..]`).
+///
+/// Rows are processed in register blocks of 4/2/1 accumulators, so the sum over columns stays
+/// in registers instead of a store/reload per column (the axpy form), which is what matters at
+/// the solver's sizes (a few to a dozen rows).
+#[inline]
+pub fn gemv_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
+    let r = y.len();
+    let mut i = 0;
+    while i + 4 <= r {
+        gemv_rows::<4>(y, i, a, lda, x);
+        i += 4;
+    }
+    if i + 2 <= r {
+        gemv_rows::<2>(y, i, a, lda, x);
+        i += 2;
+    }
+    if i < r {
+        gemv_rows::<1>(y, i, a, lda, x);
+    }
+}
+
+/// Rows i..i+B of y += A x.
+#[inline(always)]
+fn gemv_rows<const B: usize>(y: &mut [f64], i: usize, a: &[f64], lda: usize, x: &[f64]) {
+    let yb: &mut [f64; B] = (&mut y[i..i + B]).try_into().expect("block of B rows");
+    let mut acc = *yb;
+    for (j, &xj) in x.iter().enumerate() {
+        let col: &[f64; B] = a[j * lda + i..j * lda + i + B]
+            .try_into()
+            .expect("block of B rows");
+        for t in 0..B {
+            acc[t] += col[t] * xj;
+        }
+    }
+    *yb = acc;
+}
+
+/// y += Aᵀ x for the column-major matrix `a` with leading dimension `lda` (A is x.len()×y.len(),
+/// column j at `a[j·lda..]`): y_j += A[:, j]·x, four independent dot products at a time.
+#[inline]
+pub fn gemv_tr_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
+    let c = y.len();
+    let mut j = 0;
+    while j + 4 <= c {
+        gemv_tr_cols::<4>(y, j, a, lda, x);
+        j += 4;
+    }
+    if j + 2 <= c {
+        gemv_tr_cols::<2>(y, j, a, lda, x);
+        j += 2;
+    }
+    if j < c {
+        gemv_tr_cols::<1>(y, j, a, lda, x);
+    }
+}
+
+/// Entries j..j+B of y += Aᵀ x.
+#[inline(always)]
+fn gemv_tr_cols<const B: usize>(y: &mut [f64], j: usize, a: &[f64], lda: usize, x: &[f64]) {
+    let r = x.len();
+    let cols: [&[f64]; B] = std::array::from_fn(|t| &a[(j + t) * lda..(j + t) * lda + r]);
+    let mut acc = [0.0; B];
+    for (l, &xl) in x.iter().enumerate() {
+        for t in 0..B {
+            acc[t] += cols[t][l] * xl;
+        }
+    }
+    for t in 0..B {
+        y[j + t] += acc[t];
+    }
+}
+
+/// True when every entry is exactly zero.
+#[inline]
+pub fn is_zero(v: &[f64]) -> bool {
+    v.iter().all(|&x| x == 0.0)
+}
+
 /// ‖v‖_∞ of a slice (NaN propagates as +∞).
 pub fn norm_inf(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, &x| {
@@ -228,4 +369,93 @@ pub fn norm_inf(v: &[f64]) -> f64 {
 /// ‖v‖_∞ of a vector.
 pub fn vnorm_inf(v: &DVector<f64>) -> f64 {
     norm_inf(v.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random entries in [−1, 1).
+    fn fill(seed: u64, len: usize) -> Vec<f64> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gemv_kernels_match_nalgebra_for_every_block_remainder() {
+        for (r, c) in [
+            (1, 1),
+            (2, 3),
+            (3, 2),
+            (4, 4),
+            (5, 7),
+            (6, 3),
+            (7, 1),
+            (9, 13),
+            (13, 9),
+        ] {
+            let lda = r + 2;
+            let a = fill(1, lda * c);
+            let x = fill(2, c);
+            let y0 = fill(3, r);
+            let am = DMatrix::from_fn(r, c, |i, j| a[j * lda + i]);
+            let mut y = y0.clone();
+            gemv_acc(&mut y, &a, lda, &x);
+            let want = DVector::from_vec(y0.clone()) + &am * DVector::from_vec(x.clone());
+            assert!(y
+                .iter()
+                .zip(want.iter())
+                .all(|(u, v)| (u - v).abs() < 1e-13));
+            let xt = fill(4, r);
+            let z0 = fill(5, c);
+            let mut z = z0.clone();
+            gemv_tr_acc(&mut z, &a, lda, &xt);
+            let want = DVector::from_vec(z0) + am.transpose() * DVector::from_vec(xt);
+            assert!(z
+                .iter()
+                .zip(want.iter())
+                .all(|(u, v)| (u - v).abs() < 1e-13));
+        }
+    }
+
+    #[test]
+    fn small_factor_solves_spd_and_indefinite_systems() {
+        for k in 1..=9 {
+            let g = DMatrix::from_vec(k, k, fill(k as u64, k * k));
+            let spd = &g * g.transpose() + DMatrix::identity(k, k);
+            let mut indef = spd.clone();
+            indef[(0, 0)] = -3.0;
+            let b = fill(100 + k as u64, k);
+            let mut tmp = vec![0.0; k];
+            let mut f = SmallFactor::new(k);
+            assert!(f.cholesky(&spd));
+            let mut x = b.clone();
+            f.solve_in_place(&mut x, &mut tmp);
+            let res = &spd * DVector::from_vec(x) - DVector::from_vec(b.clone());
+            assert!(
+                res.amax() < 1e-12,
+                "Cholesky k = {k}: residual {}",
+                res.amax()
+            );
+            for a in [&spd, &indef] {
+                assert!(f.lu(a, 1e-13));
+                let mut x = b.clone();
+                f.solve_in_place(&mut x, &mut tmp);
+                let res = a * DVector::from_vec(x) - DVector::from_vec(b.clone());
+                assert!(res.amax() < 1e-11, "LU k = {k}: residual {}", res.amax());
+            }
+            if k > 1 {
+                assert!(!f.cholesky(&indef));
+            }
+        }
+    }
 }

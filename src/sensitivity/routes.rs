@@ -1,6 +1,7 @@
 //! Structured sensitivity routes on the solver's kept factorization.
 
 use super::SensitivityError;
+use crate::linalg::{axpy, dot, is_zero};
 use crate::model::derivs::ThetaBlock;
 use crate::model::OcpModel;
 use crate::solver::Workspace;
@@ -159,6 +160,10 @@ pub fn vjp<M: OcpModel>(
             }
         }
     }
+    let k = ws.rows.len();
+    if k > 0 {
+        active_multipliers_by_symmetry(ws)?;
+    }
     ws.riccati.solve(
         &ws.blocks,
         &ws.lin,
@@ -168,14 +173,74 @@ pub fn vjp<M: OcpModel>(
         &mut ws.du,
         &mut ws.lam_new,
     );
-    let nu = schur_correct(ws, None)?;
-    contract(ws, model, nu, out);
+    contract(ws, model, k, out);
     Ok(())
 }
 
-/// Apply the active-row Schur correction to the LQ solution in (dx, du, lam_new):
-/// ν = S⁻¹(r − G Δ) with r = −(∂g/∂θ)_k when `rhs_col` names a column of `g_theta` rows,
-/// else r = 0. Returns the number of active rows (ν is in `schur_rhs`).
+/// Active-row multipliers of the VJP without the unconstrained solve, then the LQ linear term
+/// of the constrained one.
+///
+/// With homogeneous constraints the LQ solution is linear and symmetric in its linear term:
+/// z(l) = −M l with M = Mᵀ. The kept columns are W_a = z(G_a), so for Δ = z(l)
+///
+/// ```text
+/// G_a·Δ = −G_aᵀ M l = ⟨W_a, l⟩,        ν = S⁻¹(−G Δ),        Δ + Σ_a ν_a W_a = z(l + Σ_a ν_a G_a).
+/// ```
+///
+/// ⟨W_a, l⟩ only runs over the stages where l ≠ 0 (a control seed: one stage), and the
+/// corrected step is a single Riccati solve instead of k axpys over the whole horizon. On
+/// return `ws.lin` holds l + Gᵀν and `schur_rhs` holds ν.
+fn active_multipliers_by_symmetry(ws: &mut Workspace) -> Result<(), SensitivityError> {
+    let (n, h) = (ws.n, ws.h);
+    let k = ws.rows.len();
+    let rhs = &mut ws.schur_rhs[..k];
+    rhs.fill(0.0);
+    for i in 0..=h {
+        let l = ws.lin[i].as_slice();
+        if is_zero(l) {
+            continue;
+        }
+        for (a, r) in rhs.iter_mut().enumerate() {
+            *r -= dot(ws.wx[a][i].as_slice(), &l[..n]);
+            if i < h {
+                *r -= dot(ws.wu[a][i].as_slice(), &l[n..]);
+            }
+        }
+    }
+    solve_schur(ws)?;
+    for a in 0..k {
+        let (st, row) = ws.rows[a];
+        let nu = ws.schur_rhs[a];
+        let b = &ws.blocks[st];
+        let l = &mut ws.lin[st];
+        for j in 0..n {
+            l[j] += nu * b.gx[(row, j)];
+        }
+        if st < h {
+            for j in 0..ws.m {
+                l[n + j] += nu * b.gu[(row, j)];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// schur_rhs ← S⁻¹ schur_rhs, with a singular complement reported as an error.
+fn solve_schur(ws: &mut Workspace) -> Result<(), SensitivityError> {
+    let k = ws.rows.len();
+    ws.schur_fac
+        .solve_in_place(&mut ws.schur_rhs[..k], &mut ws.schur_tmp);
+    if ws.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
+        return Err(SensitivityError::Singular(
+            "active-row Schur complement".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Apply the active-row Schur correction to the LQ solution Δ in (dx, du, lam_new):
+/// ν = S⁻¹(r − G Δ), Δ ← Δ + Σ_a ν_a W_a, with r = `rhs` (−(∂g/∂θ) of one column) or 0.
+/// Returns the number of active rows (ν is in `schur_rhs`).
 fn schur_correct(ws: &mut Workspace, rhs: Option<&[f64]>) -> Result<usize, SensitivityError> {
     let h = ws.horizon();
     let k = ws.rows.len();
@@ -187,20 +252,14 @@ fn schur_correct(ws: &mut Workspace, rhs: Option<&[f64]>) -> Result<usize, Sensi
         let r0 = rhs.map(|r| r[a]).unwrap_or(0.0);
         ws.schur_rhs[a] = r0 - ws.row_dot(st, row, None);
     }
-    ws.schur_fac
-        .solve_in_place(&mut ws.schur_rhs[..k], &mut ws.schur_tmp);
-    if ws.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
-        return Err(SensitivityError::Singular(
-            "active-row Schur complement".into(),
-        ));
-    }
-    for a in 0..k {
-        let c = ws.schur_rhs[a];
-        for i in 0..=h {
-            ws.dx[i].axpy(c, &ws.wx[a][i], 1.0);
-            ws.lam_new[i].axpy(c, &ws.wl[a][i], 1.0);
+    solve_schur(ws)?;
+    for i in 0..=h {
+        for a in 0..k {
+            let c = ws.schur_rhs[a];
+            axpy(ws.dx[i].as_mut_slice(), c, ws.wx[a][i].as_slice());
+            axpy(ws.lam_new[i].as_mut_slice(), c, ws.wl[a][i].as_slice());
             if i < h {
-                ws.du[i].axpy(c, &ws.wu[a][i], 1.0);
+                axpy(ws.du[i].as_mut_slice(), c, ws.wu[a][i].as_slice());
             }
         }
     }

@@ -17,7 +17,7 @@
 //! R̃ᵢ = Rᵢ + BᵢᵀP_{i+1}Bᵢ must be positive definite, which holds iff the LQ problem is strictly
 //! convex on the affine subspace of its constraints.
 
-use crate::linalg::{symmetrize, FactorKind, SmallFactor};
+use crate::linalg::{gemv_acc, gemv_tr_acc, is_zero, mirror_lower, FactorKind, SmallFactor};
 use crate::model::derivs::StageBlock;
 use nalgebra::{DMatrix, DVector};
 
@@ -35,29 +35,34 @@ pub enum FactorOutcome {
 }
 
 /// Riccati factorization storage for one (n, m, H).
+///
+/// Matrices are nalgebra `DMatrix` (column-major); the recursion works on their slices with the
+/// kernels of [`crate::linalg`] (no gemm dispatch on these tiny blocks, no allocation).
 #[derive(Clone, Debug)]
 pub struct Riccati {
     n: usize,
     m: usize,
     h: usize,
-    /// Value-function Hessians P_0 … P_H.
+    /// Value-function Hessians P_0 … P_H (exactly symmetric).
     p: Vec<DMatrix<f64>>,
     /// Feedback gains K_0 … K_{H−1} (m×n).
     k: Vec<DMatrix<f64>>,
     /// Factorizations of R̃_i.
     rfac: Vec<SmallFactor>,
-    // temporaries
-    pa: DMatrix<f64>,
-    pb: DMatrix<f64>,
+    // temporaries of the factorization
+    /// F = [A_i B_i] (n×(n+m), column-major).
+    f: Vec<f64>,
+    /// P_{i+1} F (n×(n+m), column-major).
+    pf: Vec<f64>,
+    /// Lower triangle of H_i + [A_i B_i]ᵀ P_{i+1} [A_i B_i] ((n+m)², column-major).
+    mt: Vec<f64>,
+    /// R̃_i as a full m×m matrix (LU fallback only).
     rt: DMatrix<f64>,
-    st: DMatrix<f64>,
     // solve storage
     pv: Vec<DVector<f64>>,
     kv: Vec<DVector<f64>>,
     t: DVector<f64>,
-    rtil: DVector<f64>,
     tmp: Vec<f64>,
-    col: Vec<f64>,
 }
 
 impl Riccati {
@@ -70,16 +75,14 @@ impl Riccati {
             p: vec![DMatrix::zeros(n, n); h + 1],
             k: vec![DMatrix::zeros(m, n); h],
             rfac: (0..h).map(|_| SmallFactor::new(m)).collect(),
-            pa: DMatrix::zeros(n, n),
-            pb: DMatrix::zeros(n, m),
+            f: vec![0.0; n * (n + m)],
+            pf: vec![0.0; n * (n + m)],
+            mt: vec![0.0; (n + m) * (n + m)],
             rt: DMatrix::zeros(m, m),
-            st: DMatrix::zeros(m, n),
             pv: vec![DVector::zeros(n); h + 1],
             kv: vec![DVector::zeros(m); h],
             t: DVector::zeros(n),
-            rtil: DVector::zeros(m),
             tmp: vec![0.0; m.max(n)],
-            col: vec![0.0; m.max(n)],
         }
     }
 
@@ -89,8 +92,18 @@ impl Riccati {
     }
 
     /// Backward recursion on the matrices. `hess[i]` is the (n+m)² stage Hessian for i < H and
-    /// `hess[H]` the n×n terminal one; `blocks[i].fx`, `blocks[i].fu` are the dynamics Jacobians; `reg` is added to
-    /// the diagonal of every Hessian block (0 for the exact factorization).
+    /// `hess[H]` the n×n terminal one (only their lower triangles are read: they are symmetric);
+    /// `blocks[i].fx`, `blocks[i].fu` are the dynamics Jacobians; `reg` is added to the diagonal
+    /// of every Hessian block (0 for the exact factorization).
+    ///
+    /// Per stage, with F = [A B] and P = P_{i+1}:
+    ///
+    /// ```text
+    /// M = H_i + Fᵀ P F = [Q̃ S̃ᵀ; S̃ R̃]     (lower triangle only, from PF = P F)
+    /// K = −R̃⁻¹ S̃,   P_i = Q̃ + S̃ᵀ K       (R̃ by Cholesky, or LU when indefinite)
+    /// ```
+    ///
+    /// P_i is formed on its lower triangle and mirrored, so it is exactly symmetric.
     pub fn factor(
         &mut self,
         hess: &[DMatrix<f64>],
@@ -99,52 +112,67 @@ impl Riccati {
         allow_indefinite: bool,
     ) -> FactorOutcome {
         let (n, m, h) = (self.n, self.m, self.h);
+        let nm = n + m;
         let mut outcome = FactorOutcome::PositiveDefinite;
-        self.p[h].copy_from(&hess[h].view((0, 0), (n, n)));
-        for j in 0..n {
-            self.p[h][(j, j)] += reg;
+        {
+            let ph = self.p[h].as_mut_slice();
+            let hh = hess[h].as_slice();
+            for c in 0..n {
+                ph[c * n + c..(c + 1) * n].copy_from_slice(&hh[c * n + c..(c + 1) * n]);
+                ph[c * n + c] += reg;
+            }
+            mirror_lower(ph, n);
         }
         for i in (0..h).rev() {
             let (pn, pi) = split_pair(&mut self.p, i);
-            let ai = &blocks[i].fx;
-            let bi = &blocks[i].fu;
-            let hi = &hess[i];
-            self.pa.gemm(1.0, pn, ai, 0.0);
-            self.pb.gemm(1.0, pn, bi, 0.0);
-            // R̃ = R + Bᵀ P B
-            self.rt.copy_from(&hi.view((n, n), (m, m)));
-            self.rt.gemm_tr(1.0, bi, &self.pb, 1.0);
-            for j in 0..m {
-                self.rt[(j, j)] += reg;
+            let (pn, pi) = (pn.as_slice(), pi.as_mut_slice());
+            let hi = hess[i].as_slice();
+            // F = [A B] (n×(n+m)), then PF = P F column by column.
+            self.f[..n * n].copy_from_slice(blocks[i].fx.as_slice());
+            self.f[n * n..].copy_from_slice(blocks[i].fu.as_slice());
+            for (out, fc) in self.pf.chunks_exact_mut(n).zip(self.f.chunks_exact(n)) {
+                out.fill(0.0);
+                gemv_acc(out, pn, n, fc);
             }
-            symmetrize(&mut self.rt);
-            // S̃ = S + Bᵀ P A
-            self.st.copy_from(&hi.view((n, 0), (m, n)));
-            self.st.gemm_tr(1.0, bi, &self.pa, 1.0);
-            // Q̃ = Q + Aᵀ P A
-            pi.copy_from(&hi.view((0, 0), (n, n)));
-            pi.gemm_tr(1.0, ai, &self.pa, 1.0);
-            for j in 0..n {
-                pi[(j, j)] += reg;
+            // Lower triangle of M = H + Fᵀ (P F): M[c.., c] = H[c.., c] + F[:, c..]ᵀ PF[:, c].
+            for c in 0..nm {
+                let col = &mut self.mt[c * nm + c..(c + 1) * nm];
+                col.copy_from_slice(&hi[c * nm + c..(c + 1) * nm]);
+                gemv_tr_acc(col, &self.f[c * n..], n, &self.pf[c * n..(c + 1) * n]);
+                col[0] += reg;
             }
+            // Factor R̃ = M[n.., n..]: Cholesky, else (when allowed) LU of the full matrix.
             let fac = &mut self.rfac[i];
-            if !fac.cholesky(&self.rt) {
+            if !fac.cholesky_lower(&self.mt[n * nm + n..], nm) {
                 if !allow_indefinite {
                     return FactorOutcome::NotPositiveDefinite(i);
                 }
+                let rt = self.rt.as_mut_slice();
+                for c in 0..m {
+                    rt[c * m + c..(c + 1) * m]
+                        .copy_from_slice(&self.mt[(n + c) * nm + n + c..(n + c + 1) * nm]);
+                }
+                mirror_lower(rt, m);
                 if !fac.lu(&self.rt, 1e-13) {
                     return FactorOutcome::Singular(i);
                 }
                 outcome = FactorOutcome::Indefinite;
             }
-            // K = −R̃⁻¹ S̃
-            let ki = &mut self.k[i];
-            ki.copy_from(&self.st);
-            fac.solve_matrix_in_place(ki, &mut self.tmp, &mut self.col);
-            ki.neg_mut();
-            // P = Q̃ + S̃ᵀ K
-            pi.gemm_tr(1.0, &self.st, ki, 1.0);
-            symmetrize(pi);
+            // K = −R̃⁻¹ S̃, S̃ = M[n.., ..n].
+            let ki = self.k[i].as_mut_slice();
+            for (c, kc) in ki.chunks_exact_mut(m).enumerate() {
+                for (kv, &sv) in kc.iter_mut().zip(&self.mt[c * nm + n..(c + 1) * nm]) {
+                    *kv = -sv;
+                }
+                fac.solve_in_place(kc, &mut self.tmp);
+            }
+            // P_i = Q̃ + S̃ᵀ K on the lower triangle: P[c.., c] = Q̃[c.., c] + S̃[:, c..]ᵀ K[:, c].
+            for c in 0..n {
+                let col = &mut pi[c * n + c..(c + 1) * n];
+                col.copy_from_slice(&self.mt[c * nm + c..c * nm + n]);
+                gemv_tr_acc(col, &self.mt[c * nm + n..], nm, &ki[c * m..(c + 1) * m]);
+            }
+            mirror_lower(pi, n);
         }
         outcome
     }
@@ -166,6 +194,10 @@ impl Riccati {
     /// `lin[i]` (length n+m) and `lin[H]` (length n) are the linear terms, `defect[i]` the
     /// dynamics offsets bᵢ, `x0` the initial state x̄. Outputs: `x` (H+1), `u` (H) and the
     /// costates `lam` (H+1: λ_0 is the multiplier of x_0 = x̄).
+    ///
+    /// Backward, with t = P_{i+1} bᵢ + p_{i+1}: r̃ = r + Bᵀt, k = −R̃⁻¹ r̃, p_i = q + Aᵀt + Kᵀr̃.
+    /// Stages after the last nonzero linear term (and defect) have p = 0, k = 0 and are skipped
+    /// (sensitivity seeds and the polish's active-row columns are nonzero on few stages).
     #[allow(clippy::too_many_arguments)]
     pub fn solve(
         &mut self,
@@ -179,45 +211,66 @@ impl Riccati {
     ) {
         let (n, m, h) = (self.n, self.m, self.h);
         self.pv[h].copy_from(&lin[h].rows(0, n));
+        let mut tail_zero = is_zero(self.pv[h].as_slice());
         for i in (0..h).rev() {
             let (pn, pi) = split_pair(&mut self.pv, i);
-            // t = P_{i+1} b_i + p_{i+1}
-            self.t.copy_from(pn);
-            if let Some(d) = defect {
-                self.t.gemv(1.0, &self.p[i + 1], &d[i], 1.0);
+            let (pi, kv) = (pi.as_mut_slice(), self.kv[i].as_mut_slice());
+            let li = lin[i].as_slice();
+            let di = defect.map(|d| d[i].as_slice());
+            if tail_zero && is_zero(li) && di.is_none_or(is_zero) {
+                pi.fill(0.0);
+                kv.fill(0.0);
+                continue;
             }
-            // r̃ = r + Bᵀ t ; q̃ = q + Aᵀ t
-            self.rtil.copy_from(&lin[i].rows(n, m));
-            self.rtil.gemv_tr(1.0, &blocks[i].fu, &self.t, 1.0);
-            pi.copy_from(&lin[i].rows(0, n));
-            pi.gemv_tr(1.0, &blocks[i].fx, &self.t, 1.0);
-            // k = −R̃⁻¹ r̃ ; p = q̃ + Kᵀ r̃
-            pi.gemv_tr(1.0, &self.k[i], &self.rtil, 1.0);
-            let kv = &mut self.kv[i];
-            kv.copy_from(&self.rtil);
-            self.rfac[i].solve_in_place(kv.as_mut_slice(), &mut self.tmp);
-            kv.neg_mut();
+            tail_zero = false;
+            // t = P_{i+1} b_i + p_{i+1}
+            let t = self.t.as_mut_slice();
+            t.copy_from_slice(pn.as_slice());
+            if let Some(d) = di {
+                gemv_acc(t, self.p[i + 1].as_slice(), n, d);
+            }
+            // r̃ = r + Bᵀ t (kept in kv, solved in place below)
+            kv.copy_from_slice(&li[n..]);
+            gemv_tr_acc(kv, blocks[i].fu.as_slice(), n, t);
+            // p = q + Aᵀ t + Kᵀ r̃
+            pi.copy_from_slice(&li[..n]);
+            gemv_tr_acc(pi, blocks[i].fx.as_slice(), n, t);
+            gemv_tr_acc(pi, self.k[i].as_slice(), m, kv);
+            // k = −R̃⁻¹ r̃
+            self.rfac[i].solve_in_place(kv, &mut self.tmp);
+            for v in kv.iter_mut() {
+                *v = -*v;
+            }
         }
         match x0 {
             Some(v) => x[0].copy_from(v),
             None => x[0].fill(0.0),
         }
         lam[0].copy_from(&self.pv[0]);
-        lam[0].gemv(1.0, &self.p[0], &x[0], 1.0);
+        gemv_acc(
+            lam[0].as_mut_slice(),
+            self.p[0].as_slice(),
+            n,
+            x[0].as_slice(),
+        );
         for i in 0..h {
             let (xi, xn) = split_pair_ref(x, i);
-            let ui = &mut u[i];
-            ui.copy_from(&self.kv[i]);
-            ui.gemv(1.0, &self.k[i], xi, 1.0);
+            let (xi, xn) = (xi.as_slice(), xn.as_mut_slice());
+            // u = K x + k
+            let ui = u[i].as_mut_slice();
+            ui.copy_from_slice(self.kv[i].as_slice());
+            gemv_acc(ui, self.k[i].as_slice(), m, xi);
+            // x⁺ = A x + B u + b
             match defect {
-                Some(d) => xn.copy_from(&d[i]),
+                Some(d) => xn.copy_from_slice(d[i].as_slice()),
                 None => xn.fill(0.0),
             }
-            xn.gemv(1.0, &blocks[i].fx, xi, 1.0);
-            xn.gemv(1.0, &blocks[i].fu, ui, 1.0);
-            let l = &mut lam[i + 1];
-            l.copy_from(&self.pv[i + 1]);
-            l.gemv(1.0, &self.p[i + 1], xn, 1.0);
+            gemv_acc(xn, blocks[i].fx.as_slice(), n, xi);
+            gemv_acc(xn, blocks[i].fu.as_slice(), n, ui);
+            // λ⁺ = P x⁺ + p
+            let l = lam[i + 1].as_mut_slice();
+            l.copy_from_slice(self.pv[i + 1].as_slice());
+            gemv_acc(l, self.p[i + 1].as_slice(), n, xn);
         }
     }
 }
