@@ -64,7 +64,7 @@ fn list(args: &ListArgs) -> Result<()> {
                 episode_len: t.episode_len(),
                 step_h: t.step_horizon(),
                 traj_h: t.traj_horizon(),
-                sigma: t.sigma(),
+                sigma: t.default_sigma(),
                 sigma0: t.nonlinear().map(|nt| nt.sigma0()),
             }
         })

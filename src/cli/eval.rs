@@ -5,7 +5,7 @@
 
 use super::control::{nonlinear_episode, Controller, VoltageCtl};
 use super::table::{self, num};
-use super::task::{TableFormat, Task};
+use super::task::{task_parser, TableFormat, Task};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use diffop::envs::voltage::{evaluate, EvalSettings};
@@ -16,7 +16,7 @@ use serde_json::json;
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Task.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = task_parser())]
     pub task: Task,
     /// Controller (gradient-flow: voltage only).
     #[arg(long, value_enum)]
@@ -152,7 +152,7 @@ pub struct EvalCommand {
     #[arg(long, requires = "checkpoint")]
     pub references: bool,
     /// Task (required without --checkpoint).
-    #[arg(long, value_enum, required_unless_present = "checkpoint")]
+    #[arg(long, value_parser = task_parser(), required_unless_present = "checkpoint")]
     pub task: Option<Task>,
     /// Controller (gradient-flow: voltage only; required without --checkpoint).
     #[arg(long, value_enum, required_unless_present = "checkpoint")]

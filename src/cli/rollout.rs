@@ -5,7 +5,7 @@ use super::control::{nonlinear_episode, policy_episode, voltage_episode, Control
 use super::mpc::MpcPolicy;
 use super::plot::{self, Panel};
 use super::table::{self, num, vec_cell};
-use super::task::Task;
+use super::task::{task_parser, Task};
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
 use diffop::envs::voltage::{VoltageEnv, VoltageEnvSettings};
@@ -42,7 +42,7 @@ steps), θ is the checkpoint's (or θ(0) with --untrained). Example:
   diffop rollout --checkpoint runs/voltage-step-seed0 --seed 1 --untrained --plot before.png")]
 pub struct RolloutArgs {
     /// Task (taken from the checkpoint with --checkpoint).
-    #[arg(long, value_enum, required_unless_present = "checkpoint")]
+    #[arg(long, value_parser = task_parser(), required_unless_present = "checkpoint")]
     pub task: Option<Task>,
     /// Controller (gradient-flow: voltage only).
     #[arg(

@@ -16,8 +16,9 @@ use std::str::FromStr;
 
 use super::LearnError;
 use crate::envs::voltage::TRAINING_HORIZON;
-use crate::model::tasks::init::THETA_F_FLOOR;
-use crate::model::tasks::NonlinearTask;
+use crate::model::tasks::init::{A_LINEAR, THETA_F_FLOOR};
+use crate::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
+use crate::model::OcpModel;
 use crate::policy::sampler::{ExplorationConfig, Truncation};
 use crate::solver::SolverSettings;
 
@@ -90,6 +91,47 @@ impl Task {
             (Mode::Step, Some(t)) => t.step_horizon(),
             (Mode::Step, None) => 6,
             (Mode::Traj, _) => self.episode_len(),
+        }
+    }
+
+    /// State and control dimensions (n, m) of the policy problem.
+    pub fn nm(self) -> (usize, usize) {
+        self.nonlinear().map_or((6, 3), NonlinearTask::nm)
+    }
+
+    /// Number of policy parameters d.
+    pub fn d(self) -> usize {
+        match self.nonlinear() {
+            Some(t) => Table1Policy::new(t).dims().d,
+            None => VoltagePolicy::default().dims().d,
+        }
+    }
+
+    /// Step-mode horizon H (voltage: 6, the short-horizon configuration).
+    pub fn step_horizon(self) -> usize {
+        self.default_horizon(Mode::Step)
+    }
+
+    /// Traj-mode horizon H = T.
+    pub fn traj_horizon(self) -> usize {
+        self.default_horizon(Mode::Traj)
+    }
+
+    /// The "mpc-true" θ: true φ_f with the oracle weights (rocket: unit weights, its true cost
+    /// has no Table-1 form); voltage: θ_v = 1 and the LinDistFlow A.
+    pub fn mpc_true_theta(self) -> Vec<f64> {
+        match self.nonlinear() {
+            Some(t) => t.oracle_theta().unwrap_or_else(|| {
+                let (n, _) = t.nm();
+                let mut th = vec![1.0; 2 * n];
+                th.extend(t.phi_true());
+                th
+            }),
+            None => {
+                let mut th = vec![1.0; 3];
+                th.extend(A_LINEAR.iter().flatten());
+                th
+            }
         }
     }
 

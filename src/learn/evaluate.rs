@@ -20,7 +20,7 @@ use super::LearnError;
 use crate::envs::voltage::metrics::{evaluate, EvalSettings, VoltageController};
 use crate::envs::voltage::{network::N_CTRL, VoltageEnv};
 use crate::envs::{Env, NonlinearEnv};
-use crate::model::tasks::init::{project_theta_f, theta0_nonlinear_with, theta0_voltage, A_LINEAR};
+use crate::model::tasks::init::{project_theta_f, theta0_nonlinear_with, theta0_voltage};
 use crate::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
 use crate::policy::{OptPolicy, PolicyError};
 use crate::rng::{stream, Stream};
@@ -70,19 +70,7 @@ pub fn theta_for(config: &TrainConfig, kind: &ControllerKind) -> Result<Vec<f64>
     match kind {
         ControllerKind::Theta(t) => Ok(t.clone()),
         ControllerKind::Untrained => initial_theta(config),
-        ControllerKind::MpcTrue => Ok(match config.task.nonlinear() {
-            Some(task) => task.oracle_theta().unwrap_or_else(|| {
-                let (n, _) = task.nm();
-                let mut th = vec![1.0; 2 * n];
-                th.extend(task.phi_true());
-                th
-            }),
-            None => {
-                let mut th = vec![1.0; 3];
-                th.extend(A_LINEAR.iter().flatten());
-                th
-            }
-        }),
+        ControllerKind::MpcTrue => Ok(config.task.mpc_true_theta()),
     }
 }
 
