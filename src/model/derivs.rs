@@ -795,10 +795,15 @@ impl Differentiator {
         let m = if i.is_some() { u.len() } else { 0 };
         let d = theta.len();
         let q = gw.len();
+        let k = n + m;
+        let fw = if i.is_some() { &fw[..n] } else { &[][..] };
+        // Every term is linear in (w, fw, gw): a zero direction contributes exactly zero.
+        if wz[..k].iter().chain(fw).chain(gw).all(|&v| v == 0.0) {
+            out[..d].fill(0.0);
+            return;
+        }
         let ts = &mut self.tape;
         let c = ts.record(model, i, x, u, theta, ctx, q, true);
-        let k = n + m;
-        ts.tape.forward(1, &wz[..k]);
         let lam = if i.is_some() { lam } else { &[][..] };
         ts.lagrangian_seeds(c, lam, mu);
         // The first-order terms (∂f/∂θ)ᵀ fw + (∂g/∂θ)ᵀ gw ride along as adjoint-tangent
@@ -816,10 +821,12 @@ impl Differentiator {
                 ts.tan_seeds.push((ts.g[r], gw[r]));
             }
         }
+        // One direction w on z; only the θ inputs (k ..) are wanted, so the reverse sweep
+        // skips every node that does not depend on θ.
         ts.tape
-            .reverse_second_seeded(&ts.seeds2, &ts.tan_seeds, true);
+            .directional_contract(&wz[..k], &ts.seeds2, &ts.tan_seeds, k);
         for j in 0..d {
-            out[j] = ts.tape.hess_row(k + j)[0];
+            out[j] = ts.tape.directional_adjoint_tangent(k + j);
         }
     }
 

@@ -617,6 +617,22 @@ pub struct Tape {
     adj_tan: Vec<f64>,
     /// Per node: its adjoint-tangent row was written in the current reverse sweep.
     touched: Vec<bool>,
+    /// Buffers of [`Tape::directional_contract`] (one value per node, plus a zero slot at
+    /// index `len` standing for "no argument").
+    dc: DirectionalScratch,
+}
+
+/// Per-node scalars of the single-direction sweep [`Tape::directional_contract`].
+#[derive(Default)]
+struct DirectionalScratch {
+    /// Forward tangent ṫ_v = ∂v/∂z · w.
+    tan: Vec<f64>,
+    /// Per node: depends on a wanted input (only those nodes are swept in reverse).
+    dep: Vec<bool>,
+    /// Adjoint v̄ = ∂ℓ/∂v.
+    adj: Vec<f64>,
+    /// Adjoint tangent (v̄)˙ = ∂/∂v (∇ℓ · w + Σ weight · output).
+    adj_tan: Vec<f64>,
 }
 
 impl fmt::Debug for Tape {
@@ -831,6 +847,92 @@ impl Tape {
                 }
             }
         });
+    }
+
+    /// The single-direction contraction used by vector–Jacobian products, in one scalar
+    /// forward and one scalar reverse sweep.
+    ///
+    /// Inputs `0 .. w.len()` get the tangent `w` (the others zero). With ℓ = Σ weight ·
+    /// output over `seeds` and the first-order term s = Σ weight · output over `tan_seeds`,
+    /// afterwards [`Tape::directional_adjoint_tangent`] of input j ≥ `wanted_from` is
+    ///
+    /// ```text
+    /// ∂/∂input_j (∇ℓ · w + s)      (forward-over-reverse with one direction)
+    /// ```
+    ///
+    /// Same numbers as [`Tape::forward`] with one direction followed by
+    /// [`Tape::reverse_second_seeded`], but (a) the per-node state is four scalars instead of
+    /// the padded rows and "touched" bookkeeping of the vector sweep, and (b) the reverse
+    /// sweep visits only the nodes that depend on a wanted input (j ≥ `wanted_from`): a node
+    /// that does not depend on them has no wanted input among its ancestors, so its adjoint
+    /// and adjoint tangent cannot reach one. The adjoints of the other inputs are not
+    /// computed.
+    pub fn directional_contract(
+        &mut self,
+        w: &[f64],
+        seeds: &[(AVar, f64)],
+        tan_seeds: &[(AVar, f64)],
+        wanted_from: usize,
+    ) {
+        let len = self.nodes.len();
+        let ni = self.n_inputs;
+        debug_assert!(w.len() <= ni && wanted_from <= ni);
+        let dc = &mut self.dc;
+        // Slot `len` is the zero "no argument" slot: unary nodes have db = hab = hbb = 0, so
+        // their b-updates below add exact zeros there (and it is never read back as a result).
+        let arg = |b: u32| if b == CONST { len } else { b as usize };
+        dc.tan.clear();
+        dc.tan.resize(len + 1, 0.0);
+        dc.dep.clear();
+        dc.dep.resize(len + 1, false);
+        dc.tan[..w.len()].copy_from_slice(w);
+        for d in &mut dc.dep[wanted_from..ni] {
+            *d = true;
+        }
+        // Forward: ṫ_v = φ_a ṫ_a + φ_b ṫ_b, dep_v = dep_a ∨ dep_b.
+        for v in ni..len {
+            let nd = &self.nodes[v];
+            let (a, b) = (nd.a as usize, arg(nd.b));
+            dc.tan[v] = nd.da * dc.tan[a] + nd.db * dc.tan[b];
+            dc.dep[v] = dc.dep[a] | dc.dep[b];
+        }
+        dc.adj.clear();
+        dc.adj.resize(len + 1, 0.0);
+        dc.adj_tan.clear();
+        dc.adj_tan.resize(len + 1, 0.0);
+        for &(y, wt) in seeds {
+            if y.i != CONST {
+                dc.adj[y.i as usize] += wt;
+            }
+        }
+        for &(y, wt) in tan_seeds {
+            if y.i != CONST {
+                dc.adj_tan[y.i as usize] += wt;
+            }
+        }
+        // Reverse: for v = φ(a, b) with adjoint v̄ and adjoint tangent v̄˙,
+        //   ā += φ_a v̄,   ā˙ += φ_a v̄˙ + v̄ (φ_aa ṫ_a + φ_ab ṫ_b)   (and symmetrically for b).
+        for v in (ni..len).rev() {
+            if !dc.dep[v] {
+                continue;
+            }
+            let (wv, wt) = (dc.adj[v], dc.adj_tan[v]);
+            if wv == 0.0 && wt == 0.0 {
+                continue;
+            }
+            let nd = &self.nodes[v];
+            let (a, b) = (nd.a as usize, arg(nd.b));
+            let (ta, tb) = (dc.tan[a], dc.tan[b]);
+            dc.adj[a] += nd.da * wv;
+            dc.adj_tan[a] += nd.da * wt + wv * (nd.haa * ta + nd.hab * tb);
+            dc.adj[b] += nd.db * wv;
+            dc.adj_tan[b] += nd.db * wt + wv * (nd.hab * ta + nd.hbb * tb);
+        }
+    }
+
+    /// ∂/∂input_j (∇ℓ · w + s) after [`Tape::directional_contract`] (j ≥ its `wanted_from`).
+    pub fn directional_adjoint_tangent(&self, j: usize) -> f64 {
+        self.dc.adj_tan[j]
     }
 
     /// ∂ℓ/∂input_j after [`Tape::reverse_second`].
