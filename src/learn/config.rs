@@ -409,9 +409,9 @@ impl TrainConfig {
             truncation,
             baseline,
             // PROJECT DEFAULT: causal weights on the voltage Step task. With the same 10,000
-            // trajectories the 500-scenario transient cost of seeds 0–4 went from −6.811 /
-            // −6.765 / −6.816 / − / − to −6.818 / −6.819 / −6.818 / −6.819 / −6.822 (seed 1 had
-            // stalled near −6.75 from iteration 250 on): each of the 100 first actions is
+            // trajectories the 500-scenario transient cost of seeds 0–2 went from −6.811 /
+            // −6.765 / −6.816 to −6.818 / −6.819 / −6.818 (seeds 3, 4: −6.819, −6.822; seed 1
+            // had stalled near −6.75 from iteration 250 on): each of the 100 first actions is
             // weighted by its own cost-to-go instead of the whole scenario's cost. No gain on
             // voltage Traj (h = 30: −6.807 / −6.757 / −6.810 / −6.806 / −6.804, unchanged) nor
             // on the arm (Step 164.9 vs 165.1 after 300 iterations).
