@@ -301,6 +301,8 @@ pub fn gemv_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
 /// Rows i..i+B of y += A x.
 #[inline(always)]
 fn gemv_rows<const B: usize>(y: &mut [f64], i: usize, a: &[f64], lda: usize, x: &[f64]) {
+    // The `expect`s cannot fire: each slice is taken with exactly B entries (the indexing
+    // itself checks the bounds); the conversion to arrays lets the compiler unroll over B.
     let yb: &mut [f64; B] = (&mut y[i..i + B]).try_into().expect("block of B rows");
     let mut acc = *yb;
     for (j, &xj) in x.iter().enumerate() {

@@ -184,15 +184,8 @@ pub struct Pdp {
     model: TrueFormPolicy,
     demos: Vec<Demo>,
     workspaces: Vec<Workspace>,
-    theta: Vec<f64>,
     settings: PdpSettings,
-    iteration: usize,
-    losses: Vec<f64>,
-    /// θ⁽⁰⁾.
-    theta0: Vec<f64>,
-    /// The workspaces hold no solution of the previous iteration (set on resume), so the next
-    /// solves start cold even with `warm_start`.
-    cold_workspaces: bool,
+    progress: PdpProgress,
 }
 
 impl Pdp {
@@ -212,12 +205,8 @@ impl Pdp {
             model,
             demos,
             workspaces,
-            theta0: theta.clone(),
-            theta,
             settings,
-            iteration: 0,
-            losses: Vec::new(),
-            cold_workspaces: false,
+            progress: PdpProgress::new(theta),
         })
     }
 
@@ -232,16 +221,8 @@ impl Pdp {
         checkpoint.check_compatible(task.name(), &settings)?;
         let state = checkpoint.exact_state()?;
         let mut pdp = Self::new(task, settings)?;
-        pdp.restore(state)?;
+        pdp.progress.restore(state)?;
         Ok(pdp)
-    }
-
-    fn restore(&mut self, state: PdpState) -> Result<(), PdpError> {
-        restore_checked(&mut self.theta, &state)?;
-        self.iteration = state.iteration;
-        self.losses = state.losses;
-        self.cold_workspaces = true;
-        Ok(())
     }
 
     /// A checkpoint of the current state.
@@ -249,32 +230,28 @@ impl Pdp {
         PdpCheckpoint::new(
             self.task.name(),
             &self.settings,
-            PdpState {
-                theta: self.theta.clone(),
-                iteration: self.iteration,
-                losses: self.losses.clone(),
-            },
+            self.progress.state.clone(),
         )
     }
 
     /// The initial θ⁽⁰⁾ of the run.
     pub fn initial_theta(&self) -> &[f64] {
-        &self.theta0
+        &self.progress.theta0
     }
 
     /// The loss before each update so far (entry k: ℓ(θ⁽ᵏ⁾)).
     pub fn losses(&self) -> &[f64] {
-        &self.losses
+        &self.progress.state.losses
     }
 
     /// Current θ_PDP.
     pub fn theta(&self) -> &[f64] {
-        &self.theta
+        &self.progress.state.theta
     }
 
     /// Replace θ_PDP (same length, finite).
     pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PdpError> {
-        replace_theta(&mut self.theta, theta, "θ_PDP")
+        replace_theta(&mut self.progress.state.theta, theta, "θ_PDP")
     }
 
     /// The demonstrations.
@@ -284,63 +261,41 @@ impl Pdp {
 
     /// Iterations done.
     pub fn iteration(&self) -> usize {
-        self.iteration
+        self.progress.state.iteration
     }
 
     /// Imitation loss ℓ(θ) and ĝ = ½∇ℓ at the current θ (one solve and one VJP per demo, in
     /// parallel; the sum is taken in demo order, so the result does not depend on threads).
     pub fn loss_and_grad(&mut self) -> Result<(f64, Vec<f64>), PdpError> {
-        let d = self.theta.len();
-        let (model, theta, demos) = (&self.model, &self.theta, &self.demos);
-        let warm = self.settings.warm_start && self.iteration > 0 && !self.cold_workspaces;
+        let start = self.progress.start(self.settings.warm_start);
+        let (model, theta, demos) = (&self.model, &self.progress.state.theta, &self.demos);
         let parts: Vec<Result<(f64, Vec<f64>), PdpError>> = self
             .workspaces
             .par_iter_mut()
             .zip(demos.par_iter())
             .enumerate()
             .map(|(k, (ws, demo))| {
-                let n = model.dims().n;
-                let start = if warm {
-                    WarmStart::Current
-                } else {
-                    WarmStart::Cold
-                };
-                let x0 = &demo.x[..n];
+                let x0 = &demo.x[..model.dims().n];
                 imitation_term(ws, model, k, x0, theta, &[], start, &demo.x, &demo.u)
             })
             .collect();
-        self.cold_workspaces = false;
-        let k = self.demos.len() as f64;
-        let mut loss = 0.0;
-        let mut grad = vec![0.0; d];
-        for p in parts {
-            let (l, g) = p?;
-            loss += l / k;
-            for (a, b) in grad.iter_mut().zip(&g) {
-                *a += b / k;
-            }
-        }
-        Ok((loss, grad))
+        average_terms(parts, theta.len())
     }
 
     /// One gradient step; returns the loss before the update.
     pub fn step(&mut self) -> Result<f64, PdpError> {
         let (loss, grad) = self.loss_and_grad()?;
-        for (t, g) in self.theta.iter_mut().zip(&grad) {
-            *t -= self.settings.lr * g;
-        }
+        self.progress.descend(loss, &grad, self.settings.lr)?;
         let nphi = self.model.n_phi();
-        for v in self.theta.iter_mut().take(nphi) {
+        for v in self.progress.state.theta.iter_mut().take(nphi) {
             *v = v.max(self.settings.phi_floor);
         }
-        self.iteration += 1;
-        self.losses.push(loss);
         Ok(loss)
     }
 
     /// The true cost of the Traj policy with the current θ, averaged over the demo states.
     pub fn evaluate(&self) -> Result<f64, PdpError> {
-        evaluate_traj(self.task, &self.theta, &self.settings.solver)
+        evaluate_traj(self.task, &self.progress.state.theta, &self.settings.solver)
     }
 }
 
@@ -572,16 +527,97 @@ impl<S: PdpRunSettings> PdpCheckpoint<S> {
 }
 
 /// Copy a restored state's θ into `theta` after checking its length and finiteness.
-pub(crate) fn restore_checked(theta: &mut [f64], state: &PdpState) -> Result<(), PdpError> {
-    if state.theta.len() != theta.len() || state.theta.iter().any(|v| !v.is_finite()) {
-        return Err(PdpError::Checkpoint(format!(
-            "θ needs {} finite entries, the checkpoint has {}",
-            theta.len(),
-            state.theta.len()
-        )));
+/// The iterate of a PDP learner, shared by [`Pdp`] and
+/// [`VoltagePdp`](super::pdp_voltage::VoltagePdp): θ⁽⁰⁾, the checkpointed state (θ, iterations
+/// done, the loss before each update) and whether the workspaces hold the previous iteration's
+/// solutions.
+#[derive(Clone, Debug)]
+pub(crate) struct PdpProgress {
+    /// θ⁽⁰⁾.
+    pub(crate) theta0: Vec<f64>,
+    /// θ, iteration and losses (what a checkpoint stores).
+    pub(crate) state: PdpState,
+    /// The workspaces hold no solution of the previous iteration (set on resume), so the next
+    /// solves start cold even with `warm_start`.
+    cold_workspaces: bool,
+}
+
+impl PdpProgress {
+    /// A fresh run from θ⁽⁰⁾ = `theta`.
+    pub(crate) fn new(theta: Vec<f64>) -> Self {
+        Self {
+            theta0: theta.clone(),
+            state: PdpState {
+                theta,
+                iteration: 0,
+                losses: Vec::new(),
+            },
+            cold_workspaces: false,
+        }
     }
-    theta.copy_from_slice(&state.theta);
-    Ok(())
+
+    /// Continue from a checkpoint's exact state (θ must have the run's length and be finite);
+    /// the next solves start cold.
+    pub(crate) fn restore(&mut self, state: PdpState) -> Result<(), PdpError> {
+        let d = self.state.theta.len();
+        if state.theta.len() != d || state.theta.iter().any(|v| !v.is_finite()) {
+            return Err(PdpError::Checkpoint(format!(
+                "θ needs {d} finite entries, the checkpoint has {}",
+                state.theta.len()
+            )));
+        }
+        self.state = state;
+        self.cold_workspaces = true;
+        Ok(())
+    }
+
+    /// The start of this iteration's demonstration solves: warm from the previous iteration's
+    /// solutions when `warm_start` allows and the workspaces hold them, cold otherwise.
+    pub(crate) fn start(&mut self, warm_start: bool) -> WarmStart {
+        let warm = warm_start && self.state.iteration > 0 && !self.cold_workspaces;
+        self.cold_workspaces = false;
+        if warm {
+            WarmStart::Current
+        } else {
+            WarmStart::Cold
+        }
+    }
+
+    /// θ ← θ − lr ĝ and record `loss` (the loss before the update). A non-finite loss or
+    /// gradient is an error and leaves θ unchanged.
+    pub(crate) fn descend(&mut self, loss: f64, grad: &[f64], lr: f64) -> Result<(), PdpError> {
+        if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            return Err(PdpError::Settings(format!(
+                "non-finite loss or gradient at iteration {}",
+                self.state.iteration
+            )));
+        }
+        for (t, g) in self.state.theta.iter_mut().zip(grad) {
+            *t -= lr * g;
+        }
+        self.state.iteration += 1;
+        self.state.losses.push(loss);
+        Ok(())
+    }
+}
+
+/// The mean of the per-demonstration (loss, ½∇loss) terms, summed in demonstration order (so
+/// the result does not depend on the thread count); the first failed term is the error.
+pub(crate) fn average_terms(
+    parts: Vec<Result<(f64, Vec<f64>), PdpError>>,
+    d: usize,
+) -> Result<(f64, Vec<f64>), PdpError> {
+    let k = parts.len() as f64;
+    let mut loss = 0.0;
+    let mut grad = vec![0.0; d];
+    for p in parts {
+        let (l, g) = p?;
+        loss += l / k;
+        for (a, b) in grad.iter_mut().zip(&g) {
+            *a += b / k;
+        }
+    }
+    Ok((loss, grad))
 }
 
 /// Copy `src` into `dst` when it has the same length and only finite entries (`what` names θ

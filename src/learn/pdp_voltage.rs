@@ -21,13 +21,13 @@
 use super::config::{Mode, Preset, Task, TrainConfig};
 use super::evaluate::{evaluate_theta, initial_theta, EvalOutcome};
 use super::pdp::{
-    imitation_term, restore_checked, PdpCheckpoint, PdpError, PdpRunSettings, PdpState,
+    average_terms, imitation_term, PdpCheckpoint, PdpError, PdpProgress, PdpRunSettings,
 };
 use super::LearnError;
 use crate::envs::voltage::demos::{voltage_demos, DemoSettings, VoltageDemo};
 use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use crate::model::tasks::VoltagePolicy;
-use crate::solver::{SolverSettings, WarmStart, Workspace};
+use crate::solver::{SolverSettings, Workspace};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -111,14 +111,8 @@ pub struct VoltagePdp {
     demos: Vec<VoltageDemo>,
     contexts: Vec<Vec<f64>>,
     workspaces: Vec<Workspace>,
-    theta: Vec<f64>,
     settings: VoltagePdpSettings,
-    iteration: usize,
-    losses: Vec<f64>,
-    /// θ⁽⁰⁾.
-    theta0: Vec<f64>,
-    /// The workspaces hold no solution of the previous iteration (set on resume).
-    cold_workspaces: bool,
+    progress: PdpProgress,
 }
 
 impl VoltagePdp {
@@ -148,12 +142,8 @@ impl VoltagePdp {
             demos,
             contexts,
             workspaces,
-            theta0: theta.clone(),
-            theta,
             settings,
-            iteration: 0,
-            losses: Vec::new(),
-            cold_workspaces: false,
+            progress: PdpProgress::new(theta),
         })
     }
 
@@ -167,44 +157,33 @@ impl VoltagePdp {
         checkpoint.check_compatible(TASK_NAME, &settings)?;
         let state = checkpoint.exact_state()?;
         let mut pdp = Self::new(settings)?;
-        restore_checked(&mut pdp.theta, &state)?;
-        pdp.iteration = state.iteration;
-        pdp.losses = state.losses;
-        pdp.cold_workspaces = true;
+        pdp.progress.restore(state)?;
         Ok(pdp)
     }
 
     /// A checkpoint of the current state.
     pub fn checkpoint(&self) -> PdpCheckpoint<VoltagePdpSettings> {
-        PdpCheckpoint::new(
-            TASK_NAME,
-            &self.settings,
-            PdpState {
-                theta: self.theta.clone(),
-                iteration: self.iteration,
-                losses: self.losses.clone(),
-            },
-        )
+        PdpCheckpoint::new(TASK_NAME, &self.settings, self.progress.state.clone())
     }
 
     /// The initial θ⁽⁰⁾ of the run.
     pub fn initial_theta(&self) -> &[f64] {
-        &self.theta0
+        &self.progress.theta0
     }
 
     /// The loss before each update so far (entry k: ℓ(θ⁽ᵏ⁾)).
     pub fn losses(&self) -> &[f64] {
-        &self.losses
+        &self.progress.state.losses
     }
 
     /// Current θ.
     pub fn theta(&self) -> &[f64] {
-        &self.theta
+        &self.progress.state.theta
     }
 
     /// Replace θ (same length, finite).
     pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PdpError> {
-        super::pdp::replace_theta(&mut self.theta, theta, "θ")
+        super::pdp::replace_theta(&mut self.progress.state.theta, theta, "θ")
     }
 
     /// The demonstrations.
@@ -214,7 +193,7 @@ impl VoltagePdp {
 
     /// Iterations done.
     pub fn iteration(&self) -> usize {
-        self.iteration
+        self.progress.state.iteration
     }
 
     /// The settings.
@@ -225,13 +204,8 @@ impl VoltagePdp {
     /// Imitation loss ℓ(θ) and ĝ = ½∇ℓ (one solve and one VJP per demonstration, in parallel;
     /// summed in demonstration order, so the result does not depend on the thread count).
     pub fn loss_and_grad(&mut self) -> Result<(f64, Vec<f64>), PdpError> {
-        let d = self.theta.len();
-        let (model, theta) = (&self.model, &self.theta);
-        let start = if self.settings.warm_start && self.iteration > 0 && !self.cold_workspaces {
-            WarmStart::Current
-        } else {
-            WarmStart::Cold
-        };
+        let start = self.progress.start(self.settings.warm_start);
+        let (model, theta) = (&self.model, &self.progress.state.theta);
         let parts: Vec<Result<(f64, Vec<f64>), PdpError>> = self
             .workspaces
             .par_iter_mut()
@@ -243,34 +217,13 @@ impl VoltagePdp {
                 imitation_term(ws, model, k, &demo.x[0], theta, ctx, start, &dx, &du)
             })
             .collect();
-        self.cold_workspaces = false;
-        let k = self.demos.len() as f64;
-        let mut loss = 0.0;
-        let mut grad = vec![0.0; d];
-        for p in parts {
-            let (l, g) = p?;
-            loss += l / k;
-            for (a, b) in grad.iter_mut().zip(&g) {
-                *a += b / k;
-            }
-        }
-        Ok((loss, grad))
+        average_terms(parts, theta.len())
     }
 
     /// One gradient step; returns the loss before the update.
     pub fn step(&mut self) -> Result<f64, PdpError> {
         let (loss, grad) = self.loss_and_grad()?;
-        if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
-            return Err(PdpError::Settings(format!(
-                "non-finite loss or gradient at iteration {}",
-                self.iteration
-            )));
-        }
-        for (t, g) in self.theta.iter_mut().zip(&grad) {
-            *t -= self.settings.lr * g;
-        }
-        self.iteration += 1;
-        self.losses.push(loss);
+        self.progress.descend(loss, &grad, self.settings.lr)?;
         Ok(loss)
     }
 
@@ -279,6 +232,6 @@ impl VoltagePdp {
     pub fn evaluate(&self, scenarios: usize) -> Result<EvalOutcome, LearnError> {
         let mut c = self.settings.train_config();
         c.eval_scenarios = scenarios;
-        evaluate_theta(&c, &self.theta)
+        evaluate_theta(&c, &self.progress.state.theta)
     }
 }
