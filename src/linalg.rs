@@ -357,6 +357,24 @@ pub fn is_zero(v: &[f64]) -> bool {
     v.iter().all(|&x| x == 0.0)
 }
 
+/// True when no entry is NaN or ±∞. Branch-free over the whole slice (no early exit), so it
+/// vectorizes: the check runs on every derivative block of every solver iteration.
+#[inline]
+pub fn all_finite(v: &[f64]) -> bool {
+    // 0·x is 0 for finite x and NaN for NaN or ±∞; NaN never compares equal.
+    let mut acc = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for t in 0..4 {
+            acc[t] += 0.0 * c[t];
+        }
+    }
+    for &x in chunks.remainder() {
+        acc[0] += 0.0 * x;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) == 0.0
+}
+
 /// ‖v‖_∞ of a slice (NaN propagates as +∞).
 pub fn norm_inf(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, &x| {
@@ -390,6 +408,21 @@ mod tests {
                 (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn all_finite_flags_nan_and_infinities_anywhere() {
+        for len in 0..11 {
+            let v: Vec<f64> = (0..len).map(|i| 1e300 * (i as f64 - 4.5)).collect();
+            assert!(all_finite(&v));
+            for pos in 0..len {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let mut w = v.clone();
+                    w[pos] = bad;
+                    assert!(!all_finite(&w), "len {len} pos {pos} {bad}");
+                }
+            }
+        }
     }
 
     #[test]

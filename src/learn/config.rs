@@ -7,7 +7,7 @@
 //!
 //! | preset | baseline | cost scaling | truncation |
 //! |---|---|---|---|
-//! | `default` | deterministic rollout, Adam (η cosine-decayed on the nonlinear tasks) | ÷ L_ref (frozen at k = 0) | b = 3σ; ‖ĝ‖ clipped at 2 (nonlinear tasks); Traj σ/5 |
+//! | `default` | deterministic rollout, Adam (η cosine-decayed on the nonlinear tasks) | ÷ L_ref (frozen at k = 0) | b = 3σ; ‖ĝ‖ clipped at 2 (nonlinear tasks); Traj σ/5 (arm: 0.005) |
 //! | `paper_faithful` | none | none | R1, b = 0.01·σ² |
 
 use serde::{Deserialize, Serialize};
@@ -381,6 +381,13 @@ impl TrainConfig {
                 0.1,
                 Some(0.005),
             ),
+            // Arm Traj: see the σ below.
+            (Preset::Default, Task::Arm, Mode::Traj) => (
+                Baseline::Deterministic,
+                OptimizerConfig::adam(),
+                0.1,
+                Some(0.004),
+            ),
             (Preset::Default, _, Mode::Traj) => (
                 Baseline::Deterministic,
                 OptimizerConfig::adam(),
@@ -388,7 +395,15 @@ impl TrainConfig {
                 Some(0.002),
             ),
         };
+        // Arm Traj (PROJECT DEFAULT, σ = 0.005 and η 0.1 → 0.004): at the optimum the plant's
+        // ∇_uL vanishes, so what is left of the REINFORCE noise is the second-order term
+        // ½εᵀ∇²L ε, which grows with σ. Final evaluation over seeds 0–4 (K = 500, N = 10):
+        // 171.6 (σ = 0.1, η 0.05 → 0.002) → 162.7 with σ = 0.005 (seeds 0–2) → 158.9 with
+        // σ = 0.005 and η 0.1 → 0.004 (150.8 / 159.8 / 161.6 / 163.4 / 158.8). The same
+        // change did not help the cart-pole (solve failures) nor the quadrotor (3427 / 3290 vs
+        // 3386 / 3343 on seeds 0–1).
         let sigma = match (preset, mode, task) {
+            (Preset::Default, Mode::Traj, Task::Arm) => 0.005,
             (Preset::Default, Mode::Traj, Task::Voltage) => task.default_sigma() / 2.0,
             (Preset::Default, Mode::Traj, _) => task.default_sigma() / 5.0,
             _ => task.default_sigma(),

@@ -4,7 +4,7 @@
 use super::riccati::FactorOutcome;
 use super::workspace::{WarmStart, Workspace};
 use super::{Solution, SolverError, Status};
-use crate::linalg::norm_inf;
+use crate::linalg::{all_finite, norm_inf};
 use crate::model::OcpModel;
 
 /// Fraction-to-the-boundary parameter.
@@ -365,15 +365,15 @@ impl Workspace {
             );
             let finite = self.blocks.iter().all(|b| {
                 b.c.is_finite()
-                    && b.f.iter().all(|v| v.is_finite())
-                    && b.fx.iter().all(|v| v.is_finite())
-                    && b.fu.iter().all(|v| v.is_finite())
-                    && b.hess.iter().all(|v| v.is_finite())
-                    && b.g.iter().all(|v| v.is_finite())
-                    && b.gx.iter().all(|v| v.is_finite())
-                    && b.gu.iter().all(|v| v.is_finite())
-                    && b.cx.iter().all(|v| v.is_finite())
-                    && b.cu.iter().all(|v| v.is_finite())
+                    && all_finite(b.f.as_slice())
+                    && all_finite(b.fx.as_slice())
+                    && all_finite(b.fu.as_slice())
+                    && all_finite(b.hess.as_slice())
+                    && all_finite(b.g.as_slice())
+                    && all_finite(b.gx.as_slice())
+                    && all_finite(b.gu.as_slice())
+                    && all_finite(b.cx.as_slice())
+                    && all_finite(b.cu.as_slice())
             });
             if finite && lq {
                 self.store_lq_reference();
