@@ -44,18 +44,27 @@ impl Workspace {
         self.load_inputs(model, x_init, theta, ctx)?;
         self.initial_guess(model, start)?;
         self.kkt_ready = false;
-        let status = self.run(model);
+        let status = self.run(model, start);
         self.finish(model, status);
         Ok(&self.sol)
     }
 
-    fn run<M: OcpModel>(&mut self, model: &M) -> Status {
+    fn run<M: OcpModel>(&mut self, model: &M, start: WarmStart) -> Status {
         let h = self.h;
         let q_total: usize = self.q.iter().sum();
         self.sol.iterations = 0;
         self.sol.polish_iterations = 0;
         self.sol.weakly_active = 0;
         self.sol.max_regularization = 0.0;
+        if q_total > 0
+            && self.settings.polish
+            && self.settings.active_set_start
+            && model.is_linear_quadratic()
+        {
+            if let Some(status) = self.active_set_start(model, start) {
+                return status;
+            }
+        }
         // slacks and multipliers
         if q_total > 0 {
             if !self.eval_g(model) {

@@ -31,6 +31,14 @@ pub struct SolverSettings {
     pub max_active_rounds: usize,
     /// Weak-activity threshold τ_w (relative, §3 step 4).
     pub weak_tol: f64,
+    /// Linear–quadratic models with inequalities (`OcpModel::is_linear_quadratic`), warm
+    /// starts: start from the previous active set (shifted for [`super::WarmStart::Shift`])
+    /// and correct it with primal–dual active-set rounds before falling back to the
+    /// interior-point method. Requires `polish`. PROJECT DEFAULT: on (voltage H = 30 closed
+    /// loop: median solve 582 → 133 µs).
+    pub active_set_start: bool,
+    /// Rounds of the active-set start before the fallback.
+    pub active_set_rounds: usize,
     /// Initial barrier parameter used to initialise the inequality multipliers.
     pub mu_init: f64,
     /// Smallest initial slack.
@@ -58,6 +66,8 @@ impl Default for SolverSettings {
             polish_max_iter: 8,
             max_active_rounds: 30,
             weak_tol: 1e-9,
+            active_set_start: true,
+            active_set_rounds: 6,
             mu_init: 0.1,
             slack_min: 1e-2,
             reg_init: 1e-8,

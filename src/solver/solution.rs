@@ -60,9 +60,10 @@ pub struct Solution {
     pub weakly_active: usize,
     /// Objective J(ζ*; θ).
     pub objective: f64,
-    /// Interior-point iterations.
+    /// Interior-point iterations (0 when the active-set start of a linear–quadratic model
+    /// solved it: see `SolverSettings::active_set_start`).
     pub iterations: usize,
-    /// Polish Newton iterations (all rounds).
+    /// Polish Newton iterations (all rounds, the active-set start's included).
     pub polish_iterations: usize,
     /// Final scaled stationarity residual.
     pub stationarity: f64,

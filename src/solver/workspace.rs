@@ -88,6 +88,9 @@ pub struct Workspace {
     /// True when `riccati`, `wx/wu/wl` and `schur_fac` hold the exact KKT factorization at
     /// the solution.
     pub(crate) kkt_ready: bool,
+    /// False once a KKT factorization since the last reset met an indefinite reduced Hessian
+    /// (the active-set start then leaves the solve to the interior-point method).
+    pub(crate) kkt_pd: bool,
     pub(crate) has_solution: bool,
     /// Linear–quadratic models ([`OcpModel::is_linear_quadratic`]): true once this solve's
     /// Jacobians and Hessians are in `blocks`, with the point `lq_z` and cost gradients
@@ -193,6 +196,7 @@ impl Workspace {
             schur_rhs: Vec::new(),
             schur_tmp: Vec::new(),
             kkt_ready: false,
+            kkt_pd: true,
             has_solution: false,
             lq_ready: false,
             lq_z: lq_vectors.clone(),

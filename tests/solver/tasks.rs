@@ -546,3 +546,112 @@ fn linear_quadratic_hint_matches_the_full_evaluation() {
     }
     assert!(active > 0, "some bound must be active");
 }
+
+/// Closed loop on the voltage policy: every receding-horizon solve with the active-set start
+/// (default) equals the interior-point solve of the same problem (`active_set_start = false`):
+/// solution, multipliers, active set and ∂u*/∂θ. Most solves must take the active-set route
+/// (0 interior-point iterations), or the test would not test it.
+#[test]
+fn active_set_start_matches_the_interior_point_method() {
+    let model = VoltagePolicy::default();
+    let ipm_only = SolverSettings {
+        active_set_start: false,
+        ..SolverSettings::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (mut fast, mut active, mut total) = (0, 0, 0);
+    for h in [6, 30] {
+        let mut ws_a = Workspace::new(&model, h, SolverSettings::default()).unwrap();
+        let mut ws_b = Workspace::new(&model, h, ipm_only.clone()).unwrap();
+        for k in 0..6 {
+            let (mut th, ctx, mut x0) = voltage_case(k % 3);
+            for t in th.iter_mut().take(3) {
+                *t *= 0.5 + rng.random::<f64>();
+            }
+            for q in x0.iter_mut().skip(3) {
+                *q += 0.6 * (rng.random::<f64>() - 0.5);
+            }
+            for step in 0..8 {
+                let start = if step == 0 {
+                    WarmStart::Cold
+                } else {
+                    WarmStart::Shift
+                };
+                let label = format!("voltage H={h} case {k} step {step}");
+                let a = ws_a.solve(&model, &x0, &th, &ctx, start).unwrap().clone();
+                let b = ws_b.solve(&model, &x0, &th, &ctx, start).unwrap().clone();
+                assert_eq!(a.status, Status::Solved, "{label}: status");
+                assert_eq!(b.status, Status::Solved, "{label}: status (IPM)");
+                assert!(ws_a.kkt_ready(), "{label}: factorization kept");
+                let r = kkt_check(&model, &x0, &th, &ctx, &a);
+                assert_kkt(&label, &r, 1e-9);
+                assert_eq!(a.active, b.active, "{label}: active sets");
+                let e = err(&primal_dual(&a), &primal_dual(&b));
+                assert!(e <= 1e-10, "{label}: solutions differ by {e:.2e}");
+                let ja = jacobian(&mut ws_a, &model).unwrap();
+                let jb = jacobian(&mut ws_b, &model).unwrap();
+                let flat = |j: &[DMatrix<f64>]| {
+                    j.iter().flat_map(|m| m.iter().copied()).collect::<Vec<_>>()
+                };
+                let e = err(&flat(&ja.u), &flat(&jb.u));
+                assert!(e <= 1e-9, "{label}: Jacobians differ by {e:.2e}");
+                fast += usize::from(a.iterations == 0);
+                active += a.n_active();
+                total += 1;
+                // next state: the first predicted state, disturbed (a plant that is not the model)
+                x0 = a.x[1]
+                    .iter()
+                    .map(|v| v + 0.02 * (rng.random::<f64>() - 0.5))
+                    .collect();
+            }
+        }
+    }
+    assert!(active > 0, "some bound must be active");
+    assert!(
+        2 * fast > total,
+        "the active-set start solved only {fast} of {total} problems"
+    );
+}
+
+/// When the active-set rounds cannot settle (here: none allowed, and the shifted guess comes
+/// from a different scenario), the solve falls back to the interior-point method from the same
+/// guess and gives its result.
+#[test]
+fn active_set_start_falls_back_to_the_interior_point_method() {
+    let model = VoltagePolicy::default();
+    let no_rounds = SolverSettings {
+        active_set_rounds: 0,
+        ..SolverSettings::default()
+    };
+    let ipm_only = SolverSettings {
+        active_set_start: false,
+        ..SolverSettings::default()
+    };
+    let mut fallbacks = 0;
+    for k in 0..3 {
+        let mut ws_a = Workspace::new(&model, 30, no_rounds.clone()).unwrap();
+        let mut ws_b = Workspace::new(&model, 30, ipm_only.clone()).unwrap();
+        let (th, ctx, x0) = voltage_case(k);
+        for ws in [&mut ws_a, &mut ws_b] {
+            let s = ws.solve(&model, &x0, &th, &ctx, WarmStart::Cold).unwrap();
+            assert_eq!(s.status, Status::Solved, "case {k}");
+        }
+        // the next problem is another scenario: its active set differs from the shifted one
+        let (th, ctx, x0) = voltage_case((k + 1) % 3);
+        let a = ws_a
+            .solve(&model, &x0, &th, &ctx, WarmStart::Shift)
+            .unwrap()
+            .clone();
+        let b = ws_b
+            .solve(&model, &x0, &th, &ctx, WarmStart::Shift)
+            .unwrap()
+            .clone();
+        assert_eq!(a.status, Status::Solved, "case {k}");
+        assert!(ws_a.kkt_ready(), "case {k}: factorization kept");
+        assert_eq!(a.active, b.active, "case {k}: active sets");
+        let e = err(&primal_dual(&a), &primal_dual(&b));
+        assert!(e <= 1e-10, "case {k}: solutions differ by {e:.2e}");
+        fallbacks += usize::from(a.iterations > 0);
+    }
+    assert!(fallbacks > 0, "no case needed the fallback");
+}
