@@ -383,6 +383,26 @@ fn bad_configs_are_rejected_with_clear_messages() {
     assert_eq!(round, c);
     let t = TrainConfig::from_toml("task = \"arm\"\nmode = \"traj\"\nhorizon = 20").unwrap();
     assert_eq!((t.horizon, t.h), (20, 20));
+    let e = msg("task = \"cartpole\"\ntheta0 = [1.0, 2.0]");
+    assert!(
+        e.contains("theta0 has 2 entries") && e.contains("d = 11"),
+        "{e}"
+    );
+}
+
+/// An explicit θ⁽⁰⁾ replaces the seeded draw (θ_f projected onto its floor) and survives the
+/// TOML round trip of the run directory.
+#[test]
+fn explicit_initial_theta_is_used() {
+    let mut theta0 = vec![2.0; 8];
+    theta0.extend([0.5, 0.01, 1.0]);
+    let text = format!("task = \"cartpole\"\ntheta0 = {theta0:?}\n[optimizer]\nkind = \"sgd\"\n");
+    let c = TrainConfig::from_toml(&text).unwrap();
+    assert_eq!(TrainConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+    let t = Trainer::new(c.clone()).unwrap();
+    let mut expect = theta0.clone();
+    expect[9] = c.theta_f_floor;
+    assert_eq!(t.theta(), &expect[..]);
 }
 
 #[test]

@@ -300,6 +300,10 @@ pub struct TrainConfig {
     pub learning_rate_final: Option<f64>,
     /// Exploration scale σ (control units).
     pub sigma: f64,
+    /// θ⁽⁰⁾ given explicitly (d entries) instead of the run seed's draw (`ENVIRONMENTS.md`
+    /// §1.4); θ_f entries below `theta_f_floor` are projected up. `None` (default): the draw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theta0: Option<Vec<f64>>,
     /// Truncation rule of the exploration window.
     pub truncation: Truncation,
     /// Baseline of the REINFORCE weight.
@@ -421,6 +425,7 @@ impl TrainConfig {
             learning_rate,
             learning_rate_final,
             sigma,
+            theta0: None,
             truncation,
             baseline,
             // PROJECT DEFAULT: causal weights on the voltage Step task. With the same 10,000
@@ -519,6 +524,19 @@ impl TrainConfig {
         }
         if self.iterations == 0 {
             return bad("iterations K must be at least 1".into());
+        }
+        if let Some(t) = &self.theta0 {
+            let d = self.task.d();
+            if t.len() != d {
+                return bad(format!(
+                    "theta0 has {} entries, the {} policy has d = {d}",
+                    t.len(),
+                    self.task
+                ));
+            }
+            if let Some(j) = t.iter().position(|v| !v.is_finite()) {
+                return bad(format!("theta0[{j}] = {} is not finite", t[j]));
+            }
         }
         if self.batch == 0 {
             return bad("batch size N must be at least 1".into());

@@ -51,8 +51,15 @@ pub struct EvalOutcome {
     pub per_state: Vec<f64>,
 }
 
-/// θ⁽⁰⁾ of `config` (task and run seed), drawn from the θ(0) stream.
+/// θ⁽⁰⁾ of `config`: `config.theta0` (projected) when given, else drawn from the run seed's θ(0)
+/// stream.
 pub fn initial_theta(config: &TrainConfig) -> Result<Vec<f64>, LearnError> {
+    if let Some(t) = &config.theta0 {
+        config.validate()?;
+        let mut t = t.clone();
+        project(config, &mut t)?;
+        return Ok(t);
+    }
     let mut rng = stream(config.seed, Stream::ThetaInit);
     match config.task.nonlinear() {
         Some(task) => Ok(theta0_nonlinear_with(
