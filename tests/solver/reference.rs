@@ -239,3 +239,60 @@ fn voltage_qp_matches_clarabel() {
     }
     assert!(active > 0);
 }
+
+/// The active-set start (warm starts of these linear–quadratic models) against Clarabel: a
+/// receding-horizon-like sequence of initial states solved with shifted and current warm starts
+/// in one workspace, each compared with Clarabel's solution of the same QP.
+#[test]
+fn warm_started_box_qps_match_clarabel() {
+    let (mut fast, mut total) = (0, 0);
+    let cases = [
+        (21, 3, 2, 10, Some(0.4), Some(1.2)),
+        (22, 4, 2, 12, Some(0.3), Some(0.8)),
+        (23, 2, 1, 8, None, Some(0.6)),
+        (24, 3, 3, 9, Some(0.25), None),
+    ];
+    for (seed, n, m, h, bu, bx) in cases {
+        let qp = StagedQp::random(seed, n, m, h, Boxes { u: bu, x: bx });
+        let mut ws = Workspace::new(&qp, h, SolverSettings::default()).unwrap();
+        let mut x0: Vec<f64> = (0..n)
+            .map(|j| if j % 2 == 0 { 0.4 } else { -0.3 })
+            .collect();
+        for step in 0..8 {
+            let start = match step {
+                0 => WarmStart::Cold,
+                k if k % 2 == 1 => WarmStart::Shift,
+                _ => WarmStart::Current,
+            };
+            let label = format!("QP seed {seed} step {step} {start:?}");
+            let sol = ws.solve(&qp, &x0, &[0.0], &[], start).unwrap().clone();
+            let Some((z, lam, mu)) = clarabel_qp(&qp, &x0) else {
+                assert!(!sol.status.is_solved(), "{label}: infeasible QP solved");
+                break;
+            };
+            assert_eq!(sol.status, Status::Solved, "{label}");
+            let ez = err(&zeta(&sol), &z);
+            let el = err(&all_costates(&sol), &lam);
+            let em = err(&stack(&sol.mu), &mu);
+            assert!(
+                ez <= 1e-8 && el <= 1e-8 && em <= 1e-8,
+                "{label}: ζ {ez:e} λ {el:e} μ {em:e}"
+            );
+            if step > 0 {
+                fast += usize::from(sol.iterations == 0);
+                total += 1;
+            }
+            // next state: the predicted one, nudged
+            x0 = sol.x[1]
+                .iter()
+                .enumerate()
+                .map(|(j, v)| v + 0.05 * ((j + step) as f64).sin())
+                .collect();
+        }
+    }
+    eprintln!("active-set start on {fast} of {total} warm solves");
+    assert!(
+        2 * fast > total,
+        "active-set start on {fast} of {total} warm solves"
+    );
+}
