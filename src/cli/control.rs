@@ -114,9 +114,9 @@ pub struct VoltageStepRec {
     pub t: usize,
     /// |V| at buses 2, 7, 9 [p.u.].
     pub v: [f64; N_CTRL],
-    /// Set-points q_t [MVar].
+    /// Set-points q_t \[MVar\].
     pub q: [f64; N_CTRL],
-    /// Increment u_t requested by the controller [MVar].
+    /// Increment u_t requested by the controller \[MVar\].
     pub u: [f64; N_CTRL],
     /// F(q_t).
     pub cost: f64,

@@ -15,7 +15,7 @@ use crate::model::{cst, Scalar};
 /// Gravitational constant used by every task (g = 10, not 9.81).
 pub const GRAVITY: f64 = 10.0;
 
-/// Time step of every nonlinear task [s].
+/// Time step of every nonlinear task \[s\].
 pub const DT: f64 = 0.1;
 
 /// Explicit forward Euler: `out = x + dt · xdot`.

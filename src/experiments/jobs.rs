@@ -123,7 +123,7 @@ pub struct JobResult {
     pub initial_theta: Vec<f64>,
     /// Final θ.
     pub theta: Vec<f64>,
-    /// Wall time of this job (the last session of it when resumed) [s].
+    /// Wall time of this job (the last session of it when resumed) \[s\].
     pub wall_time_s: f64,
 }
 

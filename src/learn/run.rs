@@ -82,7 +82,7 @@ pub struct RunSummary {
     pub failed_solves: usize,
     /// Training trajectories attempted.
     pub trajectories: u64,
-    /// Total wall time of training and evaluation [s] (references excluded).
+    /// Total wall time of training and evaluation \[s\] (references excluded).
     pub wall_time_s: f64,
     /// Final θ⁽ᴷ⁾.
     pub theta: Vec<f64>,

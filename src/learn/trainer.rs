@@ -53,7 +53,7 @@ pub struct IterationRecord {
     pub failed_solves: usize,
     /// Weakly active constraints over all decisions of the batch.
     pub weakly_active: usize,
-    /// Wall time of the iteration, evaluation included [s].
+    /// Wall time of the iteration, evaluation included \[s\].
     pub wall_time_s: f64,
     /// θ⁽ᵏ⁾.
     pub theta: Vec<f64>,
@@ -74,7 +74,7 @@ pub struct TrainState {
     pub trajectories: u64,
     /// Log of every iteration so far.
     pub history: Vec<IterationRecord>,
-    /// Accumulated training wall time [s].
+    /// Accumulated training wall time \[s\].
     pub elapsed_s: f64,
 }
 

@@ -26,7 +26,7 @@ pub struct Jacobian {
 }
 
 impl Jacobian {
-    /// The controls' derivative as nested arrays [i][j][k] = ∂u_i[j]/∂p_k.
+    /// The controls' derivative as nested arrays `[i][j][k]` = ∂u_i,j/∂p_k.
     pub fn u_nested(&self) -> Vec<Vec<Vec<f64>>> {
         self.u
             .iter()

@@ -60,7 +60,7 @@ pub struct VoltageDemo {
     pub v_env: [f64; N_CTRL],
     /// States x^d_0 … x^d_T, each (v² (3), q (3)).
     pub x: Vec<[f64; 2 * N_CTRL]>,
-    /// Controls u^d_0 … u^d_{T−1} [MVar].
+    /// Controls u^d_0 … u^d_{T−1} \[MVar\].
     pub u: Vec<[f64; N_CTRL]>,
 }
 

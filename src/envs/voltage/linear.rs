@@ -47,7 +47,7 @@ pub fn r_closed_form() -> [[f64; N_CTRL]; N_CTRL] {
 }
 
 /// Central finite differences d|V_i|²/dq_j of the AC power flow at zero injection (all sgen p = q
-/// = 0), step `h` [MVar]; entry (i, j) is row i, column j.
+/// = 0), step `h` \[MVar\]; entry (i, j) is row i, column j.
 pub fn a_by_finite_differences(h: f64) -> Result<[[f64; N_CTRL]; N_CTRL], EnvError> {
     if !(h.is_finite() && h > 0.0) {
         return Err(EnvError::InvalidState(format!(

@@ -31,7 +31,7 @@ pub trait VoltageController {
     type Error: std::error::Error + Send + Sync + 'static;
     /// Start a new episode.
     fn reset(&mut self, env: &VoltageEnv) -> Result<(), Self::Error>;
-    /// The increment u_t [MVar] for the next step.
+    /// The increment u_t \[MVar\] for the next step.
     fn act(&mut self, env: &VoltageEnv) -> Result<[f64; N_CTRL], Self::Error>;
 }
 
@@ -146,7 +146,7 @@ pub struct EpisodeRecord {
     pub kind: ScenarioKind,
     /// Reset magnitudes v_0 [p.u.].
     pub v0: [f64; N_CTRL],
-    /// Set-points q_1 … q_T [MVar].
+    /// Set-points q_1 … q_T \[MVar\].
     pub q: Vec<[f64; N_CTRL]>,
     /// Magnitudes v_1 … v_T [p.u.].
     pub v: Vec<[f64; N_CTRL]>,

@@ -122,7 +122,7 @@ pub struct VoltageStep {
     pub t: usize,
     /// Voltage magnitudes v_t at the controlled buses [p.u.].
     pub v: [f64; N_CTRL],
-    /// Set-points q_t [MVar] (after saturation).
+    /// Set-points q_t \[MVar\] (after saturation).
     pub q: [f64; N_CTRL],
     /// Per-step cost F(q_t).
     pub cost: f64,
@@ -198,7 +198,7 @@ impl VoltageEnv {
         Ok(self.observation_array())
     }
 
-    /// Apply the increment u_t [MVar]: q_t = sat(q_{t−1} + u_t), solve the power flow, return v_t
+    /// Apply the increment u_t \[MVar\]: q_t = sat(q_{t−1} + u_t), solve the power flow, return v_t
     /// and F(q_t). On error the state is unchanged.
     pub fn step_u(&mut self, u: [f64; N_CTRL]) -> Result<VoltageStep, EnvError> {
         if self.scenario.is_none() || self.t >= self.settings.horizon {
@@ -257,12 +257,12 @@ impl VoltageEnv {
         self.settings.limits
     }
 
-    /// Lower reactive limits q̲ [MVar].
+    /// Lower reactive limits q̲ \[MVar\].
     pub fn q_min(&self) -> [f64; N_CTRL] {
         self.settings.limits.q_min()
     }
 
-    /// Upper reactive limits q̄ [MVar].
+    /// Upper reactive limits q̄ \[MVar\].
     pub fn q_max(&self) -> [f64; N_CTRL] {
         self.settings.limits.q_max()
     }
@@ -282,7 +282,7 @@ impl VoltageEnv {
         self.v0.map(|x| x * x)
     }
 
-    /// Current set-points q_t [MVar].
+    /// Current set-points q_t \[MVar\].
     pub fn q(&self) -> [f64; N_CTRL] {
         self.q
     }

@@ -18,7 +18,7 @@ pub struct Mt19937 {
 }
 
 impl Mt19937 {
-    /// Seed with a 32-bit integer: mt[0] = s, mt[i] = 1812433253·(mt[i−1] ⊕ (mt[i−1] ≫ 30)) + i;
+    /// Seed with a 32-bit integer: `mt[0] = s`, `mt[i] = 1812433253·(mt[i−1] ⊕ (mt[i−1] ≫ 30)) + i`;
     /// the first draw then performs a full twist.
     pub fn new(seed: u32) -> Self {
         let mut mt = [0u32; N];

@@ -19,11 +19,11 @@ pub const N_SGEN: usize = 12;
 /// Number of controlled buses (and of controls).
 pub const N_CTRL: usize = 3;
 
-/// Base power S_base [MVA].
+/// Base power S_base \[MVA\].
 pub const S_BASE_MVA: f64 = 5.0;
-/// Base voltage V_base [kV] at every bus.
+/// Base voltage V_base \[kV\] at every bus.
 pub const V_BASE_KV: f64 = 4.16;
-/// Base impedance Z_base = V_base² / S_base [Ω].
+/// Base impedance Z_base = V_base² / S_base \[Ω\].
 pub const Z_BASE_OHM: f64 = V_BASE_KV * V_BASE_KV / S_BASE_MVA;
 
 /// The slack bus.
@@ -74,11 +74,11 @@ pub const CONTROLLED_BUSES: [usize; N_CTRL] = [2, 7, 9];
 /// Cost weights C = diag(0.7, 0.5, 0.6) · 0.15 of the per-step objective F (§7.5).
 pub const COST_WEIGHTS: [f64; N_CTRL] = [0.105, 0.075, 0.09];
 
-/// Lower reactive limits q̲ [MVar], the same in both limit sets.
+/// Lower reactive limits q̲ \[MVar\], the same in both limit sets.
 pub const Q_MIN: [f64; N_CTRL] = [-1.5, -1.4, -1.0];
-/// Upper reactive limits q̄ [MVar] of the evaluation set (all Table-2 metrics).
+/// Upper reactive limits q̄ \[MVar\] of the evaluation set (all Table-2 metrics).
 pub const Q_MAX_EVALUATION: [f64; N_CTRL] = [1.5, 1.4, 0.6];
-/// Upper reactive limits q̄ [MVar] of the training set (TASRL training).
+/// Upper reactive limits q̄ \[MVar\] of the training set (TASRL training).
 pub const Q_MAX_TRAINING: [f64; N_CTRL] = [1.5, 1.4, 1.0];
 
 /// The reactive limit set of the controlled inverters (§7.5).
@@ -90,15 +90,15 @@ pub enum Limits {
     Training,
     /// Any other box (checked by [`Limits::validate`]).
     Custom {
-        /// Lower limits [MVar].
+        /// Lower limits \[MVar\].
         q_min: [f64; N_CTRL],
-        /// Upper limits [MVar].
+        /// Upper limits \[MVar\].
         q_max: [f64; N_CTRL],
     },
 }
 
 impl Limits {
-    /// Lower limits q̲ [MVar].
+    /// Lower limits q̲ \[MVar\].
     pub fn q_min(&self) -> [f64; N_CTRL] {
         match self {
             Limits::Evaluation | Limits::Training => Q_MIN,
@@ -106,7 +106,7 @@ impl Limits {
         }
     }
 
-    /// Upper limits q̄ [MVar].
+    /// Upper limits q̄ \[MVar\].
     pub fn q_max(&self) -> [f64; N_CTRL] {
         match self {
             Limits::Evaluation => Q_MAX_EVALUATION,
@@ -194,8 +194,8 @@ impl Default for Network {
     }
 }
 
-/// Net complex injections S_k [p.u.] from sgen active powers p [MW] and the controlled
-/// reactive set-points q [MVar] (§7.4): S_k = (1/5) Σ_{sgen i at bus k} (p_i + j q_i).
+/// Net complex injections S_k [p.u.] from sgen active powers p \[MW\] and the controlled
+/// reactive set-points q \[MVar\] (§7.4): S_k = (1/5) Σ_{sgen i at bus k} (p_i + j q_i).
 pub fn injections(p_mw: &[f64; N_SGEN], q_ctrl_mvar: &[f64; N_CTRL]) -> [Complex; N_BUS] {
     let mut s = [Complex::ZERO; N_BUS];
     for (k, &bus) in SGEN_BUS.iter().enumerate() {
@@ -205,7 +205,7 @@ pub fn injections(p_mw: &[f64; N_SGEN], q_ctrl_mvar: &[f64; N_CTRL]) -> [Complex
     s
 }
 
-/// Per-step objective F(q) of §7.9 with q the set-points [MVar], v the voltage magnitudes after
+/// Per-step objective F(q) of §7.9 with q the set-points \[MVar\], v the voltage magnitudes after
 /// applying q and v0 the reset magnitudes (all at the controlled buses):
 /// F = Σ_i ½ C_i q_i² + ½ q_i (v_i² + v0_i² − 2).
 pub fn objective(q: &[f64; N_CTRL], v: &[f64; N_CTRL], v0: &[f64; N_CTRL]) -> f64 {

@@ -1,7 +1,7 @@
 //! The scenario generator (`ENVIRONMENTS.md` §7.8), bit-exact with TASRL's numpy code.
 //!
 //! reset(seed): seed MT19937 with `seed`; scenario = choice([0, 1]); then the sgen active powers
-//! [MW] are drawn in this order:
+//! \[MW\] are drawn in this order:
 //!
 //! ```text
 //! 0 (low voltage):  p0 = −0.5·U(1,7); p1 = −0.8·U(1,4); p2 = −0.3·U(1,5)
@@ -44,7 +44,7 @@ pub struct Scenario {
     pub first_u32: u32,
     /// Scenario family.
     pub kind: ScenarioKind,
-    /// Active power of every sgen [MW] (generation positive).
+    /// Active power of every sgen \[MW\] (generation positive).
     pub sgen_p: [f64; N_SGEN],
     /// Number of 32-bit draws consumed (7 for low, 17 for high voltage).
     pub draws: usize,

@@ -62,7 +62,7 @@ pub struct RlmpcState {
     pub history: Vec<IterationRecord>,
     /// The LSTD critic of the last DPG update (None for TD or before the first update).
     pub last_critic: Option<CriticWeights>,
-    /// Accumulated wall time [s].
+    /// Accumulated wall time \[s\].
     pub elapsed_s: f64,
 }
 

@@ -19,7 +19,7 @@ use crate::learn::LearnError;
 use crate::model::OcpModel;
 use crate::policy::{OptPolicy, PolicyError};
 
-/// ∇_θπ(s) (d×m) at the policy's last plan: column j is (∂u*_0[j]/∂θ)ᵀ, one adjoint solve
+/// ∇_θπ(s) (d×m) at the policy's last plan: column j is (∂u*_0,j/∂θ)ᵀ, one adjoint solve
 /// with the unit seed e_j on u_0.
 pub fn policy_jacobian<M: OcpModel>(
     policy: &mut OptPolicy<M>,

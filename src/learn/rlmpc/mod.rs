@@ -363,7 +363,7 @@ impl Rlmpc {
         self.episodes
     }
 
-    /// Accumulated wall time [s].
+    /// Accumulated wall time \[s\].
     pub fn elapsed_s(&self) -> f64 {
         self.elapsed_s
     }

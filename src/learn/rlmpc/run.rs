@@ -91,9 +91,9 @@ pub struct RlmpcSummary {
     pub failed_solves: usize,
     /// Episode attempts.
     pub episodes: u64,
-    /// Mean wall time of a training iteration [s] (evaluations included).
+    /// Mean wall time of a training iteration \[s\] (evaluations included).
     pub mean_iteration_s: f64,
-    /// Total wall time [s].
+    /// Total wall time \[s\].
     pub wall_time_s: f64,
     /// Final θ⁽ᴷ⁾.
     pub theta: Vec<f64>,

@@ -1,7 +1,7 @@
 //! The DiffOP voltage policy (paper eq. 11, `ENVIRONMENTS.md` §7.12).
 //!
 //! ```text
-//! state x = (v, q) ∈ ℝ⁶ (v: squared magnitudes, q: cumulative set-points [MVar]), control u ∈ ℝ³
+//! state x = (v, q) ∈ ℝ⁶ (v: squared magnitudes, q: cumulative set-points \[MVar\]), control u ∈ ℝ³
 //! minimise  Σ_{i<H} [ u_iᵀ C_u u_i + (v_i − 1)ᵀ C_v (v_i − 1) ] + (v_H − 1)ᵀ C_v (v_H − 1)
 //! s.t.      v_{i+1} = A q_i + v_env,  q_{i+1} = q_i + u_i          (lag-free option: A q_{i+1})
 //!           q_min ≤ q_i ≤ q_max,  i = 1 … H
