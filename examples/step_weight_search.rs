@@ -13,21 +13,21 @@
 //! (default 3). Deterministic (fixed seed); evaluations run in parallel.
 
 use diffop::learn::{evaluate_theta, Mode, Preset, Task, TrainConfig};
+use diffop::model::tasks::NonlinearTask;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-/// Full θ from log-weights (θ_c, θ_H) and the true φ_f.
-fn theta_of(task: Task, logw: &[f64]) -> Vec<f64> {
-    let nl = task.nonlinear().expect("a nonlinear task");
+/// Full θ from log-weights (θ_c, θ_H) and the true φ_f of `task`.
+fn theta_of(task: NonlinearTask, logw: &[f64]) -> Vec<f64> {
     let mut th: Vec<f64> = logw.iter().map(|a| a.exp()).collect();
-    th.extend(nl.phi_true());
+    th.extend(task.phi_true());
     th
 }
 
 /// Evaluation cost of the Step policy with these log-weights (+∞ when a solve fails).
-fn cost(config: &TrainConfig, logw: &[f64]) -> f64 {
-    evaluate_theta(config, &theta_of(config.task, logw))
+fn cost(config: &TrainConfig, task: NonlinearTask, logw: &[f64]) -> f64 {
+    evaluate_theta(config, &theta_of(task, logw))
         .map(|e| e.cost)
         .unwrap_or(f64::INFINITY)
 }
@@ -88,21 +88,37 @@ fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], step: f64, iters: usize) -
     simplex.swap_remove(0)
 }
 
-fn main() {
+/// Positional argument `i` parsed as `T`, or `default` when absent.
+fn arg<T: std::str::FromStr>(
+    args: &[String],
+    i: usize,
+    name: &str,
+    default: T,
+) -> Result<T, String> {
+    match args.get(i) {
+        None => Ok(default),
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("argument {i} ({name}): cannot parse `{s}`")),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let task: Task = args
-        .get(1)
-        .map_or("cartpole", |s| s.as_str())
-        .parse()
-        .expect("task");
-    let samples: usize = args.get(2).map_or(400, |s| s.parse().expect("samples"));
-    let starts: usize = args.get(3).map_or(3, |s| s.parse().expect("starts"));
+    let task: Task = arg(&args, 1, "task", Task::Cartpole)?;
+    let samples: usize = arg(&args, 2, "random samples", 400)?;
+    let starts: usize = arg(&args, 3, "Nelder–Mead starts", 3)?;
+    let nl = task.nonlinear().ok_or_else(|| {
+        format!("`{task}` has no Table-1 Step weights: choose cartpole, arm, quadrotor or rocket")
+    })?;
+    if samples == 0 || starts == 0 {
+        return Err("random samples and Nelder–Mead starts must be at least 1".into());
+    }
     let config = TrainConfig::preset(task, Mode::Step, Preset::Default);
-    let n = task.nonlinear().expect("a nonlinear task").nm().0;
-    let dim = 2 * n;
+    let dim = 2 * nl.nm().0;
     let t0 = std::time::Instant::now();
-    let unit = vec![0.0; dim];
-    println!("unit weights: {:.1}", cost(&config, &unit));
+    let f = |x: &[f64]| cost(&config, nl, x);
+    println!("unit weights: {:.1}", f(&vec![0.0; dim]));
     // random log-weights in [−1, 3.5] (weights 0.37 … 33)
     let mut rng = ChaCha8Rng::seed_from_u64(2024);
     let points: Vec<Vec<f64>> = (0..samples)
@@ -111,7 +127,7 @@ fn main() {
     let mut scored: Vec<(Vec<f64>, f64)> = points
         .into_par_iter()
         .map(|x| {
-            let v = cost(&config, &x);
+            let v = f(&x);
             (x, v)
         })
         .collect();
@@ -122,24 +138,21 @@ fn main() {
         scored[0].1,
         scored[9.min(scored.len() - 1)].1
     );
-    let f = |x: &[f64]| cost(&config, x);
-    let results: Vec<(Vec<f64>, f64)> = scored[..starts.min(scored.len())]
+    let (best, best_cost) = scored[..starts.min(scored.len())]
         .par_iter()
         .map(|(x, _)| nelder_mead(&f, x, 0.3, 300))
-        .collect();
-    let best = results
-        .into_iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("at least one start");
-    let theta = theta_of(task, &best.0);
+        .ok_or("no start point")?;
+    if !best_cost.is_finite() {
+        return Err("every candidate's evaluation failed".into());
+    }
+    let theta = theta_of(nl, &best);
     println!(
-        "Nelder–Mead from the best {starts} ({:.0} s): {:.1}",
-        t0.elapsed().as_secs_f64(),
-        best.1
+        "Nelder–Mead from the best {starts} ({:.0} s): {best_cost:.1}",
+        t0.elapsed().as_secs_f64()
     );
-    let per_state = evaluate_theta(&config, &theta)
-        .expect("evaluation")
-        .per_state;
+    let per_state = evaluate_theta(&config, &theta)?.per_state;
     println!("per demonstration state: {per_state:.1?}");
     println!("theta0 = {theta:?}");
+    Ok(())
 }

@@ -388,6 +388,10 @@ fn bad_configs_are_rejected_with_clear_messages() {
         e.contains("theta0 has 2 entries") && e.contains("d = 11"),
         "{e}"
     );
+    let e = msg(
+        "task = \"cartpole\"\ntheta0 = [1.0, 1.0, nan, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 1.0]",
+    );
+    assert!(e.contains("theta0[2]") && e.contains("not finite"), "{e}");
 }
 
 /// An explicit θ⁽⁰⁾ replaces the seeded draw (θ_f projected onto its floor) and survives the

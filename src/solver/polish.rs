@@ -99,8 +99,8 @@ impl Workspace {
                 std::mem::swap(&mut self.u[i], &mut self.ut[i]);
             }
         }
+        // `lq_ready` stays: the stored linear–quadratic blocks hold for any point of this solve.
         self.kkt_ready = false;
-        self.lq_ready = false;
         self.sol.weakly_active = 0;
         None
     }

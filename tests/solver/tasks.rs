@@ -184,6 +184,19 @@ fn kkt_residual_voltage_with_active_bounds() {
 }
 
 /// ζ, costates, λ_0 and μ stacked: the whole primal–dual solution.
+/// Norm-wise difference of ∂u*/∂θ between the last solutions of two workspaces.
+fn control_jacobian_err<A: OcpModel, B: OcpModel>(
+    ws_a: &mut Workspace,
+    a: &A,
+    ws_b: &mut Workspace,
+    b: &B,
+) -> f64 {
+    let flat = |j: &[DMatrix<f64>]| j.iter().flat_map(|m| m.iter().copied()).collect::<Vec<_>>();
+    let ja = jacobian(ws_a, a).unwrap();
+    let jb = jacobian(ws_b, b).unwrap();
+    err(&flat(&ja.u), &flat(&jb.u))
+}
+
 fn primal_dual(sol: &Solution) -> Vec<f64> {
     let mut v = zeta(sol);
     v.extend(stack(&sol.costates));
@@ -536,11 +549,7 @@ fn linear_quadratic_hint_matches_the_full_evaluation() {
                 e <= 1e-10,
                 "{label}: primal–dual solutions differ by {e:.2e}"
             );
-            let ja = jacobian(&mut ws_a, &hinted).unwrap();
-            let jb = jacobian(&mut ws_b, &plain).unwrap();
-            let flat =
-                |j: &[DMatrix<f64>]| j.iter().flat_map(|m| m.iter().copied()).collect::<Vec<_>>();
-            let e = err(&flat(&ja.u), &flat(&jb.u));
+            let e = control_jacobian_err(&mut ws_a, &hinted, &mut ws_b, &plain);
             assert!(e <= 1e-9, "{label}: Jacobians differ by {e:.2e}");
         }
     }
@@ -588,12 +597,7 @@ fn active_set_start_matches_the_interior_point_method() {
                 assert_eq!(a.active, b.active, "{label}: active sets");
                 let e = err(&primal_dual(&a), &primal_dual(&b));
                 assert!(e <= 1e-10, "{label}: solutions differ by {e:.2e}");
-                let ja = jacobian(&mut ws_a, &model).unwrap();
-                let jb = jacobian(&mut ws_b, &model).unwrap();
-                let flat = |j: &[DMatrix<f64>]| {
-                    j.iter().flat_map(|m| m.iter().copied()).collect::<Vec<_>>()
-                };
-                let e = err(&flat(&ja.u), &flat(&jb.u));
+                let e = control_jacobian_err(&mut ws_a, &model, &mut ws_b, &model);
                 assert!(e <= 1e-9, "{label}: Jacobians differ by {e:.2e}");
                 fast += usize::from(a.iterations == 0);
                 active += a.n_active();
