@@ -8,8 +8,9 @@
 //! ```
 //!
 //! with the factorization kept by the solver ([`crate::solver::Workspace`]): the Riccati
-//! recursion of the dynamics-constrained LQ problem plus a Schur complement over the active
-//! inequality rows (which are treated as equalities; θ-dependent rows included).
+//! recursion with the active inequality rows eliminated stage by stage
+//! ([`crate::solver::eq_riccati`]; the rows are treated as equalities, θ-dependent rows
+//! included), or, for degenerate rows, the plain recursion plus a Schur complement over them.
 //!
 //! * [`vjp`] — one adjoint solve: gᵀ ∂ζ*/∂θ = −(Bᵀw + Cᵀy) for a seed g on any x/u blocks,
 //!   O(H(n+m)² + H(n+m)d), independent of d apart from the contraction. REINFORCE's workhorse.

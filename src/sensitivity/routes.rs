@@ -1,7 +1,7 @@
 //! Structured sensitivity routes on the solver's kept factorization.
 
 use super::SensitivityError;
-use crate::linalg::{axpy, dot, is_zero};
+use crate::linalg::{dot, is_zero};
 use crate::model::derivs::ThetaBlock;
 use crate::model::OcpModel;
 use crate::solver::Workspace;
@@ -161,18 +161,25 @@ pub fn vjp<M: OcpModel>(
         }
     }
     let k = ws.rows.len();
-    if k > 0 {
-        active_multipliers_by_symmetry(ws)?;
+    if ws.kkt_eq {
+        // One solve of the equality-constrained recursion gives the step and ν.
+        if !ws.kkt_solve(None, None, false) {
+            return Err(SensitivityError::Singular("active-row KKT system".into()));
+        }
+    } else {
+        if k > 0 {
+            active_multipliers_by_symmetry(ws)?;
+        }
+        ws.riccati.solve(
+            &ws.blocks,
+            &ws.lin,
+            None,
+            None,
+            &mut ws.dx,
+            &mut ws.du,
+            &mut ws.lam_new,
+        );
     }
-    ws.riccati.solve(
-        &ws.blocks,
-        &ws.lin,
-        None,
-        None,
-        &mut ws.dx,
-        &mut ws.du,
-        &mut ws.lam_new,
-    );
     contract(ws, model, k, out);
     Ok(())
 }
@@ -238,32 +245,19 @@ fn solve_schur(ws: &mut Workspace) -> Result<(), SensitivityError> {
     Ok(())
 }
 
-/// Apply the active-row Schur correction to the LQ solution Δ in (dx, du, lam_new):
-/// ν = S⁻¹(r − G Δ), Δ ← Δ + Σ_a ν_a W_a, with r = `rhs` (−(∂g/∂θ) of one column) or 0.
-/// Returns the number of active rows (ν is in `schur_rhs`).
-fn schur_correct(ws: &mut Workspace, rhs: Option<&[f64]>) -> Result<usize, SensitivityError> {
-    let h = ws.horizon();
-    let k = ws.rows.len();
-    if k == 0 {
-        return Ok(0);
+/// Solve the KKT system of the kept factorization (see [`Workspace::kkt_solve`]) with the
+/// active-row constants in `ws.row_e` (`with_e`) or zero; a singular system is an error.
+fn kkt_solve(
+    ws: &mut Workspace,
+    defect: Option<&[DVector<f64>]>,
+    x0: Option<&DVector<f64>>,
+    with_e: bool,
+) -> Result<(), SensitivityError> {
+    if ws.kkt_solve(defect, x0, with_e) {
+        Ok(())
+    } else {
+        Err(SensitivityError::Singular("active-row KKT system".into()))
     }
-    for a in 0..k {
-        let (st, row) = ws.rows[a];
-        let r0 = rhs.map(|r| r[a]).unwrap_or(0.0);
-        ws.schur_rhs[a] = r0 - ws.row_dot(st, row, None);
-    }
-    solve_schur(ws)?;
-    for i in 0..=h {
-        for a in 0..k {
-            let c = ws.schur_rhs[a];
-            axpy(ws.dx[i].as_mut_slice(), c, ws.wx[a][i].as_slice());
-            axpy(ws.lam_new[i].as_mut_slice(), c, ws.wl[a][i].as_slice());
-            if i < h {
-                axpy(ws.du[i].as_mut_slice(), c, ws.wu[a][i].as_slice());
-            }
-        }
-    }
-    Ok(k)
 }
 
 /// out = −(Bᵀw + Cᵀy) for w = (dx, du), λ^w = lam_new and active multipliers ν = schur_rhs.
@@ -379,7 +373,6 @@ pub fn jacobian<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Jacobian, 
         u: vec![DMatrix::zeros(m, d); h],
     };
     let mut defect: Vec<DVector<f64>> = vec![DVector::zeros(n); h];
-    let mut rhs = vec![0.0; ws.rows.len()];
     for col in 0..d {
         for i in 0..=h {
             let k = if i < h { n + m } else { n };
@@ -392,19 +385,11 @@ pub fn jacobian<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Jacobian, 
                 }
             }
         }
-        ws.riccati.solve(
-            &ws.blocks,
-            &ws.lin,
-            Some(&defect),
-            None,
-            &mut ws.dx,
-            &mut ws.du,
-            &mut ws.lam_new,
-        );
-        for (a, &(st, row)) in ws.rows.iter().enumerate() {
-            rhs[a] = -tb.gth[st][(row, col)];
+        for a in 0..ws.rows.len() {
+            let (st, row) = ws.rows[a];
+            ws.row_e[a] = tb.gth[st][(row, col)];
         }
-        schur_correct(ws, Some(&rhs))?;
+        kkt_solve(ws, Some(&defect), None, true)?;
         store_column(ws, &mut jac, col);
     }
     Ok(jac)
@@ -444,16 +429,7 @@ pub fn jacobian_x0<M: OcpModel>(
     for col in 0..n {
         e.fill(0.0);
         e[col] = 1.0;
-        ws.riccati.solve(
-            &ws.blocks,
-            &ws.lin,
-            None,
-            Some(&e),
-            &mut ws.dx,
-            &mut ws.du,
-            &mut ws.lam_new,
-        );
-        schur_correct(ws, None)?;
+        kkt_solve(ws, None, Some(&e), false)?;
         store_column(ws, &mut jac, col);
     }
     Ok(jac)

@@ -10,8 +10,10 @@
 //!
 //! After convergence the **exact finish** of `ALGORITHMS.md` §3 runs (`polish.rs`): the active
 //! set is read from the multipliers (active iff μ_j > |g_j|), Newton's method is applied to the
-//! equality-constrained KKT system of that set (active rows by a Schur complement on top of the
-//! Riccati factorization), signs are checked, weakly active rows are dropped, and the final
+//! equality-constrained KKT system of that set (active rows eliminated stage by stage inside the
+//! Riccati recursion, [`eq_riccati`]: O(H) whatever the number of active rows; a Schur
+//! complement on top of the plain Riccati factorization when the rows are degenerate), signs
+//! are checked, weakly active rows are dropped, and the final
 //! factorization — exactly the KKT matrix of Proposition 1 at the returned point — is kept in the
 //! [`Workspace`] for the sensitivity pass.
 //!
@@ -32,6 +34,7 @@
 //! assert!(sol.status.is_solved());
 //! ```
 
+pub mod eq_riccati;
 mod ipm;
 mod polish;
 pub mod riccati;
@@ -41,7 +44,7 @@ mod workspace;
 
 pub use settings::SolverSettings;
 pub use solution::{Solution, Status};
-pub use workspace::{WarmStart, Workspace};
+pub use workspace::{KktFactorization, WarmStart, Workspace};
 
 use thiserror::Error;
 

@@ -15,8 +15,9 @@
 use super::riccati::FactorOutcome;
 use super::workspace::{WarmStart, Workspace};
 use super::Status;
-use crate::linalg::norm_inf;
+use crate::linalg::{axpy, norm_inf};
 use crate::model::OcpModel;
+use nalgebra::DVector;
 
 impl Workspace {
     /// Run the polish after the interior-point phase converged.
@@ -221,7 +222,8 @@ impl Workspace {
                     None
                 };
             }
-            // Δζ⁰ = LQ(∇J, defects)
+            // Newton step on the active-set KKT system: linear term ∇J, the defects, and the
+            // active rows G Δζ + g = 0.
             for i in 0..=h {
                 let b = &self.blocks[i];
                 let l = &mut self.lin[i];
@@ -234,35 +236,21 @@ impl Workspace {
                     }
                 }
             }
-            self.riccati.solve(
-                &self.blocks,
-                &self.lin,
-                Some(&self.defect),
-                Some(&self.x0_defect),
-                &mut self.dx,
-                &mut self.du,
-                &mut self.lam_new,
-            );
-            // μ⁺ = S⁻¹(−g̃ − G Δζ⁰)
             let k = self.rows.len();
-            for (a, &(st, row)) in self.rows.iter().enumerate() {
-                let gd = self.row_dot(st, row, None);
-                self.schur_rhs[a] = -self.blocks[st].g[row] - gd;
-            }
-            self.schur_fac
-                .solve_in_place(&mut self.schur_rhs[..k], &mut self.schur_tmp);
-            if self.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
-                return None;
-            }
             for a in 0..k {
-                let coef = self.schur_rhs[a];
-                for i in 0..=h {
-                    self.dx[i].axpy(coef, &self.wx[a][i], 1.0);
-                    self.lam_new[i].axpy(coef, &self.wl[a][i], 1.0);
-                    if i < h {
-                        self.du[i].axpy(coef, &self.wu[a][i], 1.0);
-                    }
-                }
+                let (st, row) = self.rows[a];
+                self.row_e[a] = self.blocks[st].g[row];
+            }
+            let defect = std::mem::take(&mut self.defect);
+            let x0d = std::mem::take(&mut self.x0_defect);
+            let ok = self.kkt_solve(Some(&defect), Some(&x0d), true);
+            if super::ipm::trace_enabled() && !ok {
+                eprintln!("polish: KKT solve failed");
+            }
+            self.defect = defect;
+            self.x0_defect = x0d;
+            if !ok {
+                return None;
             }
             for i in 0..=h {
                 self.x[i] += &self.dx[i];
@@ -300,16 +288,16 @@ impl Workspace {
         v
     }
 
-    /// Factorize the exact KKT matrix at the current point: Riccati on the exact Hessian, the
-    /// W columns of the active rows and their Schur complement. Sets `kkt_ready`.
+    /// Factorize the exact KKT matrix at the current point: with active rows, the
+    /// equality-constrained Riccati recursion ([`SolverSettings::constrained_riccati`]); without
+    /// them, when that setting is off or when the rows are degenerate, Riccati on the exact
+    /// Hessian with the W columns of the active rows and their Schur complement. Sets
+    /// `kkt_ready`.
+    ///
+    /// [`SolverSettings::constrained_riccati`]: super::SolverSettings::constrained_riccati
     pub(crate) fn factor_kkt(&mut self) -> bool {
-        let (n, h) = (self.n, self.h);
+        let h = self.h;
         self.build_hessians(false);
-        match self.riccati.factor(&self.hm, &self.blocks, 0.0, true) {
-            FactorOutcome::PositiveDefinite => {}
-            FactorOutcome::Indefinite => self.kkt_pd = false,
-            _ => return false,
-        }
         self.rows.clear();
         for i in 0..=h {
             for j in 0..self.q[i] {
@@ -317,6 +305,44 @@ impl Workspace {
                     self.rows.push((i, j));
                 }
             }
+        }
+        let k = self.rows.len();
+        self.kkt_eq = false;
+        if k > 0 && self.settings.constrained_riccati {
+            self.reserve_row_vectors(k);
+            let res = self.eq.factor(&self.hm, &self.blocks, &self.rows);
+            if super::ipm::trace_enabled() {
+                eprintln!("constrained Riccati over {k} rows: {res:?}");
+            }
+            if res.is_ok() {
+                self.kkt_eq = true;
+                if self.eq.is_indefinite() {
+                    self.kkt_pd = false;
+                }
+            }
+        }
+        if !self.kkt_eq && !self.factor_schur() {
+            return false;
+        }
+        for (snap, b) in self.factored.iter_mut().zip(&self.blocks) {
+            snap.fx.copy_from(&b.fx);
+            snap.fu.copy_from(&b.fu);
+            snap.gx.copy_from(&b.gx);
+            snap.gu.copy_from(&b.gu);
+            snap.hess.copy_from(&b.hess);
+        }
+        self.kkt_ready = true;
+        true
+    }
+
+    /// The Schur-complement factorization of [`Workspace::factor_kkt`]: Riccati on the exact
+    /// Hessian, W_a = LQ(G_aᵀ, 0) for every active row and S_ab = G_a W_b.
+    fn factor_schur(&mut self) -> bool {
+        let (n, h) = (self.n, self.h);
+        match self.riccati.factor(&self.hm, &self.blocks, 0.0, true) {
+            FactorOutcome::PositiveDefinite => {}
+            FactorOutcome::Indefinite => self.kkt_pd = false,
+            _ => return false,
         }
         let k = self.rows.len();
         self.reserve_rows(k);
@@ -352,17 +378,69 @@ impl Workspace {
             }
         }
         crate::linalg::symmetrize(&mut self.schur);
-        if k > 0 && !self.schur_fac.lu(&self.schur, 1e-12) {
+        k == 0 || self.schur_fac.lu(&self.schur, 1e-12)
+    }
+
+    /// Solve the KKT system of the kept factorization: the LQ problem with linear term
+    /// `self.lin`, dynamics offsets `defect`, x_0 offset `x0`, and the active rows
+    /// G_a Δζ + e_a = 0 with e_a = `row_e[a]` (`with_e`) or 0. The step lands in
+    /// (`dx`, `du`, `lam_new`) and the row multipliers in `schur_rhs[..k]`. False when the
+    /// result is not finite (singular Schur complement).
+    pub(crate) fn kkt_solve(
+        &mut self,
+        defect: Option<&[DVector<f64>]>,
+        x0: Option<&DVector<f64>>,
+        with_e: bool,
+    ) -> bool {
+        let h = self.h;
+        let k = self.rows.len();
+        if self.kkt_eq {
+            self.eq.solve(
+                &self.blocks,
+                &self.lin,
+                defect,
+                x0,
+                if with_e { Some(&self.row_e[..k]) } else { None },
+                &mut self.dx,
+                &mut self.du,
+                &mut self.lam_new,
+                &mut self.schur_rhs[..k],
+            );
+            return self.schur_rhs[..k].iter().all(|v| v.is_finite());
+        }
+        self.riccati.solve(
+            &self.blocks,
+            &self.lin,
+            defect,
+            x0,
+            &mut self.dx,
+            &mut self.du,
+            &mut self.lam_new,
+        );
+        if k == 0 {
+            return true;
+        }
+        // ν = S⁻¹(−e − G Δ⁰), Δ = Δ⁰ + Σ_a ν_a W_a.
+        for a in 0..k {
+            let (st, row) = self.rows[a];
+            let e = if with_e { self.row_e[a] } else { 0.0 };
+            self.schur_rhs[a] = -e - self.row_dot(st, row, None);
+        }
+        self.schur_fac
+            .solve_in_place(&mut self.schur_rhs[..k], &mut self.schur_tmp);
+        if self.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
             return false;
         }
-        for (snap, b) in self.factored.iter_mut().zip(&self.blocks) {
-            snap.fx.copy_from(&b.fx);
-            snap.fu.copy_from(&b.fu);
-            snap.gx.copy_from(&b.gx);
-            snap.gu.copy_from(&b.gu);
-            snap.hess.copy_from(&b.hess);
+        for i in 0..=h {
+            for a in 0..k {
+                let c = self.schur_rhs[a];
+                axpy(self.dx[i].as_mut_slice(), c, self.wx[a][i].as_slice());
+                axpy(self.lam_new[i].as_mut_slice(), c, self.wl[a][i].as_slice());
+                if i < h {
+                    axpy(self.du[i].as_mut_slice(), c, self.wu[a][i].as_slice());
+                }
+            }
         }
-        self.kkt_ready = true;
         true
     }
 

@@ -39,6 +39,12 @@ pub struct SolverSettings {
     pub active_set_start: bool,
     /// Rounds of the active-set start before the fallback.
     pub active_set_rounds: usize,
+    /// Factorize the active-set KKT system (polish and sensitivities) by the stage-wise
+    /// equality-constrained Riccati recursion ([`super::eq_riccati`]): O(H) whatever the
+    /// number of active rows. Off, or when the rows are degenerate, the Schur complement over
+    /// the active rows is used (one Riccati solve per row and a dense LU: O(k³) for k rows).
+    /// PROJECT DEFAULT: on.
+    pub constrained_riccati: bool,
     /// Initial barrier parameter used to initialise the inequality multipliers.
     pub mu_init: f64,
     /// Smallest initial slack.
@@ -68,6 +74,7 @@ impl Default for SolverSettings {
             weak_tol: 1e-9,
             active_set_start: true,
             active_set_rounds: 6,
+            constrained_riccati: true,
             mu_init: 0.1,
             slack_min: 1e-2,
             reg_init: 1e-8,

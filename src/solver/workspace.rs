@@ -1,6 +1,7 @@
 //! The solver workspace: allocated once per (problem, H), reused by every solve and by the
 //! sensitivity pass.
 
+use super::eq_riccati::EqRiccati;
 use super::riccati::Riccati;
 use super::{check_vec, Solution, SolverError, SolverSettings};
 use crate::linalg::SmallFactor;
@@ -19,6 +20,18 @@ pub enum WarmStart {
     /// The trajectory currently held by the workspace (previous solution or
     /// [`Workspace::set_guess`]), with x_0 replaced by x_init.
     Current,
+}
+
+/// How the kept KKT factorization of the last polished solve treats its active rows
+/// ([`Workspace::kkt_factorization`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KktFactorization {
+    /// No active rows: the plain Riccati factorization.
+    Riccati,
+    /// The stage-wise equality-constrained Riccati recursion over this many active rows.
+    ConstrainedRiccati(usize),
+    /// Riccati with a Schur complement over this many active rows.
+    SchurComplement(usize),
 }
 
 /// A Newton step's active inequality row: (stage, row). Stage H is the terminal stage.
@@ -85,6 +98,13 @@ pub struct Workspace {
     pub(crate) schur_fac: SmallFactor,
     pub(crate) schur_rhs: Vec<f64>,
     pub(crate) schur_tmp: Vec<f64>,
+    /// Stage-wise equality-constrained Riccati factorization of the active rows (used instead
+    /// of `wx/wu/wl` and the Schur complement when `kkt_eq`).
+    pub(crate) eq: EqRiccati,
+    /// True when the kept KKT factorization is `eq` (else `riccati` with the Schur complement).
+    pub(crate) kkt_eq: bool,
+    /// Constants e_a of the active rows G_a z + e_a = 0 for [`Workspace::kkt_solve`].
+    pub(crate) row_e: Vec<f64>,
     /// True when `riccati`, `wx/wu/wl` and `schur_fac` hold the exact KKT factorization at
     /// the solution.
     pub(crate) kkt_ready: bool,
@@ -195,6 +215,9 @@ impl Workspace {
             schur_fac: SmallFactor::new(0),
             schur_rhs: Vec::new(),
             schur_tmp: Vec::new(),
+            eq: EqRiccati::new(n, m, h, &q),
+            kkt_eq: false,
+            row_e: Vec::new(),
             kkt_ready: false,
             kkt_pd: true,
             has_solution: false,
@@ -255,6 +278,22 @@ impl Workspace {
     /// solve was polished): the sensitivity routines need it.
     pub fn kkt_ready(&self) -> bool {
         self.kkt_ready
+    }
+
+    /// Which factorization the sensitivity routines will reuse (`None` when the workspace
+    /// holds no polished solution).
+    pub fn kkt_factorization(&self) -> Option<KktFactorization> {
+        if !self.kkt_ready {
+            return None;
+        }
+        let k = self.rows.len();
+        Some(if k == 0 {
+            KktFactorization::Riccati
+        } else if self.kkt_eq {
+            KktFactorization::ConstrainedRiccati(k)
+        } else {
+            KktFactorization::SchurComplement(k)
+        })
     }
 
     /// Set the primal guess used by [`WarmStart::Current`]: `x` ((H+1)·n, row-major by stage)
@@ -365,9 +404,21 @@ impl Workspace {
         Ok(())
     }
 
-    /// Make sure the polish/sensitivity storage holds at least `k` active-row columns.
+    /// Make sure the row multiplier and constant buffers hold `k` active rows.
+    pub(crate) fn reserve_row_vectors(&mut self, k: usize) {
+        if self.schur_rhs.len() < k {
+            self.schur_rhs.resize(k, 0.0);
+            self.schur_tmp.resize(k, 0.0);
+        }
+        if self.row_e.len() < k {
+            self.row_e.resize(k, 0.0);
+        }
+    }
+
+    /// Make sure the Schur-complement storage holds at least `k` active-row columns.
     pub(crate) fn reserve_rows(&mut self, k: usize) {
         let (n, m, h) = (self.n, self.m, self.h);
+        self.reserve_row_vectors(k);
         while self.wx.len() < k {
             self.wx.push(vec![DVector::zeros(n); h + 1]);
             self.wu.push(vec![DVector::zeros(m); h]);
@@ -376,8 +427,6 @@ impl Workspace {
         if self.schur.nrows() != k {
             self.schur = DMatrix::zeros(k, k);
             self.schur_fac = SmallFactor::new(k);
-            self.schur_rhs = vec![0.0; k];
-            self.schur_tmp = vec![0.0; k];
         }
     }
 }

@@ -8,7 +8,8 @@ use super::common::{
 use super::tasks::voltage_case;
 use diffop::model::tasks::VoltagePolicy;
 use diffop::model::OcpModel;
-use diffop::solver::{Solution, SolverSettings, Status, WarmStart, Workspace};
+use diffop::sensitivity::jacobian_x0;
+use diffop::solver::{KktFactorization, Solution, SolverSettings, Status, WarmStart, Workspace};
 use nalgebra::{DMatrix, DVector};
 
 fn solve<M: OcpModel>(model: &M, h: usize, x0: &[f64], th: &[f64], ctx: &[f64]) -> Solution {
@@ -294,5 +295,130 @@ fn warm_started_box_qps_match_clarabel() {
     assert!(
         2 * fast > total,
         "active-set start on {fast} of {total} warm solves"
+    );
+}
+
+/// The stage-wise equality-constrained Riccati recursion (default) against the Schur
+/// complement over the active rows (`constrained_riccati = false`) and Clarabel: random QPs with
+/// control and state boxes, and double integrators held against a position bound (rows that
+/// the recursion carries back over stages). Same solution and multipliers, same ∂ζ*/∂x_init,
+/// and the recursion must have been the route taken. (Infeasible draws must fail on both.)
+#[test]
+fn constrained_riccati_matches_the_schur_complement() {
+    let schur = SolverSettings {
+        constrained_riccati: false,
+        ..SolverSettings::default()
+    };
+    let cases = [
+        (31, 3, 2, 10, Some(0.4), Some(1.0)),
+        (32, 4, 1, 12, None, Some(1.0)),
+        (32, 4, 1, 12, None, Some(0.8)),
+        (33, 4, 1, 8, Some(0.8), Some(0.8)),
+        (34, 5, 2, 15, Some(0.3), Some(0.6)),
+        (34, 5, 2, 15, Some(0.3), Some(0.8)),
+        (35, 2, 2, 20, Some(0.2), Some(0.5)),
+        (37, 6, 1, 10, None, Some(0.8)),
+        (38, 6, 2, 10, None, Some(0.7)),
+        (39, 3, 1, 10, None, Some(0.5)),
+    ];
+    let flat = |j: &[DMatrix<f64>]| j.iter().flat_map(|m| m.iter().copied()).collect::<Vec<_>>();
+    let (mut eq_used, mut rows_total) = (0, 0);
+    let mut problems: Vec<(String, StagedQp, Vec<f64>)> = Vec::new();
+    for (seed, n, m, h, bu, bx) in cases {
+        let qp = StagedQp::random(seed, n, m, h, Boxes { u: bu, x: bx });
+        let x0: Vec<f64> = (0..n)
+            .map(|j| if j % 2 == 0 { 0.2 } else { -0.15 })
+            .collect();
+        problems.push((format!("QP seed {seed} boxes {bu:?} {bx:?}"), qp, x0));
+    }
+    // Double integrators pushed against a position bound: the position row of stage i + 1
+    // does not depend on u_i (C B = 0), so it is carried back to stage i − 1.
+    for (seed, h, pull) in [(41, 12, 2.0), (42, 30, 5.0), (43, 60, 1.0)] {
+        let mut qp = StagedQp::random(
+            seed,
+            2,
+            1,
+            h,
+            Boxes {
+                u: Some(3.0),
+                x: Some(0.5),
+            },
+        );
+        let dt = 0.2;
+        for i in 0..h {
+            qp.a[i] = DMatrix::from_row_slice(2, 2, &[1.0, dt, 0.0, 1.0]);
+            qp.b[i] = DMatrix::from_row_slice(2, 1, &[0.0, dt]);
+            qp.c[i] = DVector::zeros(2);
+            qp.ql[i][0] = -pull;
+            qp.ql[i][1] = 0.0;
+        }
+        qp.pl[0] = -pull;
+        problems.push((
+            format!("double integrator seed {seed} H {h}"),
+            qp,
+            vec![0.0, 0.3],
+        ));
+    }
+    for (label, qp, x0) in problems {
+        let h = qp.h;
+        let reference = clarabel_qp(&qp, &x0);
+        let mut ws_a = Workspace::new(&qp, h, SolverSettings::default()).unwrap();
+        let mut ws_b = Workspace::new(&qp, h, schur.clone()).unwrap();
+        let a = ws_a
+            .solve(&qp, &x0, &[0.0], &[], WarmStart::Cold)
+            .unwrap()
+            .clone();
+        let b = ws_b
+            .solve(&qp, &x0, &[0.0], &[], WarmStart::Cold)
+            .unwrap()
+            .clone();
+        let Some((z, lam, mu)) = reference else {
+            assert!(
+                !a.status.is_solved() && !b.status.is_solved(),
+                "{label}: infeasible QP solved"
+            );
+            continue;
+        };
+        assert_eq!(a.status, Status::Solved, "{label}");
+        assert_eq!(b.status, Status::Solved, "{label} (Schur)");
+        assert_eq!(a.active, b.active, "{label}: active sets");
+        let k = a.n_active();
+        rows_total += k;
+        match ws_a.kkt_factorization() {
+            Some(KktFactorization::ConstrainedRiccati(r)) => {
+                assert_eq!(r, k, "{label}");
+                eq_used += 1;
+            }
+            Some(KktFactorization::Riccati) => assert_eq!(k, 0, "{label}"),
+            other => panic!("{label}: factorization {other:?}"),
+        }
+        if k > 0 {
+            assert_eq!(
+                ws_b.kkt_factorization(),
+                Some(KktFactorization::SchurComplement(k))
+            );
+        }
+        let r = kkt_check(&qp, &x0, &[0.0], &[], &a);
+        assert_kkt(&label, &r, 1e-10);
+        for (what, va, vb) in [
+            ("ζ", zeta(&a), zeta(&b)),
+            ("λ", all_costates(&a), all_costates(&b)),
+            ("μ", stack(&a.mu), stack(&b.mu)),
+        ] {
+            let e = err(&va, &vb);
+            assert!(e <= 1e-10, "{label}: {what} differs by {e:.2e}");
+        }
+        let e = err(&zeta(&a), &z).max(err(&all_costates(&a), &lam));
+        let e = e.max(err(&stack(&a.mu), &mu));
+        assert!(e <= 1e-8, "{label}: differs from Clarabel by {e:.2e}");
+        let ja = jacobian_x0(&mut ws_a, &qp).unwrap();
+        let jb = jacobian_x0(&mut ws_b, &qp).unwrap();
+        let e = err(&flat(&ja.u), &flat(&jb.u)).max(err(&flat(&ja.x), &flat(&jb.x)));
+        assert!(e <= 1e-9, "{label}: ∂ζ/∂x_init differs by {e:.2e}");
+    }
+    eprintln!("constrained Riccati on {eq_used} QPs, {rows_total} active rows");
+    assert!(
+        eq_used >= 6,
+        "constrained Riccati used on {eq_used} QPs only"
     );
 }

@@ -562,25 +562,65 @@ fn linear_quadratic_hint_matches_the_full_evaluation() {
 /// (0 interior-point iterations), or the test would not test it.
 #[test]
 fn active_set_start_matches_the_interior_point_method() {
-    let model = VoltagePolicy::default();
     let ipm_only = SolverSettings {
         active_set_start: false,
         ..SolverSettings::default()
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let plan = ClosedLoopPlan {
+        horizons: &[6, 30],
+        cases: 6,
+        steps: 8,
+        q_spread: 0.6,
+        seed: 5,
+    };
     let (mut fast, mut active, mut total) = (0, 0, 0);
-    for h in [6, 30] {
+    voltage_closed_loop_pairs(&plan, ipm_only, |_, _, _, a| {
+        fast += usize::from(a.iterations == 0);
+        active += a.n_active();
+        total += 1;
+    });
+    assert!(active > 0, "some bound must be active");
+    assert!(
+        2 * fast > total,
+        "the active-set start solved only {fast} of {total} problems"
+    );
+}
+
+/// Which closed-loop voltage problems [`voltage_closed_loop_pairs`] solves.
+struct ClosedLoopPlan<'a> {
+    horizons: &'a [usize],
+    /// Scenarios per horizon (cycling through [`voltage_case`]).
+    cases: usize,
+    /// Receding-horizon steps per scenario (cold, then shifted warm starts).
+    steps: usize,
+    /// Spread of the random offset added to the initial q.
+    q_spread: f64,
+    seed: u64,
+}
+
+/// Solve the same closed-loop voltage problems (random θ_v, disturbed plant) in a workspace with
+/// default settings and one with `other`, and check that they agree: both solved, KKT residual,
+/// same active set, same primal–dual solution (≤ 1e-10) and ∂u*/∂θ (≤ 1e-9). `extra` sees the
+/// label, both workspaces and the default solution of every step.
+fn voltage_closed_loop_pairs(
+    plan: &ClosedLoopPlan<'_>,
+    other: SolverSettings,
+    mut extra: impl FnMut(&str, &mut Workspace, &mut Workspace, &Solution),
+) {
+    let model = VoltagePolicy::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
+    for &h in plan.horizons {
         let mut ws_a = Workspace::new(&model, h, SolverSettings::default()).unwrap();
-        let mut ws_b = Workspace::new(&model, h, ipm_only.clone()).unwrap();
-        for k in 0..6 {
+        let mut ws_b = Workspace::new(&model, h, other.clone()).unwrap();
+        for k in 0..plan.cases {
             let (mut th, ctx, mut x0) = voltage_case(k % 3);
             for t in th.iter_mut().take(3) {
                 *t *= 0.5 + rng.random::<f64>();
             }
             for q in x0.iter_mut().skip(3) {
-                *q += 0.6 * (rng.random::<f64>() - 0.5);
+                *q += plan.q_spread * (rng.random::<f64>() - 0.5);
             }
-            for step in 0..8 {
+            for step in 0..plan.steps {
                 let start = if step == 0 {
                     WarmStart::Cold
                 } else {
@@ -590,7 +630,7 @@ fn active_set_start_matches_the_interior_point_method() {
                 let a = ws_a.solve(&model, &x0, &th, &ctx, start).unwrap().clone();
                 let b = ws_b.solve(&model, &x0, &th, &ctx, start).unwrap().clone();
                 assert_eq!(a.status, Status::Solved, "{label}: status");
-                assert_eq!(b.status, Status::Solved, "{label}: status (IPM)");
+                assert_eq!(b.status, Status::Solved, "{label}: status (other settings)");
                 assert!(ws_a.kkt_ready(), "{label}: factorization kept");
                 let r = kkt_check(&model, &x0, &th, &ctx, &a);
                 assert_kkt(&label, &r, 1e-9);
@@ -599,9 +639,7 @@ fn active_set_start_matches_the_interior_point_method() {
                 assert!(e <= 1e-10, "{label}: solutions differ by {e:.2e}");
                 let e = control_jacobian_err(&mut ws_a, &model, &mut ws_b, &model);
                 assert!(e <= 1e-9, "{label}: Jacobians differ by {e:.2e}");
-                fast += usize::from(a.iterations == 0);
-                active += a.n_active();
-                total += 1;
+                extra(&label, &mut ws_a, &mut ws_b, &a);
                 // next state: the first predicted state, disturbed (a plant that is not the model)
                 x0 = a.x[1]
                     .iter()
@@ -610,11 +648,6 @@ fn active_set_start_matches_the_interior_point_method() {
             }
         }
     }
-    assert!(active > 0, "some bound must be active");
-    assert!(
-        2 * fast > total,
-        "the active-set start solved only {fast} of {total} problems"
-    );
 }
 
 /// When the active-set rounds cannot settle (here: none allowed, and the shifted guess comes
@@ -658,4 +691,52 @@ fn active_set_start_falls_back_to_the_interior_point_method() {
         fallbacks += usize::from(a.iterations > 0);
     }
     assert!(fallbacks > 0, "no case needed the fallback");
+}
+
+/// The voltage policy in closed loop (H = 6, 30, 100) with the equality-constrained Riccati
+/// recursion (default) and with the Schur complement: same solutions and multipliers, same
+/// ∂u*/∂θ and the same VJP, with the recursion as the route taken whenever rows are active.
+#[test]
+fn constrained_riccati_matches_the_schur_complement_on_the_voltage_policy() {
+    use diffop::sensitivity::{vjp, Seed};
+    use diffop::solver::KktFactorization;
+    let model = VoltagePolicy::default();
+    let schur = SolverSettings {
+        constrained_riccati: false,
+        ..SolverSettings::default()
+    };
+    let plan = ClosedLoopPlan {
+        horizons: &[6, 30, 100],
+        cases: 3,
+        steps: 4,
+        q_spread: 0.0,
+        seed: 9,
+    };
+    let (mut routed, mut active) = (0, 0);
+    voltage_closed_loop_pairs(&plan, schur, |label, ws_a, ws_b, a| {
+        let h = ws_a.horizon();
+        if a.n_active() > 0 {
+            assert_eq!(
+                ws_a.kkt_factorization(),
+                Some(KktFactorization::ConstrainedRiccati(a.n_active())),
+                "{label}"
+            );
+            routed += 1;
+        }
+        active += a.n_active();
+        let seed: Vec<f64> = (0..3 * h).map(|j| ((j * 7) % 5) as f64 - 2.0).collect();
+        let (mut ga, mut gb) = (vec![0.0; 12], vec![0.0; 12]);
+        let s = || Seed {
+            x: None,
+            u: Some(&seed),
+        };
+        vjp(ws_a, &model, s(), &mut ga).unwrap();
+        vjp(ws_b, &model, s(), &mut gb).unwrap();
+        let e = err(&ga, &gb);
+        assert!(e <= 1e-9, "{label}: VJPs differ by {e:.2e}");
+    });
+    assert!(
+        routed >= 10 && active > 30,
+        "{routed} routed solves, {active} rows"
+    );
 }
