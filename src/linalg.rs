@@ -231,6 +231,43 @@ impl SmallFactor {
         }
     }
 
+    /// Solve A X = B in place on the column-major k×c matrix `b` (c = `b.len() / k`). Same
+    /// numbers as [`SmallFactor::solve_in_place`] on each column; the Cholesky substitutions
+    /// sweep all columns at each step, so the columns' dependency chains interleave instead
+    /// of running one after another. `tmp` needs length ≥ k.
+    pub fn solve_columns_in_place(&self, b: &mut [f64], tmp: &mut [f64]) {
+        let k = self.dim();
+        if k == 0 {
+            return;
+        }
+        if self.kind != FactorKind::Cholesky {
+            for col in b.chunks_exact_mut(k) {
+                self.solve_in_place(col, tmp);
+            }
+            return;
+        }
+        let l = self.lu.as_slice();
+        // L Y = B (as in `forward_l`).
+        for p in 0..k {
+            let lc = &l[p * k + p..(p + 1) * k];
+            for col in b.chunks_exact_mut(k) {
+                let v = col[p] * self.inv_diag[p];
+                col[p] = v;
+                for (x, &c) in col[p + 1..].iter_mut().zip(&lc[1..]) {
+                    *x -= c * v;
+                }
+            }
+        }
+        // Lᵀ X = Y (as in `backward_lt`: the same dot-product order).
+        for i in (0..k).rev() {
+            let lc = &l[i * k + i + 1..(i + 1) * k];
+            for col in b.chunks_exact_mut(k) {
+                let s = col[i] - dot(lc, &col[i + 1..]);
+                col[i] = s * self.inv_diag[i];
+            }
+        }
+    }
+
     /// Solve A X = B column by column, in place on the k×c matrix `b`. `tmp` needs length ≥ k.
     pub fn solve_matrix_in_place(&self, b: &mut DMatrix<f64>, tmp: &mut [f64]) {
         let k = self.dim();
@@ -459,6 +496,35 @@ mod tests {
                 .iter()
                 .zip(want.iter())
                 .all(|(u, v)| (u - v).abs() < 1e-13));
+        }
+    }
+
+    #[test]
+    fn multi_column_solve_matches_column_by_column_bitwise() {
+        for k in 1..=9 {
+            for c in [1, 2, 5, 13] {
+                let g = DMatrix::from_vec(k, k, fill(k as u64, k * k));
+                let spd = &g * g.transpose() + DMatrix::identity(k, k);
+                let mut indef = spd.clone();
+                indef[(0, 0)] = -3.0;
+                let b = fill(200 + (k * c) as u64, k * c);
+                let mut tmp = vec![0.0; k];
+                let mut f = SmallFactor::new(k);
+                for (a, chol) in [(&spd, true), (&indef, false)] {
+                    if chol {
+                        assert!(f.cholesky(a));
+                    } else {
+                        assert!(f.lu(a, 1e-13));
+                    }
+                    let mut want = b.clone();
+                    for col in want.chunks_exact_mut(k) {
+                        f.solve_in_place(col, &mut tmp);
+                    }
+                    let mut got = b.clone();
+                    f.solve_columns_in_place(&mut got, &mut tmp);
+                    assert_eq!(got, want, "k = {k}, c = {c}, cholesky {chol}");
+                }
+            }
         }
     }
 

@@ -21,6 +21,10 @@ use crate::linalg::{gemv_acc, gemv_tr_acc, is_zero, mirror_lower, FactorKind, Sm
 use crate::model::derivs::StageBlock;
 use nalgebra::{DMatrix, DVector};
 
+/// From this state dimension on, the factorization skips the zero rows of the columns of
+/// [A B] (below it the scan costs more than it saves).
+const SPARSE_MIN_N: usize = 8;
+
 /// Outcome of a factorization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FactorOutcome {
@@ -54,6 +58,10 @@ pub struct Riccati {
     f: Vec<f64>,
     /// P_{i+1} F (n×(n+m), column-major).
     pf: Vec<f64>,
+    /// Per column of F: the rows [lo, hi) outside which it is exactly zero (A = I + dt·J_c
+    /// of an Euler model is mostly sparse: a state that no derivative depends on has a unit
+    /// column).
+    frows: Vec<(usize, usize)>,
     /// Lower triangle of H_i + [A_i B_i]ᵀ P_{i+1} [A_i B_i] ((n+m)², column-major).
     mt: Vec<f64>,
     /// R̃_i as a full m×m matrix (LU fallback only).
@@ -77,6 +85,7 @@ impl Riccati {
             rfac: (0..h).map(|_| SmallFactor::new(m)).collect(),
             f: vec![0.0; n * (n + m)],
             pf: vec![0.0; n * (n + m)],
+            frows: vec![(0, 0); n + m],
             mt: vec![0.0; (n + m) * (n + m)],
             rt: DMatrix::zeros(m, m),
             pv: vec![DVector::zeros(n); h + 1],
@@ -127,18 +136,39 @@ impl Riccati {
             let (pn, pi) = split_pair(&mut self.p, i);
             let (pn, pi) = (pn.as_slice(), pi.as_mut_slice());
             let hi = hess[i].as_slice();
-            // F = [A B] (n×(n+m)), then PF = P F column by column.
+            // F = [A B] (n×(n+m)), then PF = P F column by column, each over the rows where
+            // its F column is non-zero (the skipped terms add exact zeros).
             self.f[..n * n].copy_from_slice(blocks[i].fx.as_slice());
             self.f[n * n..].copy_from_slice(blocks[i].fu.as_slice());
-            for (out, fc) in self.pf.chunks_exact_mut(n).zip(self.f.chunks_exact(n)) {
+            for ((out, fc), fr) in self
+                .pf
+                .chunks_exact_mut(n)
+                .zip(self.f.chunks_exact(n))
+                .zip(self.frows.iter_mut())
+            {
+                *fr = if n >= SPARSE_MIN_N {
+                    nonzero_rows(fc)
+                } else {
+                    (0, n)
+                };
                 out.fill(0.0);
-                gemv_acc(out, pn, n, fc);
+                gemv_acc(out, &pn[fr.0 * n..], n, &fc[fr.0..fr.1]);
             }
-            // Lower triangle of M = H + Fᵀ (P F): M[c.., c] = H[c.., c] + F[:, c..]ᵀ PF[:, c].
+            // Lower triangle of M = H + Fᵀ (P F): M[c.., c] = H[c.., c] + F[:, c..]ᵀ PF[:, c],
+            // four F columns at a time over the union of their non-zero rows.
             for c in 0..nm {
                 let col = &mut self.mt[c * nm + c..(c + 1) * nm];
                 col.copy_from_slice(&hi[c * nm + c..(c + 1) * nm]);
-                gemv_tr_acc(col, &self.f[c * n..], n, &self.pf[c * n..(c + 1) * n]);
+                let pfc = &self.pf[c * n..(c + 1) * n];
+                for (t, blk) in col.chunks_mut(4).enumerate() {
+                    let r = c + 4 * t;
+                    let (lo, hi) = self.frows[r..r + blk.len()]
+                        .iter()
+                        .fold((n, 0), |(l, h), &(a, b)| (l.min(a), h.max(b)));
+                    if lo < hi {
+                        gemv_tr_acc(blk, &self.f[r * n + lo..], n, &pfc[lo..hi]);
+                    }
+                }
                 col[0] += reg;
             }
             // Factor R̃ = M[n.., n..]: Cholesky, else (when allowed) LU of the full matrix.
@@ -158,14 +188,14 @@ impl Riccati {
                 }
                 outcome = FactorOutcome::Indefinite;
             }
-            // K = −R̃⁻¹ S̃, S̃ = M[n.., ..n].
+            // K = −R̃⁻¹ S̃, S̃ = M[n.., ..n] (all n right-hand sides in one solve).
             let ki = self.k[i].as_mut_slice();
             for (c, kc) in ki.chunks_exact_mut(m).enumerate() {
                 for (kv, &sv) in kc.iter_mut().zip(&self.mt[c * nm + n..(c + 1) * nm]) {
                     *kv = -sv;
                 }
-                fac.solve_in_place(kc, &mut self.tmp);
             }
+            fac.solve_columns_in_place(ki, &mut self.tmp);
             // P_i = Q̃ + S̃ᵀ K on the lower triangle: P[c.., c] = Q̃[c.., c] + S̃[:, c..]ᵀ K[:, c].
             for c in 0..n {
                 let col = &mut pi[c * n + c..(c + 1) * n];
@@ -272,6 +302,14 @@ impl Riccati {
             l.copy_from_slice(self.pv[i + 1].as_slice());
             gemv_acc(l, self.p[i + 1].as_slice(), n, xn);
         }
+    }
+}
+
+/// The rows [lo, hi) outside which `c` is exactly zero ((0, 0) for a zero column).
+fn nonzero_rows(c: &[f64]) -> (usize, usize) {
+    match c.iter().position(|&v| v != 0.0) {
+        Some(lo) => (lo, c.iter().rposition(|&v| v != 0.0).map_or(lo, |h| h) + 1),
+        None => (0, 0),
     }
 }
 
