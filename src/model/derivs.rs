@@ -470,6 +470,36 @@ impl Differentiator {
         mu: &[f64],
         out: &mut StageBlock,
     ) {
+        self.stage_with(model, i, (x, u, theta, ctx), lam, mu, true, out);
+    }
+
+    /// [`Differentiator::stage`] without the Lagrangian Hessian: values and Jacobians only
+    /// (`out.hess` is left untouched). About a third cheaper on the tape path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_jacobians<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: usize,
+        x: &[f64],
+        u: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        out: &mut StageBlock,
+    ) {
+        self.stage_with(model, i, (x, u, theta, ctx), &[], &[], false, out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stage_with<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: usize,
+        (x, u, theta, ctx): (&[f64], &[f64], &[f64], &[f64]),
+        lam: &[f64],
+        mu: &[f64],
+        hessian: bool,
+        out: &mut StageBlock,
+    ) {
         let (n, m, q) = (x.len(), u.len(), out.g.len());
         // Small curvature sets: second-order vector duals over the few coupled variables are
         // cheaper than the tape sweeps over all n + m directions.
@@ -478,7 +508,13 @@ impl Differentiator {
             None => n + m <= SMALL_CURVATURE,
         };
         if small {
-            self.stage_dual(model, i, x, u, theta, ctx, lam, mu, out);
+            match (hessian, model.stage_curvature_vars()) {
+                (false, Some(_)) => with_bucket!(n + m, B, {
+                    let sc = scratch::<DualSVec64<B>>(&mut self.first);
+                    stage_first::<M, B>(model, i, x, u, theta, ctx, sc, out);
+                }),
+                _ => self.stage_dual(model, i, x, u, theta, ctx, lam, mu, out),
+            }
             return;
         }
         let ts = &mut self.tape;
@@ -518,6 +554,9 @@ impl Differentiator {
             for j in 0..m {
                 out.gu[(r, j)] = ts.row[ts.col[n + j]];
             }
+        }
+        if !hessian {
+            return;
         }
         if hinted {
             ts.hinted_hessian(model, c, lam, mu, &mut out.hess);
@@ -593,6 +632,29 @@ impl Differentiator {
         mu: &[f64],
         out: &mut StageBlock,
     ) {
+        self.terminal_with(model, (x, theta, ctx), mu, true, out);
+    }
+
+    /// [`Differentiator::terminal`] without the Hessian (`out.hess` is left untouched).
+    pub fn terminal_jacobians<M: OcpModel>(
+        &mut self,
+        model: &M,
+        x: &[f64],
+        theta: &[f64],
+        ctx: &[f64],
+        out: &mut StageBlock,
+    ) {
+        self.terminal_with(model, (x, theta, ctx), &[], false, out);
+    }
+
+    fn terminal_with<M: OcpModel>(
+        &mut self,
+        model: &M,
+        (x, theta, ctx): (&[f64], &[f64], &[f64]),
+        mu: &[f64],
+        hessian: bool,
+        out: &mut StageBlock,
+    ) {
         let (n, q) = (x.len(), out.g.len());
         let ts = &mut self.tape;
         let c = ts.record(model, None, x, &[], theta, ctx, q, false);
@@ -607,7 +669,9 @@ impl Differentiator {
                 out.gx[(r, j)] = ts.row[j];
             }
         }
-        ts.lagrangian_hessian(c, &[], mu, n, &mut out.hess);
+        if hessian {
+            ts.lagrangian_hessian(c, &[], mu, n, &mut out.hess);
+        }
     }
 
     /// Reference implementation of [`Differentiator::terminal`] with num-dual's second-order

@@ -54,6 +54,7 @@ impl Workspace {
         let q_total: usize = self.q.iter().sum();
         self.sol.iterations = 0;
         self.sol.polish_iterations = 0;
+        self.sol.chord_steps = 0;
         self.sol.weakly_active = 0;
         self.sol.max_regularization = 0.0;
         if q_total > 0
@@ -88,8 +89,18 @@ impl Workspace {
         let mut iter = 0;
         let mut acceptable_run = 0usize;
         let mut early = false;
+        // Without inequalities, once Newton's method converges quadratically (the last
+        // unregularized step started from a residual r ≤ 1e-4), the next iterate is expected
+        // to pass the test with a residual ~ r² small enough for the polish to take its first
+        // step on the last factorization (`ipm_factor_exact`, see `chord_step`): evaluate it
+        // without Hessians, saving a Hessian evaluation and a factorization.
+        self.ipm_last_stat = f64::INFINITY;
+        self.ipm_factor_exact = false;
         loop {
-            if !self.eval_blocks(model, true) {
+            let predict = q_total == 0 && self.settings.polish && self.settings.polish_chord_step;
+            let predict = predict && self.ipm_factor_exact;
+            let predict = predict && self.ipm_last_stat <= 1e-4;
+            if !self.eval_blocks_with(model, !predict) {
                 return Status::NumericalError;
             }
             let r = self.residuals(true);
@@ -101,6 +112,10 @@ impl Workspace {
             if below(self.settings.tol) {
                 break;
             }
+            if !self.hess_fresh && !self.eval_blocks_with(model, true) {
+                return Status::NumericalError;
+            }
+            self.ipm_last_stat = r.stat.max(r.dyn_feas);
             acceptable_run = if below(self.settings.acceptable_tol) {
                 acceptable_run + 1
             } else {
@@ -140,6 +155,7 @@ impl Workspace {
                 }
             }
             reg_last = reg;
+            self.ipm_factor_exact = reg == 0.0;
             self.sol.max_regularization = self.sol.max_regularization.max(reg);
             // barrier parameter: Mehrotra predictor–corrector
             let tau = if q_total > 0 {
@@ -345,33 +361,63 @@ impl Workspace {
     /// Evaluate every derivative block at the current iterate. `use_mu`: weight the constraint
     /// curvature with μ (always true; inactive rows carry μ = 0 during the polish).
     pub(crate) fn eval_blocks<M: OcpModel>(&mut self, model: &M, _use_mu: bool) -> bool {
+        self.eval_blocks_with(model, true)
+    }
+
+    /// [`Workspace::eval_blocks`], with the Lagrangian Hessians only when `hessian` (else the
+    /// Hessians in `blocks` are stale and `hess_fresh` is false).
+    pub(crate) fn eval_blocks_with<M: OcpModel>(&mut self, model: &M, hessian: bool) -> bool {
         let h = self.h;
         let lq = model.is_linear_quadratic();
         let finite = if lq && self.lq_ready {
+            self.hess_fresh = true;
             self.eval_values_lq(model)
         } else {
             for i in 0..h {
                 let (x, u, lam, mu) = (&self.x[i], &self.u[i], &self.lam[i + 1], &self.mu[i]);
-                self.diff.stage(
+                if hessian {
+                    self.diff.stage(
+                        model,
+                        i,
+                        x.as_slice(),
+                        u.as_slice(),
+                        &self.theta,
+                        &self.ctx,
+                        lam.as_slice(),
+                        mu.as_slice(),
+                        &mut self.blocks[i],
+                    );
+                } else {
+                    self.diff.stage_jacobians(
+                        model,
+                        i,
+                        x.as_slice(),
+                        u.as_slice(),
+                        &self.theta,
+                        &self.ctx,
+                        &mut self.blocks[i],
+                    );
+                }
+            }
+            if hessian {
+                self.diff.terminal(
                     model,
-                    i,
-                    x.as_slice(),
-                    u.as_slice(),
+                    self.x[h].as_slice(),
                     &self.theta,
                     &self.ctx,
-                    lam.as_slice(),
-                    mu.as_slice(),
-                    &mut self.blocks[i],
+                    self.mu[h].as_slice(),
+                    &mut self.blocks[h],
+                );
+            } else {
+                self.diff.terminal_jacobians(
+                    model,
+                    self.x[h].as_slice(),
+                    &self.theta,
+                    &self.ctx,
+                    &mut self.blocks[h],
                 );
             }
-            self.diff.terminal(
-                model,
-                self.x[h].as_slice(),
-                &self.theta,
-                &self.ctx,
-                self.mu[h].as_slice(),
-                &mut self.blocks[h],
-            );
+            self.hess_fresh = hessian;
             let finite = self.blocks.iter().all(|b| {
                 b.c.is_finite()
                     && all_finite(b.f.as_slice())
@@ -623,7 +669,7 @@ impl Workspace {
     }
 
     /// Riccati solve of the Newton step into dx, du, lam_new.
-    fn newton_solve(&mut self) {
+    pub(crate) fn newton_solve(&mut self) {
         self.riccati.solve(
             &self.blocks,
             &self.lin,

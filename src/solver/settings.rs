@@ -45,6 +45,14 @@ pub struct SolverSettings {
     /// the active rows is used (one Riccati solve per row and a dense LU: O(k³) for k rows).
     /// PROJECT DEFAULT: on.
     pub constrained_riccati: bool,
+    /// Problems without inequalities: when the interior-point phase is converging
+    /// quadratically (last step from a scaled residual ≤ 1e-4), evaluate its last iterate
+    /// without Hessians and take the polish's first step on the previous factorization (a
+    /// chord step; its error ≈ residual × last step, checked before it is taken). Saves one
+    /// Hessian evaluation and one factorization per warm-started solve; the returned point
+    /// and the kept factorization are exact as always. PROJECT DEFAULT: on (closed loop:
+    /// quadrotor −10 %, cart-pole −13 %, arm unchanged).
+    pub polish_chord_step: bool,
     /// Initial barrier parameter used to initialise the inequality multipliers.
     pub mu_init: f64,
     /// Smallest initial slack.
@@ -75,6 +83,7 @@ impl Default for SolverSettings {
             active_set_start: true,
             active_set_rounds: 6,
             constrained_riccati: true,
+            polish_chord_step: true,
             mu_init: 0.1,
             slack_min: 1e-2,
             reg_init: 1e-8,

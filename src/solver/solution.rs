@@ -65,6 +65,9 @@ pub struct Solution {
     pub iterations: usize,
     /// Polish Newton iterations (all rounds, the active-set start's included).
     pub polish_iterations: usize,
+    /// Of those, chord steps on the interior-point factorization
+    /// (`SolverSettings::polish_chord_step`).
+    pub chord_steps: usize,
     /// Final scaled stationarity residual.
     pub stationarity: f64,
     /// Final constraint violation (dynamics, x_0 and active rows; max over inequalities).
@@ -89,6 +92,7 @@ impl Solution {
             objective: f64::NAN,
             iterations: 0,
             polish_iterations: 0,
+            chord_steps: 0,
             stationarity: f64::NAN,
             feasibility: f64::NAN,
             max_regularization: 0.0,

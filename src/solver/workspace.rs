@@ -111,6 +111,14 @@ pub struct Workspace {
     /// False once a KKT factorization since the last reset met an indefinite reduced Hessian
     /// (the active-set start then leaves the solve to the interior-point method).
     pub(crate) kkt_pd: bool,
+    /// True when the Hessians in `blocks` belong to the current point (false after a
+    /// Jacobians-only evaluation).
+    pub(crate) hess_fresh: bool,
+    /// True when `riccati` holds the unregularized factorization of the last interior-point
+    /// step (problems without inequalities: the KKT matrix at the previous iterate).
+    pub(crate) ipm_factor_exact: bool,
+    /// Scaled residual at the start of the last interior-point step.
+    pub(crate) ipm_last_stat: f64,
     pub(crate) has_solution: bool,
     /// Linear–quadratic models ([`OcpModel::is_linear_quadratic`]): true once this solve's
     /// Jacobians and Hessians are in `blocks`, with the point `lq_z` and cost gradients
@@ -220,6 +228,9 @@ impl Workspace {
             row_e: Vec::new(),
             kkt_ready: false,
             kkt_pd: true,
+            hess_fresh: false,
+            ipm_factor_exact: false,
+            ipm_last_stat: f64::INFINITY,
             has_solution: false,
             lq_ready: false,
             lq_z: lq_vectors.clone(),

@@ -740,3 +740,59 @@ fn constrained_riccati_matches_the_schur_complement_on_the_voltage_policy() {
         "{routed} routed solves, {active} rows"
     );
 }
+
+/// The chord step of the polish (`polish_chord_step`, default) against exact Newton polish
+/// steps: receding-horizon closed loops of the nonlinear tasks (θ(0)-like parameters, a
+/// disturbed plant, shifted warm starts). Same solutions to round-off, polished KKT residual,
+/// the same ∂u*/∂θ from the kept factorization; and the chord step must have been taken.
+#[test]
+fn polish_chord_step_matches_exact_newton_polish() {
+    let exact = SolverSettings {
+        polish_chord_step: false,
+        ..SolverSettings::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let (mut chords, mut total) = (0, 0);
+    for task in [
+        NonlinearTask::Cartpole,
+        NonlinearTask::Arm,
+        NonlinearTask::Quadrotor,
+    ] {
+        let model = Table1Policy::new(task);
+        let h = task.step_horizon();
+        let th = theta_perturbed(task, 1.0, 3);
+        let mut ws_a = Workspace::new(&model, h, SolverSettings::default()).unwrap();
+        let mut ws_b = Workspace::new(&model, h, exact.clone()).unwrap();
+        for (k, x_start) in demo_states(task).into_iter().enumerate() {
+            let mut x0 = x_start;
+            for step in 0..10 {
+                let start = if step == 0 {
+                    WarmStart::Cold
+                } else {
+                    WarmStart::Shift
+                };
+                let label = format!("{} state {k} step {step}", task.name());
+                let a = ws_a.solve(&model, &x0, &th, &[], start).unwrap().clone();
+                let b = ws_b.solve(&model, &x0, &th, &[], start).unwrap().clone();
+                assert_eq!(a.status, Status::Solved, "{label}");
+                assert_eq!(b.status, Status::Solved, "{label} (exact polish)");
+                assert_eq!(b.chord_steps, 0, "{label}");
+                assert!(a.stationarity <= 1e-12, "{label}: {:.2e}", a.stationarity);
+                let e = err(&primal_dual(&a), &primal_dual(&b));
+                assert!(e <= 1e-9, "{label}: solutions differ by {e:.2e}");
+                let e = control_jacobian_err(&mut ws_a, &model, &mut ws_b, &model);
+                assert!(e <= 1e-8, "{label}: Jacobians differ by {e:.2e}");
+                chords += a.chord_steps;
+                total += 1;
+                x0 = a.x[1]
+                    .iter()
+                    .map(|v| v + 0.01 * (rng.random::<f64>() - 0.5))
+                    .collect();
+            }
+        }
+    }
+    assert!(
+        4 * chords > total,
+        "chord step in {chords} of {total} solves"
+    );
+}
