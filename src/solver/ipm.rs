@@ -89,6 +89,10 @@ impl Workspace {
         let mut iter = 0;
         let mut acceptable_run = 0usize;
         let mut early = false;
+        let mut handover = false;
+        let acceptable = self.settings.acceptable_tol;
+        let polish_on = self.settings.polish;
+        let barrier_handover = |q: usize, ok: bool| q > 0 && ok && polish_on;
         // Without inequalities, once Newton's method converges quadratically (the last
         // unregularized step started from a residual r ≤ 1e-4), the next iterate is expected
         // to pass the test with a residual ~ r² small enough for the polish to take its first
@@ -141,6 +145,21 @@ impl Workspace {
             loop {
                 match self.riccati.factor(&self.hm, &self.blocks, reg, false) {
                     FactorOutcome::PositiveDefinite | FactorOutcome::Indefinite => break,
+                    _ if reg == 0.0 && barrier_handover(q_total, below(acceptable)) => {
+                        // At the acceptable level with inequalities, a failed inertia test is
+                        // usually the barrier terms μ/s of nearly active rows (s → 0) swamping
+                        // the relative pivot floor, and regularising would wreck the iterate:
+                        // hand over to the polish, which solves the active-set KKT system
+                        // without barrier terms and must find it positive definite.
+                        if trace_enabled() {
+                            eprintln!(
+                                "it {iter:3}: inertia test failed at the acceptable level: polish"
+                            );
+                        }
+                        self.sol.iterations = iter;
+                        handover = true;
+                        break;
+                    }
                     _ => {
                         reg = if reg == 0.0 {
                             (reg_last / 3.0).max(self.settings.reg_init)
@@ -153,6 +172,10 @@ impl Workspace {
                         }
                     }
                 }
+            }
+            if handover {
+                early = true;
+                break;
             }
             reg_last = reg;
             self.ipm_factor_exact = reg == 0.0;
@@ -299,8 +322,11 @@ impl Workspace {
                 self.ut[i].copy_from(&self.u[i]);
             }
         }
+        if handover {
+            self.kkt_pd = true;
+        }
         let status = self.polish(model);
-        if status != Status::NumericalError {
+        if status != Status::NumericalError && (!handover || self.kkt_pd) {
             return status;
         }
         if early {

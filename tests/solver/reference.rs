@@ -317,6 +317,9 @@ fn constrained_riccati_matches_the_schur_complement() {
         (34, 5, 2, 15, Some(0.3), Some(0.6)),
         (34, 5, 2, 15, Some(0.3), Some(0.8)),
         (35, 2, 2, 20, Some(0.2), Some(0.5)),
+        // the barrier terms of nearly active rows fail the interior-point inertia test at the
+        // acceptable level: handed over to the polish
+        (36, 6, 3, 25, Some(0.5), Some(0.6)),
         (37, 6, 1, 10, None, Some(0.8)),
         (38, 6, 2, 10, None, Some(0.7)),
         (39, 3, 1, 10, None, Some(0.5)),
