@@ -30,7 +30,7 @@
 //! [`super::riccati`]: the Lagrangian carries + μᵀ(G z + e) and λ_{i+1} multiplies
 //! x_{i+1} − A x_i − B u_i − b_i.
 
-use crate::linalg::{gemv_acc, gemv_tr_acc, mirror_lower, SmallFactor};
+use crate::linalg::{gemv_acc, gemv_tr_acc, is_zero, mirror_lower, SmallFactor};
 use crate::model::derivs::StageBlock;
 use nalgebra::{DMatrix, DVector};
 
@@ -475,17 +475,31 @@ impl EqRiccati {
     ) {
         let (n, m, h) = (self.n, self.m, self.h);
         let ecoef = |a: usize| e.map_or(0.0, |e| e[a]);
-        // Backward.
+        // Backward. Stages after the last nonzero linear term, defect and row constant have
+        // p = 0, c = 0 and k = 0 (a VJP seeded on u_0 touches one stage) and are skipped.
         self.pv[h].copy_from(&lin[h].rows(0, n));
         for j in 0..self.rp[h] {
             self.cv[h][j] = ecoef(self.term_off + j);
         }
+        let mut tail_zero = is_zero(self.pv[h].as_slice()) && is_zero(&self.cv[h][..self.rp[h]]);
         for i in (0..h).rev() {
             let s = &self.st[i];
             let (r, rho, k) = (s.r, s.rho, s.k);
             let nw = m - rho;
             let li = lin[i].as_slice();
             let blk = &blocks[i];
+            if tail_zero
+                && is_zero(li)
+                && defect.is_none_or(|d| is_zero(d[i].as_slice()))
+                && (0..k).all(|a| ecoef(s.off + a) == 0.0)
+            {
+                self.pv[i].fill(0.0);
+                self.kv[i].fill(0.0);
+                self.mu_lin[i].fill(0.0);
+                self.cv[i][..r - rho].fill(0.0);
+                continue;
+            }
+            tail_zero = false;
             // t = P_{i+1} b + p_{i+1}
             let t = &mut self.t_n;
             t.copy_from_slice(self.pv[i + 1].as_slice());
