@@ -473,24 +473,11 @@ impl Differentiator {
         self.stage_with(model, i, (x, u, theta, ctx), lam, mu, true, out);
     }
 
-    /// [`Differentiator::stage`] without the Lagrangian Hessian: values and Jacobians only
-    /// (`out.hess` is left untouched). About a third cheaper on the tape path.
+    /// [`Differentiator::stage`], with the Lagrangian Hessian only when `hessian` (without it,
+    /// values and Jacobians only and `out.hess` is left untouched: about a third cheaper on
+    /// the tape path).
     #[allow(clippy::too_many_arguments)]
-    pub fn stage_jacobians<M: OcpModel>(
-        &mut self,
-        model: &M,
-        i: usize,
-        x: &[f64],
-        u: &[f64],
-        theta: &[f64],
-        ctx: &[f64],
-        out: &mut StageBlock,
-    ) {
-        self.stage_with(model, i, (x, u, theta, ctx), &[], &[], false, out);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn stage_with<M: OcpModel>(
+    pub(crate) fn stage_with<M: OcpModel>(
         &mut self,
         model: &M,
         i: usize,
@@ -635,19 +622,9 @@ impl Differentiator {
         self.terminal_with(model, (x, theta, ctx), mu, true, out);
     }
 
-    /// [`Differentiator::terminal`] without the Hessian (`out.hess` is left untouched).
-    pub fn terminal_jacobians<M: OcpModel>(
-        &mut self,
-        model: &M,
-        x: &[f64],
-        theta: &[f64],
-        ctx: &[f64],
-        out: &mut StageBlock,
-    ) {
-        self.terminal_with(model, (x, theta, ctx), &[], false, out);
-    }
-
-    fn terminal_with<M: OcpModel>(
+    /// [`Differentiator::terminal`], with the Hessian only when `hessian` (else `out.hess` is
+    /// left untouched).
+    pub(crate) fn terminal_with<M: OcpModel>(
         &mut self,
         model: &M,
         (x, theta, ctx): (&[f64], &[f64], &[f64]),

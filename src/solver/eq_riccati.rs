@@ -88,6 +88,8 @@ pub struct EqRiccati {
     term_off: usize,
     indefinite: bool,
     // factorization scratch
+    /// Reduced Hessian as a full matrix (LU fallback only).
+    rt: DMatrix<f64>,
     f: Vec<f64>,
     pf: Vec<f64>,
     mt: Vec<f64>,
@@ -148,6 +150,7 @@ impl EqRiccati {
             rp: vec![0; h + 1],
             term_off: 0,
             indefinite: false,
+            rt: DMatrix::zeros(m, m),
             f: vec![0.0; n * nm],
             pf: vec![0.0; n * nm],
             mt: vec![0.0; nm * nm],
@@ -409,8 +412,8 @@ impl EqRiccati {
         }
         if !s.fac.cholesky_lower(mw, m) {
             mirror_lower(mw, m);
-            let full = DMatrix::from_column_slice(m, m, mw);
-            if !s.fac.lu(&full, 1e-13) {
+            self.rt.as_mut_slice().copy_from_slice(mw);
+            if !s.fac.lu(&self.rt, 1e-13) {
                 return Err(EqFactorError::Singular(i));
             }
             self.indefinite = true;
@@ -515,49 +518,29 @@ impl EqRiccati {
             for a in 0..k {
                 self.ev[a] = ecoef(s.off + a);
             }
-            for j in 0..rp_next {
-                let mut v = self.cv[i + 1][j];
-                if let Some(d) = defect {
-                    for l in 0..n {
-                        v += self.c[i + 1][ix(n, j, l)] * d[i][l];
-                    }
-                }
-                self.ev[k + j] = v;
+            let ep = &mut self.ev[k..r];
+            ep.copy_from_slice(&self.cv[i + 1][..rp_next]);
+            if let Some(d) = defect {
+                gemv_acc(ep, &self.c[i + 1], n, d[i].as_slice());
             }
-            let ld = self.rcap[i];
-            for a in 0..r {
-                let mut v = 0.0;
-                for b in 0..r {
-                    v += s.t[ix(ld, a, b)] * self.ev[b];
-                }
-                self.ev2[a] = v;
-            }
+            self.ev2[..r].fill(0.0);
+            gemv_acc(&mut self.ev2[..r], &s.t, self.rcap[i], &self.ev[..r]);
             for j in 0..r - rho {
                 self.cv[i][j] = self.ev2[rho + j];
             }
             // l⁰ = −Y ê₁ (in kv), ū = m_u + M_uu l⁰
             let kv = self.kv[i].as_mut_slice();
-            for (row, kr) in kv.iter_mut().enumerate() {
-                let mut v = 0.0;
-                for j in 0..rho {
-                    v -= s.y[ix(m, row, j)] * self.ev2[j];
-                }
-                *kr = v;
-            }
+            kv.fill(0.0);
+            gemv_acc(kv, &s.y, m, &self.ev2[..rho]);
+            kv.iter_mut().for_each(|v| *v = -*v);
             let ub = &mut self.ub;
             ub.copy_from_slice(mu_l);
             gemv_acc(ub, &s.muu, m, kv);
             // k_w = −M̄_ww⁻¹ Zᵀ ū
             let w = &mut self.wv;
-            for (a, wa) in w.iter_mut().enumerate() {
-                let mut v = 0.0;
-                if a < nw {
-                    for j in 0..m {
-                        v -= s.z[ix(m, j, a)] * ub[j];
-                    }
-                }
-                *wa = v;
-            }
+            w.fill(0.0);
+            gemv_tr_acc(&mut w[..nw], &s.z, m, ub);
+            w.iter_mut().for_each(|v| *v = -*v);
             s.fac.solve_in_place(w, &mut self.tmp);
             // p_i = l_x + Aᵀ t + M_xu l⁰ + Lᵀ ū + M̄_wxᵀ k_w
             let pi = self.pv[i].as_mut_slice();
@@ -565,19 +548,9 @@ impl EqRiccati {
             gemv_tr_acc(pi, blk.fx.as_slice(), n, t);
             gemv_acc(pi, &s.mxu, n, kv);
             gemv_tr_acc(pi, &s.l, m, ub);
-            for (col, pc) in pi.iter_mut().enumerate() {
-                let mut v = 0.0;
-                for a in 0..nw {
-                    v += s.mwx[ix(m, a, col)] * w[a];
-                }
-                *pc += v;
-            }
+            gemv_tr_acc(pi, &s.mwx, m, &w[..nw]);
             // k = l⁰ + Z k_w
-            for (row, kr) in kv.iter_mut().enumerate() {
-                for a in 0..nw {
-                    *kr += s.z[ix(m, row, a)] * w[a];
-                }
-            }
+            gemv_acc(kv, &s.z, m, &w[..nw]);
         }
         // Forward.
         match x0 {
@@ -606,24 +579,15 @@ impl EqRiccati {
             gu.copy_from_slice(&self.mu_lin[i]);
             gemv_tr_acc(gu, &s.mxu, n, xi);
             gemv_acc(gu, &s.muu, m, ui);
-            for j in 0..rho {
-                let mut v = 0.0;
-                for row in 0..m {
-                    v -= s.y[ix(m, row, j)] * gu[row];
-                }
-                self.ev[j] = v;
-            }
+            let p1 = &mut self.ev[..rho];
+            p1.fill(0.0);
+            gemv_tr_acc(p1, &s.y, m, gu);
+            p1.iter_mut().for_each(|v| *v = -*v);
             debug_assert_eq!(nu_len, r - rho);
             self.ev[rho..r].copy_from_slice(&self.nu[..r - rho]);
             // π = Tᵀ [π₁; ν_i]
-            let ld = self.rcap[i];
-            for b in 0..r {
-                let mut v = 0.0;
-                for a in 0..r {
-                    v += s.t[ix(ld, a, b)] * self.ev[a];
-                }
-                self.ev2[b] = v;
-            }
+            self.ev2[..r].fill(0.0);
+            gemv_tr_acc(&mut self.ev2[..r], &s.t, self.rcap[i], &self.ev[..r]);
             mu[s.off..s.off + k].copy_from_slice(&self.ev2[..k]);
             nu_len = r - k;
             self.nu[..nu_len].copy_from_slice(&self.ev2[k..r]);
@@ -631,11 +595,7 @@ impl EqRiccati {
             let l = lam[i + 1].as_mut_slice();
             l.copy_from_slice(self.pv[i + 1].as_slice());
             gemv_acc(l, &self.p[i + 1], n, xn);
-            for (j, &nv) in self.nu[..nu_len].iter().enumerate() {
-                for (col, lc) in l.iter_mut().enumerate() {
-                    *lc += self.c[i + 1][ix(n, j, col)] * nv;
-                }
-            }
+            gemv_tr_acc(l, &self.c[i + 1], n, &self.nu[..nu_len]);
         }
         let kh = self.rp[h];
         mu[self.term_off..self.term_off + kh].copy_from_slice(&self.nu[..kh]);

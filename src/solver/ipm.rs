@@ -401,48 +401,23 @@ impl Workspace {
         } else {
             for i in 0..h {
                 let (x, u, lam, mu) = (&self.x[i], &self.u[i], &self.lam[i + 1], &self.mu[i]);
-                if hessian {
-                    self.diff.stage(
-                        model,
-                        i,
-                        x.as_slice(),
-                        u.as_slice(),
-                        &self.theta,
-                        &self.ctx,
-                        lam.as_slice(),
-                        mu.as_slice(),
-                        &mut self.blocks[i],
-                    );
-                } else {
-                    self.diff.stage_jacobians(
-                        model,
-                        i,
-                        x.as_slice(),
-                        u.as_slice(),
-                        &self.theta,
-                        &self.ctx,
-                        &mut self.blocks[i],
-                    );
-                }
-            }
-            if hessian {
-                self.diff.terminal(
+                self.diff.stage_with(
                     model,
-                    self.x[h].as_slice(),
-                    &self.theta,
-                    &self.ctx,
-                    self.mu[h].as_slice(),
-                    &mut self.blocks[h],
-                );
-            } else {
-                self.diff.terminal_jacobians(
-                    model,
-                    self.x[h].as_slice(),
-                    &self.theta,
-                    &self.ctx,
-                    &mut self.blocks[h],
+                    i,
+                    (x.as_slice(), u.as_slice(), &self.theta, &self.ctx),
+                    lam.as_slice(),
+                    mu.as_slice(),
+                    hessian,
+                    &mut self.blocks[i],
                 );
             }
+            self.diff.terminal_with(
+                model,
+                (self.x[h].as_slice(), &self.theta, &self.ctx),
+                self.mu[h].as_slice(),
+                hessian,
+                &mut self.blocks[h],
+            );
             self.hess_fresh = hessian;
             let finite = self.blocks.iter().all(|b| {
                 b.c.is_finite()

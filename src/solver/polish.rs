@@ -193,7 +193,7 @@ impl Workspace {
             // sensitivities reuse.
             let fresh = it == 0 && unconstrained && self.sol.polish_iterations == 0;
             if fresh && !self.hess_fresh {
-                match self.chord_step(model) {
+                match self.chord_step() {
                     Some(true) => continue,
                     Some(false) => {}
                     None => return None,
@@ -271,7 +271,7 @@ impl Workspace {
     /// the next evaluation, which the kept factorization needs anyway, is the only one.)
     /// Otherwise `Some(false)`: the caller evaluates the Hessians here and takes the exact
     /// step. `None` on a non-finite step.
-    fn chord_step<M: OcpModel>(&mut self, _model: &M) -> Option<bool> {
+    fn chord_step(&mut self) -> Option<bool> {
         let r = self.residuals(false);
         let zeta = self.zeta_scale().max(1.0);
         let err = r.stat.max(r.dyn_feas / zeta);
