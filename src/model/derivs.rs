@@ -18,6 +18,7 @@
 //! tape and sweep buffers) are kept between calls, so after the first calls no allocation
 //! happens.
 
+use super::symbolic::Programs;
 use super::tape::{AVar, Tape};
 use super::{OcpModel, Scalar};
 use nalgebra::{Const, DMatrix, DVector, U1};
@@ -206,6 +207,10 @@ pub struct Differentiator {
     theta: Option<Box<dyn Any + Send>>,
     reals: Option<Box<dyn Any + Send>>,
     tape: TapeScratch,
+    /// Compiled derivative programs of models that opt in ([`super::symbolic`]).
+    programs: Programs,
+    /// Use the tape even for models with compiled programs.
+    tape_only: bool,
 }
 
 /// The tape and the recorded inputs/outputs of the tape-based path.
@@ -437,6 +442,12 @@ impl Differentiator {
         Self::default()
     }
 
+    /// Use compiled derivative programs for models that opt in
+    /// ([`OcpModel::symbolic_key`]); `false` forces the tape. Default: `true`.
+    pub fn set_symbolic(&mut self, on: bool) {
+        self.tape_only = !on;
+    }
+
     /// Values only (f64 evaluation): f, c and g of stage `i`. Returns c.
     #[allow(clippy::too_many_arguments)]
     pub fn stage_values<M: OcpModel>(
@@ -488,6 +499,14 @@ impl Differentiator {
         out: &mut StageBlock,
     ) {
         let (n, m, q) = (x.len(), u.len(), out.g.len());
+        if !self.tape_only
+            && ctx.is_empty()
+            && self
+                .programs
+                .eval(model, Some(i), (x, u, theta), lam, mu, hessian, out)
+        {
+            return;
+        }
         // Small curvature sets: second-order vector duals over the few coupled variables are
         // cheaper than the tape sweeps over all n + m directions.
         let small = match model.stage_curvature_vars() {
@@ -633,6 +652,14 @@ impl Differentiator {
         out: &mut StageBlock,
     ) {
         let (n, q) = (x.len(), out.g.len());
+        if !self.tape_only
+            && ctx.is_empty()
+            && self
+                .programs
+                .eval(model, None, (x, &[], theta), &[], mu, hessian, out)
+        {
+            return;
+        }
         let ts = &mut self.tape;
         let c = ts.record(model, None, x, &[], theta, ctx, q, false);
         ts.forward_identity(n);

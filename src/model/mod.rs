@@ -18,6 +18,7 @@
 
 pub mod derivs;
 pub mod scalar;
+pub mod symbolic;
 pub mod tape;
 pub mod tasks;
 
@@ -142,6 +143,20 @@ pub trait OcpModel: Send + Sync {
     /// tests compare every built-in hint against the full evaluation. Default: `false`.
     fn is_linear_quadratic(&self) -> bool {
         false
+    }
+
+    /// Opt-in to compiled derivative programs ([`symbolic`]): a key such that the model's
+    /// functions (dynamics, costs, constraints) are completely determined by the model's type,
+    /// [`OcpModel::name`], this key and the stage index — for example a hash of the fields
+    /// that select the task. The stage functions are then recorded once as expressions,
+    /// differentiated symbolically and evaluated as a straight-line program, shared by every
+    /// workspace of the process (much faster than the tape for the nonlinear tasks). Only
+    /// used for models without context (n_ctx = 0); code that branches on values (a
+    /// comparison, `abs`, `re()`) is detected and falls back to the tape. A key that does not
+    /// determine the functions (two differently configured models with one key) gives wrong
+    /// derivatives. Default: `None` (tape).
+    fn symbolic_key(&self) -> Option<u64> {
+        None
     }
 
     /// Validate a context vector; the default accepts any finite vector of length n_ctx.

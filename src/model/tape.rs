@@ -191,48 +191,116 @@ impl From<f64> for AVar {
     }
 }
 
-macro_rules! bin_ops {
-    ($Tr:ident, $m:ident, $TrA:ident, $ma:ident, $f:ident) => {
-        impl $Tr for AVar {
-            type Output = AVar;
+/// Implements one arithmetic operator (by value, by reference, with an `f64`, and its
+/// assigning form) for a recorded scalar type `$T` through its method `$f(self, o: $T) -> $T`
+/// and its constructor `$T::constant(f64)`. Shared by [`AVar`] and the symbolic scalar.
+macro_rules! scalar_bin_ops {
+    ($T:ident, $Tr:ident, $m:ident, $TrA:ident, $ma:ident, $f:ident) => {
+        impl $Tr for $T {
+            type Output = $T;
             #[inline(always)]
-            fn $m(self, o: AVar) -> AVar {
+            fn $m(self, o: $T) -> $T {
                 self.$f(o)
             }
         }
-        impl<'r> $Tr<&'r AVar> for AVar {
-            type Output = AVar;
+        impl<'r> $Tr<&'r $T> for $T {
+            type Output = $T;
             #[inline(always)]
-            fn $m(self, o: &AVar) -> AVar {
+            fn $m(self, o: &$T) -> $T {
                 self.$f(*o)
             }
         }
-        impl $Tr<f64> for AVar {
-            type Output = AVar;
+        impl $Tr<f64> for $T {
+            type Output = $T;
             #[inline(always)]
-            fn $m(self, o: f64) -> AVar {
-                self.$f(AVar::constant(o))
+            fn $m(self, o: f64) -> $T {
+                self.$f($T::constant(o))
             }
         }
-        impl $TrA for AVar {
+        impl $TrA for $T {
             #[inline(always)]
-            fn $ma(&mut self, o: AVar) {
+            fn $ma(&mut self, o: $T) {
                 *self = self.$f(o);
             }
         }
-        impl $TrA<f64> for AVar {
+        impl $TrA<f64> for $T {
             #[inline(always)]
             fn $ma(&mut self, o: f64) {
-                *self = self.$f(AVar::constant(o));
+                *self = self.$f($T::constant(o));
             }
         }
     };
 }
-bin_ops!(Add, add, AddAssign, add_assign, add_);
-bin_ops!(Sub, sub, SubAssign, sub_assign, sub_);
-bin_ops!(Mul, mul, MulAssign, mul_assign, mul_);
-bin_ops!(Div, div, DivAssign, div_assign, div_);
-bin_ops!(Rem, rem, RemAssign, rem_assign, rem_);
+pub(crate) use scalar_bin_ops;
+scalar_bin_ops!(AVar, Add, add, AddAssign, add_assign, add_);
+scalar_bin_ops!(AVar, Sub, sub, SubAssign, sub_assign, sub_);
+scalar_bin_ops!(AVar, Mul, mul, MulAssign, mul_assign, mul_);
+scalar_bin_ops!(AVar, Div, div, DivAssign, div_assign, div_);
+scalar_bin_ops!(AVar, Rem, rem, RemAssign, rem_assign, rem_);
+
+/// The trait implementations that are the same for every recorded scalar type `$T` (built on
+/// `$T::constant` and its arithmetic): `Inv`, `One`, `Num`, `FromPrimitive`, `Sum`,
+/// `Product` and `Mappable`. Shared by [`AVar`] and the symbolic scalar.
+macro_rules! scalar_common_impls {
+    ($T:ident) => {
+        impl Inv for $T {
+            type Output = $T;
+            fn inv(self) -> $T {
+                DualNum::recip(&self)
+            }
+        }
+        impl One for $T {
+            fn one() -> Self {
+                Self::constant(1.0)
+            }
+        }
+        impl Num for $T {
+            type FromStrRadixErr = <f64 as Num>::FromStrRadixErr;
+            fn from_str_radix(s: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
+                f64::from_str_radix(s, radix).map(Self::constant)
+            }
+        }
+        impl FromPrimitive for $T {
+            fn from_i64(n: i64) -> Option<Self> {
+                Some(Self::constant(n as f64))
+            }
+            fn from_u64(n: u64) -> Option<Self> {
+                Some(Self::constant(n as f64))
+            }
+            fn from_f64(n: f64) -> Option<Self> {
+                Some(Self::constant(n))
+            }
+        }
+        impl Sum for $T {
+            fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+                iter.fold(Self::constant(0.0), |a, b| a + b)
+            }
+        }
+        impl<'a> Sum<&'a $T> for $T {
+            fn sum<I: Iterator<Item = &'a $T>>(iter: I) -> Self {
+                iter.fold(Self::constant(0.0), |a, b| a + *b)
+            }
+        }
+        impl Product for $T {
+            fn product<I: Iterator<Item = Self>>(iter: I) -> Self {
+                iter.fold(Self::constant(1.0), |a, b| a * b)
+            }
+        }
+        impl<'a> Product<&'a $T> for $T {
+            fn product<I: Iterator<Item = &'a $T>>(iter: I) -> Self {
+                iter.fold(Self::constant(1.0), |a, b| a * *b)
+            }
+        }
+        impl Mappable<$T> for $T {
+            type Output<O> = O;
+            fn map_dual<G: Fn($T) -> O, O>(self, g: G) -> O {
+                g(self)
+            }
+        }
+    };
+}
+pub(crate) use scalar_common_impls;
+scalar_common_impls!(AVar);
 
 impl Neg for AVar {
     type Output = AVar;
@@ -241,29 +309,12 @@ impl Neg for AVar {
         self.unary(-self.v, -1.0, 0.0)
     }
 }
-impl Inv for AVar {
-    type Output = AVar;
-    fn inv(self) -> AVar {
-        DualNum::recip(&self)
-    }
-}
 impl Zero for AVar {
     fn zero() -> Self {
         Self::constant(0.0)
     }
     fn is_zero(&self) -> bool {
         self.v == 0.0
-    }
-}
-impl One for AVar {
-    fn one() -> Self {
-        Self::constant(1.0)
-    }
-}
-impl Num for AVar {
-    type FromStrRadixErr = <f64 as Num>::FromStrRadixErr;
-    fn from_str_radix(s: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
-        f64::from_str_radix(s, radix).map(Self::constant)
     }
 }
 impl Signed for AVar {
@@ -291,37 +342,6 @@ impl Signed for AVar {
         self.v.is_sign_negative()
     }
 }
-impl FromPrimitive for AVar {
-    fn from_i64(n: i64) -> Option<Self> {
-        Some(Self::constant(n as f64))
-    }
-    fn from_u64(n: u64) -> Option<Self> {
-        Some(Self::constant(n as f64))
-    }
-    fn from_f64(n: f64) -> Option<Self> {
-        Some(Self::constant(n))
-    }
-}
-impl Sum for AVar {
-    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
-        iter.fold(Self::constant(0.0), |a, b| a + b)
-    }
-}
-impl<'a> Sum<&'a AVar> for AVar {
-    fn sum<I: Iterator<Item = &'a AVar>>(iter: I) -> Self {
-        iter.fold(Self::constant(0.0), |a, b| a + *b)
-    }
-}
-impl Product for AVar {
-    fn product<I: Iterator<Item = Self>>(iter: I) -> Self {
-        iter.fold(Self::constant(1.0), |a, b| a * b)
-    }
-}
-impl<'a> Product<&'a AVar> for AVar {
-    fn product<I: Iterator<Item = &'a AVar>>(iter: I) -> Self {
-        iter.fold(Self::constant(1.0), |a, b| a * *b)
-    }
-}
 impl DualStruct for AVar {
     type Real = f64;
     type Inner = f64;
@@ -330,12 +350,6 @@ impl DualStruct for AVar {
     }
     fn from_inner(inner: &f64) -> Self {
         Self::constant(*inner)
-    }
-}
-impl Mappable<AVar> for AVar {
-    type Output<O> = O;
-    fn map_dual<G: Fn(AVar) -> O, O>(self, g: G) -> O {
-        g(self)
     }
 }
 

@@ -53,6 +53,11 @@ pub struct SolverSettings {
     /// and the kept factorization are exact as always. PROJECT DEFAULT: on (closed loop:
     /// quadrotor −10 %, cart-pole −13 %, arm unchanged).
     pub polish_chord_step: bool,
+    /// Evaluate the derivative blocks of models that opt in
+    /// ([`OcpModel::symbolic_key`](crate::model::OcpModel::symbolic_key): the built-in
+    /// nonlinear tasks) with compiled derivative programs ([`crate::model::symbolic`])
+    /// instead of the tape. Same derivatives up to rounding. PROJECT DEFAULT: on.
+    pub symbolic_derivatives: bool,
     /// Initial barrier parameter used to initialise the inequality multipliers.
     pub mu_init: f64,
     /// Smallest initial slack.
@@ -84,6 +89,7 @@ impl Default for SolverSettings {
             active_set_rounds: 6,
             constrained_riccati: true,
             polish_chord_step: true,
+            symbolic_derivatives: true,
             mu_init: 0.1,
             slack_min: 1e-2,
             reg_init: 1e-8,

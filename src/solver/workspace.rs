@@ -141,6 +141,7 @@ impl Workspace {
         settings: SolverSettings,
     ) -> Result<Self, SolverError> {
         settings.validate().map_err(SolverError::Settings)?;
+        let symbolic = settings.symbolic_derivatives;
         let dims = model.dims();
         let (n, m, d, h) = (dims.n, dims.m, dims.d, horizon);
         if h == 0 {
@@ -210,7 +211,11 @@ impl Workspace {
             dmu_aff: vq(),
             gd: vq(),
             riccati: Riccati::new(n, m, h),
-            diff: Differentiator::new(),
+            diff: {
+                let mut d = Differentiator::new();
+                d.set_symbolic(symbolic);
+                d
+            },
             vjp_wz: Vec::new(),
             vjp_gw: Vec::new(),
             vjp_part: Vec::new(),
@@ -266,6 +271,7 @@ impl Workspace {
     /// Replace the settings (validated).
     pub fn set_settings(&mut self, settings: SolverSettings) -> Result<(), SolverError> {
         settings.validate().map_err(SolverError::Settings)?;
+        self.diff.set_symbolic(settings.symbolic_derivatives);
         self.settings = settings;
         Ok(())
     }

@@ -200,6 +200,11 @@ impl OcpModel for Table1Policy {
         self.task.name()
     }
 
+    /// The task selects the functions completely: compiled derivative programs.
+    fn symbolic_key(&self) -> Option<u64> {
+        Some(self.task as u64)
+    }
+
     fn dims(&self) -> Dims {
         let (n, m) = self.task.nm();
         Dims {

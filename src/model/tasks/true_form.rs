@@ -96,6 +96,11 @@ impl OcpModel for TrueFormPolicy {
         self.task.name()
     }
 
+    /// The task selects the functions completely: compiled derivative programs.
+    fn symbolic_key(&self) -> Option<u64> {
+        Some(self.task as u64)
+    }
+
     fn dims(&self) -> Dims {
         let (n, m) = self.task.nm();
         Dims {

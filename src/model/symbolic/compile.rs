@@ -1,0 +1,262 @@
+//! Symbolic differentiation of a recorded stage and its linearisation into a [`Program`].
+//!
+//! From the recorded graph of c, f and g in the inputs (z, θ, λ, μ), with z = (x, u):
+//!
+//! 1. the partial derivatives of every node are built as nodes ([`Graph::partials`]);
+//! 2. one reverse sweep builds ∇_z ℓ for ℓ = c + λᵀf + μᵀg (adjoints accumulated as nodes);
+//! 3. one forward sweep per direction z_k over the whole graph (model and gradient nodes)
+//!    gives column k of the Jacobians of c, f, g and of the Hessian ∇²_zz ℓ;
+//! 4. the nodes the outputs need are emitted in index order (a topological order): first
+//!    those of the values and Jacobians, then those only the Hessian needs, so that a
+//!    first-order evaluation runs a prefix of the program.
+//!
+//! Constant folding and the zero identities of the graph make every structurally zero
+//! derivative vanish at compile time, and hash-consing shares common subexpressions, so the
+//! program computes only the non-trivial entries.
+
+use super::graph::{Graph, Node, Op, NONE};
+
+/// One instruction: `slot[out] = op(slot[a], slot[b]; p)` with `out` the next slot.
+///
+/// `kind` is 0, 1, 2 for a + b, a − b, a · b (computed without a data-dependent branch: the
+/// interpreter's hot path) and 3 for every other operation (dispatched on `op`). Negation is
+/// emitted as 0 − a.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Instr {
+    pub(crate) kind: u8,
+    pub(crate) op: Op,
+    pub(crate) a: u32,
+    pub(crate) b: u32,
+    pub(crate) p: u64,
+}
+
+/// A straight-line program computing the stage's values and derivatives.
+///
+/// Slots: the inputs (z, θ, λ, μ in this order), the constants, then one slot per
+/// instruction. `first` and `hess` name the slot of each output.
+#[derive(Clone, Debug)]
+pub(crate) struct Program {
+    /// Number of input slots.
+    pub(crate) n_inputs: usize,
+    /// Number of dynamics outputs (n; 0 for the terminal stage).
+    pub(crate) n_f: usize,
+    /// Initial slot values: zeros for the inputs, then the constants.
+    pub(crate) init: Vec<f64>,
+    /// The instructions.
+    pub(crate) code: Vec<Instr>,
+    /// Instructions needed by the first-order outputs (a prefix of `code`).
+    pub(crate) n_first: usize,
+    /// Slots of c, ∇_z c (k), f (nf), ∂f/∂z (nf×k, row-major), g (q), ∂g/∂z (q×k).
+    pub(crate) first: Vec<u32>,
+    /// Slots of the lower triangle of ∇²_zz ℓ, column by column (rows j ≥ col).
+    pub(crate) hess: Vec<u32>,
+}
+
+/// The recorded stage: its graph and output nodes, with the input layout.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    pub(crate) graph: Graph,
+    /// Number of z variables (n + m; n for the terminal stage).
+    pub(crate) k: usize,
+    /// Number of parameters.
+    pub(crate) d: usize,
+    /// The cost node.
+    pub(crate) c: u32,
+    /// Dynamics output nodes (empty for the terminal stage).
+    pub(crate) f: Vec<u32>,
+    /// Constraint nodes.
+    pub(crate) g: Vec<u32>,
+}
+
+impl Recording {
+    /// The nodes and outputs (what determines the program).
+    pub(crate) fn fingerprint(&self) -> (Vec<Node>, u32, Vec<u32>, Vec<u32>, usize, usize) {
+        (
+            self.graph.nodes.clone(),
+            self.c,
+            self.f.clone(),
+            self.g.clone(),
+            self.k,
+            self.d,
+        )
+    }
+}
+
+/// `acc ← acc + t` on graph nodes (`NONE` is zero).
+fn accumulate(g: &mut Graph, acc: &mut u32, t: u32) {
+    if t == NONE || g.const_value(t) == Some(0.0) {
+        return;
+    }
+    *acc = if *acc == NONE { t } else { g.add(*acc, t) };
+}
+
+/// Differentiate and linearise a recording.
+pub(crate) fn compile(mut rec: Recording) -> Program {
+    let (k, d, nf, q) = (rec.k, rec.d, rec.f.len(), rec.g.len());
+    let g = &mut rec.graph;
+    let z: Vec<u32> = (0..k).map(|j| g.input(j)).collect();
+    let lam: Vec<u32> = (0..nf).map(|r| g.input(k + d + r)).collect();
+    let mu: Vec<u32> = (0..q).map(|r| g.input(k + d + nf + r)).collect();
+    for s in 0..k + d + nf + q {
+        g.input(s);
+    }
+    // 1–2. Partials of the model's nodes, reverse sweep for ∇_z ℓ.
+    let n0 = g.len();
+    let mut parts: Vec<(u32, u32)> = (0..n0 as u32).map(|v| g.partials(v)).collect();
+    let mut adj = vec![NONE; n0];
+    let one = g.constant(1.0);
+    accumulate(g, &mut adj[rec.c as usize], one);
+    for (&fr, &l) in rec.f.iter().zip(&lam) {
+        accumulate(g, &mut adj[fr as usize], l);
+    }
+    for (&gr, &m) in rec.g.iter().zip(&mu) {
+        accumulate(g, &mut adj[gr as usize], m);
+    }
+    for v in (0..n0).rev() {
+        let w = adj[v];
+        if w == NONE {
+            continue;
+        }
+        let node = g.nodes[v];
+        let (da, db) = parts[v];
+        for (arg, p) in [(node.a, da), (node.b, db)] {
+            if arg != NONE && p != NONE {
+                let t = g.mul(w, p);
+                let mut acc = adj[arg as usize];
+                accumulate(g, &mut acc, t);
+                adj[arg as usize] = acc;
+            }
+        }
+    }
+    let grad: Vec<u32> = z.iter().map(|&zj| adj[zj as usize]).collect();
+    // 3. Forward sweeps over model and gradient nodes.
+    let n1 = g.len();
+    for v in n0..n1 {
+        let p = g.partials(v as u32);
+        parts.push(p);
+    }
+    let zero = g.constant(0.0);
+    let or_zero = |v: u32| if v == NONE { zero } else { v };
+    let mut first = vec![NONE; 1 + k + nf * (1 + k) + q * (1 + k)];
+    first[0] = rec.c;
+    first[1 + k..1 + k + nf].copy_from_slice(&rec.f);
+    let g_base = 1 + k + nf + nf * k;
+    first[g_base..g_base + q].copy_from_slice(&rec.g);
+    let mut hess = Vec::with_capacity(k * (k + 1) / 2);
+    let mut t = vec![NONE; n1];
+    for (col, &zk) in z.iter().enumerate() {
+        t.fill(NONE);
+        t[zk as usize] = one;
+        for v in zk as usize + 1..n1 {
+            let node = g.nodes[v];
+            if node.op.arity() == 0 {
+                continue;
+            }
+            let (da, db) = parts[v];
+            let mut acc = NONE;
+            for (arg, p) in [(node.a, da), (node.b, db)] {
+                if arg != NONE && p != NONE && t[arg as usize] != NONE {
+                    let term = g.mul(p, t[arg as usize]);
+                    accumulate(g, &mut acc, term);
+                }
+            }
+            t[v] = acc;
+        }
+        let tan = |v: u32| if v == NONE { NONE } else { t[v as usize] };
+        first[1 + col] = tan(rec.c);
+        for r in 0..nf {
+            first[1 + k + nf + r * k + col] = tan(rec.f[r]);
+        }
+        for r in 0..q {
+            first[g_base + q + r * k + col] = tan(rec.g[r]);
+        }
+        for &gj in &grad[col..] {
+            hess.push(tan(gj));
+        }
+    }
+    let first: Vec<u32> = first.into_iter().map(or_zero).collect();
+    let hess: Vec<u32> = hess.into_iter().map(or_zero).collect();
+    linearise(g, k + d + nf + q, nf, first, hess)
+}
+
+/// Emit the nodes the outputs need, first-order ones first.
+fn linearise(g: &Graph, n_inputs: usize, n_f: usize, first: Vec<u32>, hess: Vec<u32>) -> Program {
+    let len = g.len();
+    // need: 1 = first-order outputs, 2 = only the Hessian.
+    let mut need = vec![0u8; len];
+    for (outs, level) in [(&first, 1u8), (&hess, 2u8)] {
+        for &o in outs.iter() {
+            if need[o as usize] == 0 {
+                need[o as usize] = level;
+            }
+        }
+        for v in (0..len).rev() {
+            if need[v] == level {
+                let node = g.nodes[v];
+                for arg in [node.a, node.b] {
+                    if arg != NONE && need[arg as usize] == 0 {
+                        need[arg as usize] = level;
+                    }
+                }
+            }
+        }
+    }
+    let mut slot = vec![NONE; len];
+    let mut init = vec![0.0; n_inputs];
+    for (v, node) in g.nodes.iter().enumerate() {
+        match node.op {
+            Op::Input => slot[v] = node.p as u32,
+            Op::Const if need[v] != 0 => {
+                slot[v] = init.len() as u32;
+                init.push(f64::from_bits(node.p));
+            }
+            _ => {}
+        }
+    }
+    // A zero slot for negations (0 − a).
+    let zero_slot = init.len() as u32;
+    init.push(0.0);
+    let mut code = Vec::new();
+    let mut n_first = 0;
+    for level in [1u8, 2u8] {
+        for (v, node) in g.nodes.iter().enumerate() {
+            if need[v] != level || node.op.arity() == 0 {
+                continue;
+            }
+            slot[v] = (init.len() + code.len()) as u32;
+            let a = slot[node.a as usize];
+            let b = if node.b == NONE {
+                a
+            } else {
+                slot[node.b as usize]
+            };
+            let (kind, a, b) = match node.op {
+                Op::Add => (0, a, b),
+                Op::Sub => (1, a, b),
+                Op::Mul => (2, a, b),
+                Op::Neg => (1, zero_slot, a),
+                _ => (3, a, b),
+            };
+            code.push(Instr {
+                kind,
+                op: node.op,
+                a,
+                b,
+                p: node.p,
+            });
+        }
+        if level == 1 {
+            n_first = code.len();
+        }
+    }
+    let map = |outs: Vec<u32>| outs.into_iter().map(|o| slot[o as usize]).collect();
+    Program {
+        n_inputs,
+        n_f,
+        init,
+        code,
+        n_first,
+        first: map(first),
+        hess: map(hess),
+    }
+}

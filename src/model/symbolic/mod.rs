@@ -1,0 +1,341 @@
+//! Compiled derivative programs: the stage functions recorded once as an expression graph,
+//! differentiated symbolically, and evaluated as a straight-line program.
+//!
+//! The tape ([`super::tape`]) re-records the model at every evaluation and sweeps over all n+m
+//! directions, zero or not. For a model whose functions are fixed expressions of (x, u, θ)
+//! (no branches on values), this module instead records the stage once in [`SVar`] scalars,
+//! builds ∇_z c, ∂f/∂z, ∂g/∂z and ∇²_zz ℓ (ℓ = c + λᵀf + μᵀg) as expressions with constant
+//! folding and common subexpressions shared ([`compile`]), and keeps only the non-trivial
+//! entries as a [`Program`] of elementary operations. Evaluating it is a single pass over a few
+//! hundred instructions: no recording, no zero directions.
+//!
+//! A model opts in with [`OcpModel::symbolic_key`](super::OcpModel::symbolic_key) (a key that
+//! determines its functions, together with the stage index) and has no context (n_ctx = 0).
+//! A recording that meets a comparison or another value-dependent operation is rejected and
+//! the tape is used. Programs are compiled once per process and shared between workspaces:
+//! stages whose recorded graphs are identical share one program.
+
+mod compile;
+mod graph;
+mod svar;
+
+pub use svar::SVar;
+
+use super::derivs::StageBlock;
+use super::OcpModel;
+use compile::{Instr, Program, Recording};
+use graph::{apply, Node};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Record stage `i` (or the terminal stage for `None`) of `model` with d parameters and q
+/// inequalities. `Err` names the operation that prevents a fixed expression.
+fn record<M: OcpModel>(
+    model: &M,
+    stage: Option<usize>,
+    d: usize,
+    q: usize,
+) -> Result<Recording, &'static str> {
+    let dims = model.dims();
+    let n = dims.n;
+    let m = if stage.is_some() { dims.m } else { 0 };
+    let k = n + m;
+    svar::begin();
+    let x: Vec<SVar> = (0..n).map(SVar::input).collect();
+    let u: Vec<SVar> = (n..k).map(SVar::input).collect();
+    let th: Vec<SVar> = (k..k + d).map(SVar::input).collect();
+    let zero = SVar::constant(0.0);
+    let mut g = vec![zero; q];
+    let (c, f) = match stage {
+        Some(i) => {
+            let mut f = vec![zero; n];
+            model.dynamics(i, &x, &u, &th, &[], &mut f);
+            model.path_constraints(i, &x, &u, &th, &[], &mut g);
+            (model.stage_cost(i, &x, &u, &th, &[]), f)
+        }
+        None => {
+            model.terminal_constraints(&x, &th, &[], &mut g);
+            (model.terminal_cost(&x, &th, &[]), Vec::new())
+        }
+    };
+    let graph = svar::end();
+    if let Some(why) = graph.unsupported {
+        return Err(why);
+    }
+    Ok(Recording {
+        graph,
+        k,
+        d,
+        c: c.i,
+        f: f.iter().map(|v| v.i).collect(),
+        g: g.iter().map(|v| v.i).collect(),
+    })
+}
+
+/// Why a model has no compiled program.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SymbolicError {
+    /// The model does not opt in ([`OcpModel::symbolic_key`] is `None`).
+    #[error("the model does not opt in (symbolic_key is None)")]
+    NotOptedIn,
+    /// The model has a context vector (n_ctx > 0), which programs do not take.
+    #[error("the model has a context vector")]
+    HasContext,
+    /// The recorded code depends on values.
+    #[error("the model's code is not a fixed expression: it uses {0}")]
+    Unsupported(&'static str),
+}
+
+/// Size of a compiled stage program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// Instructions of the whole program.
+    pub instructions: usize,
+    /// Instructions needed for the values and Jacobians only (a prefix).
+    pub first_order_instructions: usize,
+    /// Constant slots.
+    pub constants: usize,
+    /// Input slots (z, θ, λ, μ).
+    pub inputs: usize,
+}
+
+/// Compile (or fetch) the program of stage `i` (`None`: the terminal stage) of `model` and
+/// report its size, or why there is none (the solver then uses the tape).
+pub fn program_stats<M: OcpModel>(
+    model: &M,
+    stage: Option<usize>,
+) -> Result<ProgramStats, SymbolicError> {
+    if model.symbolic_key().is_none() {
+        return Err(SymbolicError::NotOptedIn);
+    }
+    if model.dims().n_ctx != 0 {
+        return Err(SymbolicError::HasContext);
+    }
+    let q = match stage {
+        Some(i) => model.n_path(i),
+        None => model.n_terminal(),
+    };
+    match program_for(model, stage, q) {
+        Some(p) => Ok(ProgramStats {
+            instructions: p.code.len(),
+            first_order_instructions: p.n_first,
+            constants: p.init.len() - p.n_inputs,
+            inputs: p.n_inputs,
+        }),
+        None => Err(SymbolicError::Unsupported(
+            record(model, stage, model.dims().d, q)
+                .err()
+                .unwrap_or("an unsupported operation"),
+        )),
+    }
+}
+
+/// Process-wide program store.
+#[derive(Default)]
+struct Store {
+    /// (model type, model name, key, stage, n, m, d, q) → program (`None`: not compilable).
+    by_stage: HashMap<StageKey, Option<Arc<Program>>>,
+    /// Recorded graph → program, to share one program between identical stages.
+    by_graph: HashMap<Fingerprint, Arc<Program>>,
+}
+
+type StageKey = (&'static str, String, u64, Option<usize>, [usize; 4]);
+type Fingerprint = (Vec<Node>, u32, Vec<u32>, Vec<u32>, usize, usize);
+
+fn store() -> &'static Mutex<Store> {
+    static STORE: OnceLock<Mutex<Store>> = OnceLock::new();
+    STORE.get_or_init(|| Mutex::new(Store::default()))
+}
+
+/// The program of one stage of `model`, compiled on first request (`None` when the model
+/// does not opt in or its code is not a fixed expression).
+fn program_for<M: OcpModel>(model: &M, stage: Option<usize>, q: usize) -> Option<Arc<Program>> {
+    let key = model.symbolic_key()?;
+    let dims = model.dims();
+    if dims.n_ctx != 0 {
+        return None;
+    }
+    let m = if stage.is_some() { dims.m } else { 0 };
+    let sk: StageKey = (
+        std::any::type_name::<M>(),
+        model.name().to_string(),
+        key,
+        stage,
+        [dims.n, m, dims.d, q],
+    );
+    let mut st = store().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = st.by_stage.get(&sk) {
+        return p.clone();
+    }
+    let prog = match record(model, stage, dims.d, q) {
+        Ok(rec) => {
+            let fp = rec.fingerprint();
+            match st.by_graph.get(&fp) {
+                Some(p) => Some(p.clone()),
+                None => {
+                    let p = Arc::new(compile::compile(rec));
+                    st.by_graph.insert(fp, p.clone());
+                    Some(p)
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    st.by_stage.insert(sk, prog.clone());
+    prog
+}
+
+/// Per-differentiator table of the programs of one model, and the evaluation scratch.
+#[derive(Default)]
+pub(crate) struct Programs {
+    /// The model the table was filled for: (type, name, key).
+    owner: Option<(&'static str, String, u64)>,
+    /// Stage i → looked-up program (outer `None`: not looked up yet).
+    stages: Vec<Option<Option<Arc<Program>>>>,
+    terminal: Option<Option<Arc<Program>>>,
+    vals: Vec<f64>,
+}
+
+impl std::fmt::Debug for Programs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Programs")
+            .field("stages", &self.stages.len())
+            .finish()
+    }
+}
+
+impl Programs {
+    /// The program of stage `i` (`None`: terminal) for `model`, if it has one.
+    fn get<M: OcpModel>(&mut self, model: &M, stage: Option<usize>, q: usize) -> Option<&Program> {
+        let key = model.symbolic_key()?;
+        let owner = (std::any::type_name::<M>(), key);
+        let same = matches!(&self.owner, Some((t, name, k)) if *t == owner.0 && *k == key && name == model.name());
+        if !same {
+            self.owner = Some((owner.0, model.name().to_string(), key));
+            self.stages.clear();
+            self.terminal = None;
+        }
+        let slot = match stage {
+            Some(i) => {
+                if self.stages.len() <= i {
+                    self.stages.resize(i + 1, None);
+                }
+                &mut self.stages[i]
+            }
+            None => &mut self.terminal,
+        };
+        slot.get_or_insert_with(|| program_for(model, stage, q))
+            .as_deref()
+    }
+
+    /// Evaluate stage `i` (or the terminal stage) with the compiled program into `out` (the
+    /// Hessian only when `hessian`). Returns `false`, touching nothing, when the model has no
+    /// program; the caller then uses the tape.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn eval<M: OcpModel>(
+        &mut self,
+        model: &M,
+        stage: Option<usize>,
+        (x, u, theta): (&[f64], &[f64], &[f64]),
+        lam: &[f64],
+        mu: &[f64],
+        hessian: bool,
+        out: &mut StageBlock,
+    ) -> bool {
+        let q = out.g.len();
+        let mut vals = std::mem::take(&mut self.vals);
+        let done = match self.get(model, stage, q) {
+            Some(prog) => {
+                run(prog, &mut vals, &[x, u, theta, lam, mu], hessian);
+                write(prog, &vals, x.len(), hessian, out);
+                true
+            }
+            None => false,
+        };
+        self.vals = vals;
+        done
+    }
+}
+
+/// Run the program (the first-order prefix unless `hessian`) on the concatenated inputs.
+fn run(prog: &Program, vals: &mut Vec<f64>, inputs: &[&[f64]], hessian: bool) {
+    let base = prog.init.len();
+    vals.clear();
+    vals.extend_from_slice(&prog.init);
+    vals.resize(base + prog.code.len(), 0.0);
+    let mut s = 0;
+    for part in inputs {
+        vals[s..s + part.len()].copy_from_slice(part);
+        s += part.len();
+    }
+    debug_assert_eq!(s, prog.n_inputs);
+    let end = if hessian {
+        prog.code.len()
+    } else {
+        prog.n_first
+    };
+    exec(&prog.code[..end], base, vals);
+}
+
+/// The interpreter loop: instruction t writes slot `base + t` from earlier slots.
+fn exec(code: &[Instr], base: usize, vals: &mut [f64]) {
+    for (t, ins) in code.iter().enumerate() {
+        let a = vals[ins.a as usize];
+        let b = vals[ins.b as usize];
+        vals[base + t] = if ins.kind < 3 {
+            // a + b, a − b or a · b, selected by index (no data-dependent branch).
+            [a + b, a - b, a * b][ins.kind as usize]
+        } else {
+            apply(ins.op, a, b, ins.p)
+        };
+    }
+}
+
+/// Copy the outputs into the stage block.
+fn write(prog: &Program, vals: &[f64], n: usize, hessian: bool, out: &mut StageBlock) {
+    let m = out.cu.len();
+    let k = n + m;
+    let nf = prog.n_f;
+    let q = out.g.len();
+    let v = |s: u32| vals[s as usize];
+    let fs = &prog.first;
+    out.c = v(fs[0]);
+    for j in 0..n {
+        out.cx[j] = v(fs[1 + j]);
+    }
+    for j in 0..m {
+        out.cu[j] = v(fs[1 + n + j]);
+    }
+    // Rows of f then g: the values, then the row-major Jacobian block in z = (x, u).
+    let fb = 1 + k;
+    let gb = fb + nf + nf * k;
+    let rows = |out: &mut StageBlock, base: usize, count: usize, is_f: bool| {
+        for r in 0..count {
+            let row = &fs[base + count + r * k..base + count + (r + 1) * k];
+            let (val, jx, ju) = if is_f {
+                (&mut out.f[r], &mut out.fx, &mut out.fu)
+            } else {
+                (&mut out.g[r], &mut out.gx, &mut out.gu)
+            };
+            *val = v(fs[base + r]);
+            for j in 0..n {
+                jx[(r, j)] = v(row[j]);
+            }
+            for j in 0..m {
+                ju[(r, j)] = v(row[n + j]);
+            }
+        }
+    };
+    rows(out, fb, nf, true);
+    rows(out, gb, q, false);
+    if hessian {
+        let mut it = prog.hess.iter();
+        for c in 0..k {
+            for r in c..k {
+                let h = it.next().map_or(0.0, |&s| v(s));
+                out.hess[(r, c)] = h;
+                out.hess[(c, r)] = h;
+            }
+        }
+    }
+}
