@@ -184,6 +184,7 @@ fn every_task_matches_the_tape() {
             let s1 = program_stats(&table1, stage).expect("Table 1 policies compile");
             let s2 = program_stats(&true_form, stage).expect("true-form policies compile");
             assert!(s1.instructions > 0 && s2.instructions >= s2.first_order_instructions);
+            assert!(s1.native && s2.native, "{}: no native program", task.name());
         }
         let mut th1 = random_point(&mut rng, 2 * n, 0.5, 3.0);
         th1.extend(
@@ -362,6 +363,45 @@ fn solves_and_vjps_agree_with_the_tape_path() {
             task.step(&x, &u0, task.phi_true(), &mut xn);
             x = xn;
             warm = WarmStart::Shift;
+        }
+    }
+}
+
+#[test]
+fn native_programs_are_up_to_date() {
+    let generated = diffop::model::symbolic::builtin_native_source();
+    let committed = include_str!("../src/model/symbolic/native.rs");
+    assert!(
+        generated == committed,
+        "src/model/symbolic/native.rs is stale: regenerate it with \
+         `cargo run --release --example gen_native > src/model/symbolic/native.rs`"
+    );
+}
+
+/// The generated native functions and the interpreter give bitwise identical blocks.
+#[test]
+fn native_programs_match_the_interpreter_bitwise() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for task in NonlinearTask::ALL {
+        let (n, m) = task.nm();
+        let model = TrueFormPolicy::new(task);
+        let th = model.true_theta();
+        for hessian_point in 0..3 {
+            let x = random_point(&mut rng, n, -1.5, 1.5);
+            let u = random_point(&mut rng, m, -5.0, 5.0);
+            let lam = random_point(&mut rng, n, -3.0, 3.0);
+            let mut blocks = Vec::new();
+            for interpret in [false, true] {
+                let mut diff = Differentiator::new();
+                diff.set_interpret_only(interpret);
+                let mut s = StageBlock::new(n, m, 0);
+                let mut t = StageBlock::new(n, 0, 0);
+                diff.stage(&model, hessian_point, &x, &u, &th, &[], &lam, &[], &mut s);
+                diff.terminal(&model, &x, &th, &[], &[], &mut t);
+                blocks.push((s, t));
+            }
+            assert_blocks_close(&blocks[0].0, &blocks[1].0, 0.0, "native vs interpreter");
+            assert_blocks_close(&blocks[0].1, &blocks[1].1, 0.0, "native vs interpreter");
         }
     }
 }

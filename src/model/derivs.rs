@@ -448,6 +448,13 @@ impl Differentiator {
         self.tape_only = !on;
     }
 
+    /// Run compiled programs on the interpreter even when a generated native function exists
+    /// (built-in tasks). Both give bitwise identical results; for tests and benchmarks.
+    /// Default: `false`.
+    pub fn set_interpret_only(&mut self, on: bool) {
+        self.programs.interpret_only = on;
+    }
+
     /// Values only (f64 evaluation): f, c and g of stage `i`. Returns c.
     #[allow(clippy::too_many_arguments)]
     pub fn stage_values<M: OcpModel>(

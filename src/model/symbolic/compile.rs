@@ -50,6 +50,9 @@ pub(crate) struct Program {
     pub(crate) first: Vec<u32>,
     /// Slots of the lower triangle of ∇²_zz ℓ, column by column (rows j ≥ col).
     pub(crate) hess: Vec<u32>,
+    /// The generated native function of this exact program, if there is one
+    /// ([`super::codegen`]); otherwise the interpreter runs `code`.
+    pub(crate) native: Option<super::codegen::NativeFn>,
 }
 
 /// The recorded stage: its graph and output nodes, with the input layout.
@@ -258,5 +261,6 @@ fn linearise(g: &Graph, n_inputs: usize, n_f: usize, first: Vec<u32>, hess: Vec<
         n_first,
         first: map(first),
         hess: map(hess),
+        native: None,
     }
 }

@@ -15,8 +15,11 @@
 //! the tape is used. Programs are compiled once per process and shared between workspaces:
 //! stages whose recorded graphs are identical share one program.
 
+mod codegen;
 mod compile;
 mod graph;
+#[rustfmt::skip]
+mod native;
 mod svar;
 
 pub use svar::SVar;
@@ -97,6 +100,8 @@ pub struct ProgramStats {
     pub constants: usize,
     /// Input slots (z, θ, λ, μ).
     pub inputs: usize,
+    /// The program runs as generated native code (built-in tasks), not on the interpreter.
+    pub native: bool,
 }
 
 /// Compile (or fetch) the program of stage `i` (`None`: the terminal stage) of `model` and
@@ -121,6 +126,7 @@ pub fn program_stats<M: OcpModel>(
             first_order_instructions: p.n_first,
             constants: p.init.len() - p.n_inputs,
             inputs: p.n_inputs,
+            native: p.native.is_some(),
         }),
         None => Err(SymbolicError::Unsupported(
             record(model, stage, model.dims().d, q)
@@ -128,6 +134,32 @@ pub fn program_stats<M: OcpModel>(
                 .unwrap_or("an unsupported operation"),
         )),
     }
+}
+
+/// The source of `native.rs`: native functions for the stage and terminal programs of the
+/// Table 1 and true-form policies of every built-in nonlinear task (what
+/// `cargo run --release --example gen_native` prints).
+pub fn builtin_native_source() -> String {
+    use super::tasks::{NonlinearTask, Table1Policy, TrueFormPolicy};
+    fn both<M: OcpModel>(model: &M, out: &mut Vec<Program>) {
+        let d = model.dims().d;
+        for stage in [Some(0), None] {
+            let q = match stage {
+                Some(i) => model.n_path(i),
+                None => model.n_terminal(),
+            };
+            if let Ok(rec) = record(model, stage, d, q) {
+                out.push(compile::compile(rec));
+            }
+        }
+    }
+    let mut programs = Vec::new();
+    for task in NonlinearTask::ALL {
+        both(&Table1Policy::new(task), &mut programs);
+        both(&TrueFormPolicy::new(task), &mut programs);
+    }
+    let refs: Vec<&Program> = programs.iter().collect();
+    codegen::native_source(&refs)
 }
 
 /// Process-wide program store.
@@ -173,7 +205,9 @@ fn program_for<M: OcpModel>(model: &M, stage: Option<usize>, q: usize) -> Option
             match st.by_graph.get(&fp) {
                 Some(p) => Some(p.clone()),
                 None => {
-                    let p = Arc::new(compile::compile(rec));
+                    let mut p = compile::compile(rec);
+                    p.native = codegen::lookup(&p);
+                    let p = Arc::new(p);
                     st.by_graph.insert(fp, p.clone());
                     Some(p)
                 }
@@ -194,6 +228,8 @@ pub(crate) struct Programs {
     stages: Vec<Option<Option<Arc<Program>>>>,
     terminal: Option<Option<Arc<Program>>>,
     vals: Vec<f64>,
+    /// Run the interpreter even where a native function exists.
+    pub(crate) interpret_only: bool,
 }
 
 impl std::fmt::Debug for Programs {
@@ -244,9 +280,11 @@ impl Programs {
     ) -> bool {
         let q = out.g.len();
         let mut vals = std::mem::take(&mut self.vals);
+        let interpret_only = self.interpret_only;
         let done = match self.get(model, stage, q) {
             Some(prog) => {
-                run(prog, &mut vals, &[x, u, theta, lam, mu], hessian);
+                let native = if interpret_only { None } else { prog.native };
+                run(prog, native, &mut vals, &[x, u, theta, lam, mu], hessian);
                 write(prog, &vals, x.len(), hessian, out);
                 true
             }
@@ -257,8 +295,15 @@ impl Programs {
     }
 }
 
-/// Run the program (the first-order prefix unless `hessian`) on the concatenated inputs.
-fn run(prog: &Program, vals: &mut Vec<f64>, inputs: &[&[f64]], hessian: bool) {
+/// Run the program (the first-order prefix unless `hessian`) on the concatenated inputs, with
+/// its native function when given, else on the interpreter.
+fn run(
+    prog: &Program,
+    native: Option<codegen::NativeFn>,
+    vals: &mut Vec<f64>,
+    inputs: &[&[f64]],
+    hessian: bool,
+) {
     let base = prog.init.len();
     vals.clear();
     vals.extend_from_slice(&prog.init);
@@ -274,7 +319,10 @@ fn run(prog: &Program, vals: &mut Vec<f64>, inputs: &[&[f64]], hessian: bool) {
     } else {
         prog.n_first
     };
-    exec(&prog.code[..end], base, vals);
+    match native {
+        Some(f) => f(vals, hessian),
+        None => exec(&prog.code[..end], base, vals),
+    }
 }
 
 /// The interpreter loop: instruction t writes slot `base + t` from earlier slots.
