@@ -4,7 +4,7 @@
 use super::riccati::FactorOutcome;
 use super::workspace::{WarmStart, Workspace};
 use super::{Solution, SolverError, Status};
-use crate::linalg::{all_finite, norm_inf};
+use crate::linalg::{all_finite, dot, norm_inf};
 use crate::model::OcpModel;
 
 /// Fraction-to-the-boundary parameter.
@@ -543,29 +543,27 @@ impl Workspace {
                 gs = gs.max(norm_inf(b.cu.as_slice()));
             }
             // x part (not for x_0, whose multiplier λ_0 absorbs it)
+            // ∂ℓ/∂x_j = c_x + f_xᵀλ_{i+1} + g_xᵀμ − λ_i: column j of the (column-major)
+            // Jacobians dotted with the multipliers.
+            let q = self.q[i];
+            let mu = self.mu[i].as_slice();
             if i > 0 {
+                let (fx, gx) = (b.fx.as_slice(), b.gx.as_slice());
                 for j in 0..n {
                     let mut v = b.cx[j] - self.lam[i][j];
                     if i < h {
-                        for k in 0..n {
-                            v += b.fx[(k, j)] * self.lam[i + 1][k];
-                        }
+                        v += dot(&fx[j * n..(j + 1) * n], self.lam[i + 1].as_slice());
                     }
-                    for k in 0..self.q[i] {
-                        v += b.gx[(k, j)] * self.mu[i][k];
-                    }
+                    v += dot(&gx[j * q..(j + 1) * q], mu);
                     stat = stat.max(v.abs());
                 }
             }
             if i < h {
+                let (fu, gu) = (b.fu.as_slice(), b.gu.as_slice());
                 for j in 0..self.m {
                     let mut v = b.cu[j];
-                    for k in 0..n {
-                        v += b.fu[(k, j)] * self.lam[i + 1][k];
-                    }
-                    for k in 0..self.q[i] {
-                        v += b.gu[(k, j)] * self.mu[i][k];
-                    }
+                    v += dot(&fu[j * n..(j + 1) * n], self.lam[i + 1].as_slice());
+                    v += dot(&gu[j * q..(j + 1) * q], mu);
                     stat = stat.max(v.abs());
                 }
             }

@@ -50,6 +50,10 @@ pub(crate) struct Program {
     pub(crate) first: Vec<u32>,
     /// Slots of the lower triangle of ∇²_zz ℓ, column by column (rows j ≥ col).
     pub(crate) hess: Vec<u32>,
+    /// Source slots in the memory order of the stage block's destinations: c, c_x, c_u, then
+    /// (stages only) f, f_x, f_u column-major, then g, g_x, g_u column-major, then the full
+    /// Hessian column-major (derived from `first` and `hess`).
+    pub(crate) scatter: Vec<u32>,
     /// The generated native function of this exact program, if there is one
     /// ([`super::codegen`]); otherwise the interpreter runs `code`.
     pub(crate) native: Option<super::codegen::NativeFn>,
@@ -179,11 +183,18 @@ pub(crate) fn compile(mut rec: Recording) -> Program {
     }
     let first: Vec<u32> = first.into_iter().map(or_zero).collect();
     let hess: Vec<u32> = hess.into_iter().map(or_zero).collect();
-    linearise(g, k + d + nf + q, nf, first, hess)
+    linearise(g, k + d + nf + q, nf, k, first, hess)
 }
 
 /// Emit the nodes the outputs need, first-order ones first.
-fn linearise(g: &Graph, n_inputs: usize, n_f: usize, first: Vec<u32>, hess: Vec<u32>) -> Program {
+fn linearise(
+    g: &Graph,
+    n_inputs: usize,
+    n_f: usize,
+    k: usize,
+    first: Vec<u32>,
+    hess: Vec<u32>,
+) -> Program {
     let len = g.len();
     // need: 1 = first-order outputs, 2 = only the Hessian.
     let mut need = vec![0u8; len];
@@ -252,15 +263,63 @@ fn linearise(g: &Graph, n_inputs: usize, n_f: usize, first: Vec<u32>, hess: Vec<
             n_first = code.len();
         }
     }
-    let map = |outs: Vec<u32>| outs.into_iter().map(|o| slot[o as usize]).collect();
+    let map = |outs: Vec<u32>| {
+        outs.into_iter()
+            .map(|o| slot[o as usize])
+            .collect::<Vec<u32>>()
+    };
+    let (first, hess) = (map(first), map(hess));
+    let scatter = scatter_order(&first, &hess, k, n_f);
     Program {
         n_inputs,
         n_f,
         init,
         code,
         n_first,
-        first: map(first),
-        hess: map(hess),
+        first,
+        hess,
+        scatter,
         native: None,
     }
+}
+
+/// The destination-ordered slot list of [`Program::scatter`].
+fn scatter_order(first: &[u32], hess: &[u32], k: usize, nf: usize) -> Vec<u32> {
+    let q = (first.len() - 1 - k - nf * (1 + k)) / (1 + k);
+    // n is k − m; the stage block splits z = (x, u) with x = the first n = nf entries
+    // (stages) or all k (terminal, nf = 0).
+    let n = if nf > 0 { nf } else { k };
+    let mut out = Vec::with_capacity(first.len() + k * k);
+    out.push(first[0]);
+    out.extend_from_slice(&first[1..1 + k]);
+    // Row-major (rows × k) Jacobian block at `base` → column-major x part, then u part.
+    let block = |out: &mut Vec<u32>, base: usize, rows: usize| {
+        for (lo, hi) in [(0, n), (n, k)] {
+            for j in lo..hi {
+                for r in 0..rows {
+                    out.push(first[base + r * k + j]);
+                }
+            }
+        }
+    };
+    let fb = 1 + k;
+    if nf > 0 {
+        out.extend_from_slice(&first[fb..fb + nf]);
+        block(&mut out, fb + nf, nf);
+    }
+    let gb = fb + nf * (1 + k);
+    out.extend_from_slice(&first[gb..gb + q]);
+    block(&mut out, gb + q, q);
+    // Full Hessian, column-major, from the lower triangle stored column by column.
+    let mut offset = vec![0; k];
+    for c in 1..k {
+        offset[c] = offset[c - 1] + (k - (c - 1));
+    }
+    for c in 0..k {
+        for r in 0..k {
+            let (rr, cc) = if r >= c { (r, c) } else { (c, r) };
+            out.push(hess[offset[cc] + (rr - cc)]);
+        }
+    }
+    out
 }

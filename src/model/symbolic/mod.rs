@@ -285,7 +285,7 @@ impl Programs {
             Some(prog) => {
                 let native = if interpret_only { None } else { prog.native };
                 run(prog, native, &mut vals, &[x, u, theta, lam, mu], hessian);
-                write(prog, &vals, x.len(), hessian, out);
+                write(prog, &vals, hessian, out);
                 true
             }
             None => false,
@@ -305,9 +305,14 @@ fn run(
     hessian: bool,
 ) {
     let base = prog.init.len();
-    vals.clear();
-    vals.extend_from_slice(&prog.init);
-    vals.resize(base + prog.code.len(), 0.0);
+    let total = base + prog.code.len();
+    // Instruction slots are always written before they are read: only the inputs and the
+    // constants need filling (the buffer is shared by the stage and terminal programs).
+    if vals.len() < total {
+        vals.resize(total, 0.0);
+    }
+    let vals = &mut vals[..total];
+    vals[..base].copy_from_slice(&prog.init);
     let mut s = 0;
     for part in inputs {
         vals[s..s + part.len()].copy_from_slice(part);
@@ -339,51 +344,30 @@ fn exec(code: &[Instr], base: usize, vals: &mut [f64]) {
     }
 }
 
-/// Copy the outputs into the stage block.
-fn write(prog: &Program, vals: &[f64], n: usize, hessian: bool, out: &mut StageBlock) {
-    let m = out.cu.len();
-    let k = n + m;
-    let nf = prog.n_f;
-    let q = out.g.len();
-    let v = |s: u32| vals[s as usize];
-    let fs = &prog.first;
-    out.c = v(fs[0]);
-    for j in 0..n {
-        out.cx[j] = v(fs[1 + j]);
-    }
-    for j in 0..m {
-        out.cu[j] = v(fs[1 + n + j]);
-    }
-    // Rows of f then g: the values, then the row-major Jacobian block in z = (x, u).
-    let fb = 1 + k;
-    let gb = fb + nf + nf * k;
-    let rows = |out: &mut StageBlock, base: usize, count: usize, is_f: bool| {
-        for r in 0..count {
-            let row = &fs[base + count + r * k..base + count + (r + 1) * k];
-            let (val, jx, ju) = if is_f {
-                (&mut out.f[r], &mut out.fx, &mut out.fu)
-            } else {
-                (&mut out.g[r], &mut out.gx, &mut out.gu)
-            };
-            *val = v(fs[base + r]);
-            for j in 0..n {
-                jx[(r, j)] = v(row[j]);
-            }
-            for j in 0..m {
-                ju[(r, j)] = v(row[n + j]);
-            }
+/// Copy the outputs into the stage block (`prog.scatter` lists the source slot of every
+/// destination entry in the blocks' memory order).
+fn write(prog: &Program, vals: &[f64], hessian: bool, out: &mut StageBlock) {
+    let sc = prog.scatter.as_slice();
+    let mut o = 1;
+    let mut put = |dst: &mut [f64]| {
+        let len = dst.len();
+        for (d, &s) in dst.iter_mut().zip(&sc[o..o + len]) {
+            *d = vals[s as usize];
         }
+        o += len;
     };
-    rows(out, fb, nf, true);
-    rows(out, gb, q, false);
-    if hessian {
-        let mut it = prog.hess.iter();
-        for c in 0..k {
-            for r in c..k {
-                let h = it.next().map_or(0.0, |&s| v(s));
-                out.hess[(r, c)] = h;
-                out.hess[(c, r)] = h;
-            }
-        }
+    put(out.cx.as_mut_slice());
+    put(out.cu.as_mut_slice());
+    if prog.n_f > 0 {
+        put(out.f.as_mut_slice());
+        put(out.fx.as_mut_slice());
+        put(out.fu.as_mut_slice());
     }
+    put(out.g.as_mut_slice());
+    put(out.gx.as_mut_slice());
+    put(out.gu.as_mut_slice());
+    if hessian {
+        put(out.hess.as_mut_slice());
+    }
+    out.c = vals[sc[0] as usize];
 }
