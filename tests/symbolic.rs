@@ -405,3 +405,67 @@ fn native_programs_match_the_interpreter_bitwise() {
         }
     }
 }
+
+/// The VJP's θ-contraction (`stage_theta_contract`) with compiled programs against the tape:
+/// stage and terminal, the all-operations model (with inequalities) and every task.
+#[test]
+fn theta_contractions_match_the_tape() {
+    fn compare<M: OcpModel>(model: &M, rng: &mut ChaCha8Rng, th: &[f64], lo: f64, hi: f64) {
+        let Dims { n, m, d, .. } = model.dims();
+        for stage in [Some(1), None] {
+            let q = match stage {
+                Some(i) => model.n_path(i),
+                None => model.n_terminal(),
+            };
+            let k = if stage.is_some() { n + m } else { n };
+            let x = random_point(rng, n, lo, hi);
+            let u = random_point(rng, m, -0.5, 0.5);
+            let lam = random_point(rng, n, -2.0, 2.0);
+            let mu = random_point(rng, q, 0.0, 1.0);
+            let wz = random_point(rng, k, -1.0, 1.0);
+            let fw = random_point(rng, n, -1.0, 1.0);
+            let gw = random_point(rng, q, -1.0, 1.0);
+            let mut outs = Vec::new();
+            for symbolic in [true, false] {
+                let mut diff = Differentiator::new();
+                diff.set_symbolic(symbolic);
+                let mut out = vec![0.0; d];
+                diff.stage_theta_contract(
+                    model,
+                    stage,
+                    &x,
+                    &u,
+                    th,
+                    &[],
+                    &lam,
+                    &mu,
+                    &wz,
+                    &fw,
+                    &gw,
+                    &mut out,
+                );
+                outs.push(DMatrix::from_column_slice(d, 1, &out));
+            }
+            let e = rel(&outs[0], &outs[1]);
+            assert!(
+                e <= 1e-12,
+                "{} {stage:?}: contraction differs by {e:.2e}",
+                model.name()
+            );
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(33);
+    for _ in 0..5 {
+        let th = [rng.random_range(0.5..1.5), rng.random_range(0.5..1.5)];
+        compare(&AllOps, &mut rng, &th, 0.3, 1.1);
+    }
+    for task in NonlinearTask::ALL {
+        let table1 = Table1Policy::new(task);
+        let (n, _) = task.nm();
+        let mut th = random_point(&mut rng, 2 * n, 0.5, 3.0);
+        th.extend(task.phi_true());
+        compare(&table1, &mut rng, &th, -1.5, 1.5);
+        let true_form = TrueFormPolicy::new(task);
+        compare(&true_form, &mut rng, &true_form.true_theta(), -1.5, 1.5);
+    }
+}

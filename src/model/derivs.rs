@@ -877,9 +877,23 @@ impl Differentiator {
             out[..d].fill(0.0);
             return;
         }
+        let lam = if i.is_some() { lam } else { &[][..] };
+        let u = if i.is_some() { u } else { &[][..] };
+        if !self.tape_only
+            && ctx.is_empty()
+            && self.programs.eval_contract(
+                model,
+                i,
+                (x, u, theta),
+                (lam, mu),
+                (&wz[..k], fw, gw),
+                &mut out[..d],
+            )
+        {
+            return;
+        }
         let ts = &mut self.tape;
         let c = ts.record(model, i, x, u, theta, ctx, q, true);
-        let lam = if i.is_some() { lam } else { &[][..] };
         ts.lagrangian_seeds(c, lam, mu);
         // The first-order terms (∂f/∂θ)ᵀ fw + (∂g/∂θ)ᵀ gw ride along as adjoint-tangent
         // seeds of the same sweep.

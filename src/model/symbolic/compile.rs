@@ -110,31 +110,8 @@ pub(crate) fn compile(mut rec: Recording) -> Program {
     // 1–2. Partials of the model's nodes, reverse sweep for ∇_z ℓ.
     let n0 = g.len();
     let mut parts: Vec<(u32, u32)> = (0..n0 as u32).map(|v| g.partials(v)).collect();
-    let mut adj = vec![NONE; n0];
     let one = g.constant(1.0);
-    accumulate(g, &mut adj[rec.c as usize], one);
-    for (&fr, &l) in rec.f.iter().zip(&lam) {
-        accumulate(g, &mut adj[fr as usize], l);
-    }
-    for (&gr, &m) in rec.g.iter().zip(&mu) {
-        accumulate(g, &mut adj[gr as usize], m);
-    }
-    for v in (0..n0).rev() {
-        let w = adj[v];
-        if w == NONE {
-            continue;
-        }
-        let node = g.nodes[v];
-        let (da, db) = parts[v];
-        for (arg, p) in [(node.a, da), (node.b, db)] {
-            if arg != NONE && p != NONE {
-                let t = g.mul(w, p);
-                let mut acc = adj[arg as usize];
-                accumulate(g, &mut acc, t);
-                adj[arg as usize] = acc;
-            }
-        }
-    }
+    let adj = lagrangian_adjoints(g, &parts, &rec.c, &rec.f, &rec.g, &lam, &mu, one);
     let grad: Vec<u32> = z.iter().map(|&zj| adj[zj as usize]).collect();
     // 3. Forward sweeps over model and gradient nodes.
     let n1 = g.len();
@@ -183,18 +160,112 @@ pub(crate) fn compile(mut rec: Recording) -> Program {
     }
     let first: Vec<u32> = first.into_iter().map(or_zero).collect();
     let hess: Vec<u32> = hess.into_iter().map(or_zero).collect();
-    linearise(g, k + d + nf + q, nf, k, first, hess)
+    let mut p = linearise(g, k + d + nf + q, nf, first, hess);
+    p.scatter = scatter_order(&p.first, &p.hess, k, nf);
+    p
+}
+
+/// Adjoints of ℓ = c + λᵀf + μᵀg over the nodes with partials in `parts` (`NONE`: zero).
+#[allow(clippy::too_many_arguments)]
+fn lagrangian_adjoints(
+    g: &mut Graph,
+    parts: &[(u32, u32)],
+    c: &u32,
+    f: &[u32],
+    gq: &[u32],
+    lam: &[u32],
+    mu: &[u32],
+    one: u32,
+) -> Vec<u32> {
+    let mut seeds = vec![(*c, one)];
+    seeds.extend(f.iter().copied().zip(lam.iter().copied()));
+    seeds.extend(gq.iter().copied().zip(mu.iter().copied()));
+    reverse(g, parts, &seeds)
+}
+
+/// Symbolic reverse sweep: the adjoint node of every node below `parts.len()` for the output
+/// Σ weight · node over `seeds` (`NONE`: structurally zero).
+fn reverse(g: &mut Graph, parts: &[(u32, u32)], seeds: &[(u32, u32)]) -> Vec<u32> {
+    let len = parts.len();
+    let mut adj = vec![NONE; len];
+    for &(node, w) in seeds {
+        accumulate(g, &mut adj[node as usize], w);
+    }
+    for v in (0..len).rev() {
+        let w = adj[v];
+        if w == NONE {
+            continue;
+        }
+        let node = g.nodes[v];
+        let (da, db) = parts[v];
+        for (arg, p) in [(node.a, da), (node.b, db)] {
+            if arg != NONE && p != NONE {
+                let t = g.mul(w, p);
+                let mut acc = adj[arg as usize];
+                accumulate(g, &mut acc, t);
+                adj[arg as usize] = acc;
+            }
+        }
+    }
+    adj
+}
+
+/// The θ-contraction program of the vector–Jacobian product: with further inputs w (k),
+/// f_w (one per f output) and g_w (one per g output) after z, θ, λ, μ, its outputs (`first`)
+/// are ∇_θ S for S = w · ∇_z ℓ + f_w · f + g_w · g (see
+/// [`crate::model::derivs::Differentiator::stage_theta_contract`]).
+pub(crate) fn compile_contract(mut rec: Recording) -> Program {
+    let (k, d, nf, q) = (rec.k, rec.d, rec.f.len(), rec.g.len());
+    let g = &mut rec.graph;
+    let base = k + d + nf + q;
+    let inputs: Vec<u32> = (0..base + k + nf + q).map(|s| g.input(s)).collect();
+    let (z, rest) = inputs.split_at(k);
+    let (th, rest) = rest.split_at(d);
+    let (lam, rest) = rest.split_at(nf);
+    let (mu, rest) = rest.split_at(q);
+    let (w, rest) = rest.split_at(k);
+    let (fw, gw) = rest.split_at(nf);
+    let n0 = g.len();
+    let mut parts: Vec<(u32, u32)> = (0..n0 as u32).map(|v| g.partials(v)).collect();
+    let one = g.constant(1.0);
+    let adj = lagrangian_adjoints(g, &parts, &rec.c, &rec.f, &rec.g, lam, mu, one);
+    // S = Σ w_j ∂ℓ/∂z_j + Σ fw_r f_r + Σ gw_r g_r, as one node.
+    let mut sum = NONE;
+    let terms: Vec<(u32, u32)> = z
+        .iter()
+        .map(|&zj| adj[zj as usize])
+        .zip(w.iter().copied())
+        .chain(rec.f.iter().copied().zip(fw.iter().copied()))
+        .chain(rec.g.iter().copied().zip(gw.iter().copied()))
+        .collect();
+    for (a, b) in terms {
+        if a != NONE {
+            let t = g.mul(a, b);
+            accumulate(g, &mut sum, t);
+        }
+    }
+    let zero = g.constant(0.0);
+    let first: Vec<u32> = if sum == NONE {
+        vec![zero; d]
+    } else {
+        let n1 = g.len();
+        for v in n0..n1 {
+            let p = g.partials(v as u32);
+            parts.push(p);
+        }
+        let adj2 = reverse(g, &parts, &[(sum, one)]);
+        th.iter()
+            .map(|&t| match adj2[t as usize] {
+                NONE => zero,
+                a => a,
+            })
+            .collect()
+    };
+    linearise(g, base + k + nf + q, nf, first, Vec::new())
 }
 
 /// Emit the nodes the outputs need, first-order ones first.
-fn linearise(
-    g: &Graph,
-    n_inputs: usize,
-    n_f: usize,
-    k: usize,
-    first: Vec<u32>,
-    hess: Vec<u32>,
-) -> Program {
+fn linearise(g: &Graph, n_inputs: usize, n_f: usize, first: Vec<u32>, hess: Vec<u32>) -> Program {
     let len = g.len();
     // need: 1 = first-order outputs, 2 = only the Hessian.
     let mut need = vec![0u8; len];
@@ -269,7 +340,6 @@ fn linearise(
             .collect::<Vec<u32>>()
     };
     let (first, hess) = (map(first), map(hess));
-    let scatter = scatter_order(&first, &hess, k, n_f);
     Program {
         n_inputs,
         n_f,
@@ -278,7 +348,7 @@ fn linearise(
         n_first,
         first,
         hess,
-        scatter,
+        scatter: Vec::new(),
         native: None,
     }
 }

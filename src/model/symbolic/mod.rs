@@ -120,7 +120,7 @@ pub fn program_stats<M: OcpModel>(
         Some(i) => model.n_path(i),
         None => model.n_terminal(),
     };
-    match program_for(model, stage, q) {
+    match program_for(model, stage, q, Kind::Stage) {
         Some(p) => Ok(ProgramStats {
             instructions: p.code.len(),
             first_order_instructions: p.n_first,
@@ -148,8 +148,14 @@ pub fn builtin_native_source() -> String {
                 Some(i) => model.n_path(i),
                 None => model.n_terminal(),
             };
-            if let Ok(rec) = record(model, stage, d, q) {
-                out.push(compile::compile(rec));
+            for contract in [false, true] {
+                if let Ok(rec) = record(model, stage, d, q) {
+                    out.push(if contract {
+                        compile::compile_contract(rec)
+                    } else {
+                        compile::compile(rec)
+                    });
+                }
             }
         }
     }
@@ -171,8 +177,20 @@ struct Store {
     by_graph: HashMap<Fingerprint, Arc<Program>>,
 }
 
-type StageKey = (&'static str, String, u64, Option<usize>, [usize; 4]);
-type Fingerprint = (Vec<Node>, u32, Vec<u32>, Vec<u32>, usize, usize);
+type StageKey = (&'static str, String, u64, Option<usize>, [usize; 4], Kind);
+type Fingerprint = (Kind, (Vec<Node>, u32, Vec<u32>, Vec<u32>, usize, usize));
+
+/// Which program of a stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    /// Values, Jacobians and Lagrangian Hessian ([`compile::compile`]).
+    Stage,
+    /// The VJP's θ-contraction ([`compile::compile_contract`]).
+    Contract,
+}
+
+/// A looked-up program per kind (outer `None`: not looked up yet).
+type Slots = [Option<Option<Arc<Program>>>; 2];
 
 fn store() -> &'static Mutex<Store> {
     static STORE: OnceLock<Mutex<Store>> = OnceLock::new();
@@ -181,7 +199,12 @@ fn store() -> &'static Mutex<Store> {
 
 /// The program of one stage of `model`, compiled on first request (`None` when the model
 /// does not opt in or its code is not a fixed expression).
-fn program_for<M: OcpModel>(model: &M, stage: Option<usize>, q: usize) -> Option<Arc<Program>> {
+fn program_for<M: OcpModel>(
+    model: &M,
+    stage: Option<usize>,
+    q: usize,
+    kind: Kind,
+) -> Option<Arc<Program>> {
     let key = model.symbolic_key()?;
     let dims = model.dims();
     if dims.n_ctx != 0 {
@@ -194,6 +217,7 @@ fn program_for<M: OcpModel>(model: &M, stage: Option<usize>, q: usize) -> Option
         key,
         stage,
         [dims.n, m, dims.d, q],
+        kind,
     );
     let mut st = store().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = st.by_stage.get(&sk) {
@@ -201,11 +225,14 @@ fn program_for<M: OcpModel>(model: &M, stage: Option<usize>, q: usize) -> Option
     }
     let prog = match record(model, stage, dims.d, q) {
         Ok(rec) => {
-            let fp = rec.fingerprint();
+            let fp = (kind, rec.fingerprint());
             match st.by_graph.get(&fp) {
                 Some(p) => Some(p.clone()),
                 None => {
-                    let mut p = compile::compile(rec);
+                    let mut p = match kind {
+                        Kind::Stage => compile::compile(rec),
+                        Kind::Contract => compile::compile_contract(rec),
+                    };
                     p.native = codegen::lookup(&p);
                     let p = Arc::new(p);
                     st.by_graph.insert(fp, p.clone());
@@ -224,9 +251,9 @@ fn program_for<M: OcpModel>(model: &M, stage: Option<usize>, q: usize) -> Option
 pub(crate) struct Programs {
     /// The model the table was filled for: (type, name, key).
     owner: Option<(&'static str, String, u64)>,
-    /// Stage i → looked-up program (outer `None`: not looked up yet).
-    stages: Vec<Option<Option<Arc<Program>>>>,
-    terminal: Option<Option<Arc<Program>>>,
+    /// Stage i → looked-up programs.
+    stages: Vec<Slots>,
+    terminal: Slots,
     vals: Vec<f64>,
     /// Run the interpreter even where a native function exists.
     pub(crate) interpret_only: bool,
@@ -242,25 +269,32 @@ impl std::fmt::Debug for Programs {
 
 impl Programs {
     /// The program of stage `i` (`None`: terminal) for `model`, if it has one.
-    fn get<M: OcpModel>(&mut self, model: &M, stage: Option<usize>, q: usize) -> Option<&Program> {
+    fn get<M: OcpModel>(
+        &mut self,
+        model: &M,
+        stage: Option<usize>,
+        q: usize,
+        kind: Kind,
+    ) -> Option<&Program> {
         let key = model.symbolic_key()?;
         let owner = (std::any::type_name::<M>(), key);
         let same = matches!(&self.owner, Some((t, name, k)) if *t == owner.0 && *k == key && name == model.name());
         if !same {
             self.owner = Some((owner.0, model.name().to_string(), key));
             self.stages.clear();
-            self.terminal = None;
+            self.terminal = Default::default();
         }
-        let slot = match stage {
+        let slots = match stage {
             Some(i) => {
                 if self.stages.len() <= i {
-                    self.stages.resize(i + 1, None);
+                    self.stages.resize(i + 1, Default::default());
                 }
                 &mut self.stages[i]
             }
             None => &mut self.terminal,
         };
-        slot.get_or_insert_with(|| program_for(model, stage, q))
+        slots[kind as usize]
+            .get_or_insert_with(|| program_for(model, stage, q, kind))
             .as_deref()
     }
 
@@ -281,11 +315,46 @@ impl Programs {
         let q = out.g.len();
         let mut vals = std::mem::take(&mut self.vals);
         let interpret_only = self.interpret_only;
-        let done = match self.get(model, stage, q) {
+        let done = match self.get(model, stage, q, Kind::Stage) {
             Some(prog) => {
                 let native = if interpret_only { None } else { prog.native };
                 run(prog, native, &mut vals, &[x, u, theta, lam, mu], hessian);
                 write(prog, &vals, hessian, out);
+                true
+            }
+            None => false,
+        };
+        self.vals = vals;
+        done
+    }
+}
+
+impl Programs {
+    /// The VJP's θ-contraction of stage `i` (or of the terminal stage) with the compiled
+    /// program: `out = ∇_θ(w · ∇_z ℓ) + (∂f/∂θ)ᵀ f_w + (∂g/∂θ)ᵀ g_w` (`u`, `lam` and `fw`
+    /// empty for the terminal stage). Returns `false`, touching nothing, when the model has
+    /// no program.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn eval_contract<M: OcpModel>(
+        &mut self,
+        model: &M,
+        stage: Option<usize>,
+        (x, u, theta): (&[f64], &[f64], &[f64]),
+        (lam, mu): (&[f64], &[f64]),
+        (wz, fw, gw): (&[f64], &[f64], &[f64]),
+        out: &mut [f64],
+    ) -> bool {
+        let q = gw.len();
+        let mut vals = std::mem::take(&mut self.vals);
+        let interpret_only = self.interpret_only;
+        let done = match self.get(model, stage, q, Kind::Contract) {
+            Some(prog) => {
+                let native = if interpret_only { None } else { prog.native };
+                let inputs = [x, u, theta, lam, mu, wz, fw, gw];
+                run(prog, native, &mut vals, &inputs, true);
+                for (o, &s) in out.iter_mut().zip(&prog.first) {
+                    *o = vals[s as usize];
+                }
                 true
             }
             None => false,
