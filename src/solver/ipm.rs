@@ -727,8 +727,17 @@ impl Workspace {
     }
 
     /// x ← rollout of the current controls from x_init (x_{i+1} = f(x_i, u_i)).
+    ///
+    /// An unstable model (learned parameters, say) can leave the finite range along the
+    /// rollout of the guessed controls. When a state is not finite or exceeds
+    /// `ROLLOUT_LIMIT` × max(1, ‖x_init‖∞), the rollout is discarded and every state is set to
+    /// x_init (a linearization far out along a diverging rollout gives gains that cannot
+    /// bring the closed loop back). The guess then has dynamics defects, which the first
+    /// Newton step closes: its forward pass simulates the closed loop with the Riccati gains.
     fn rollout_current<M: OcpModel>(&mut self, model: &M) {
+        const ROLLOUT_LIMIT: f64 = 1e8;
         self.x[0].copy_from(&self.x_init);
+        let limit = ROLLOUT_LIMIT * norm_inf(self.x_init.as_slice()).max(1.0);
         for i in 0..self.h {
             let (lo, hi) = self.x.split_at_mut(i + 1);
             model.dynamics(
@@ -739,6 +748,13 @@ impl Workspace {
                 &self.ctx,
                 hi[0].as_mut_slice(),
             );
+            let next = hi[0].as_slice();
+            if !all_finite(next) || norm_inf(next) > limit {
+                for xj in &mut self.x[1..] {
+                    xj.copy_from(&self.x_init);
+                }
+                break;
+            }
         }
     }
 

@@ -56,6 +56,8 @@ pub struct Riccati {
     // temporaries of the factorization
     /// F = [A_i B_i] (n×(n+m), column-major).
     f: Vec<f64>,
+    /// Fᵀ ((n+m)×n, column-major: column l is row l of F), for the row-blocked Fᵀ(PF).
+    ft: Vec<f64>,
     /// P_{i+1} F (n×(n+m), column-major).
     pf: Vec<f64>,
     /// Per column of F: the rows [lo, hi) outside which it is exactly zero (A = I + dt·J_c
@@ -84,6 +86,7 @@ impl Riccati {
             k: vec![DMatrix::zeros(m, n); h],
             rfac: (0..h).map(|_| SmallFactor::new(m)).collect(),
             f: vec![0.0; n * (n + m)],
+            ft: vec![0.0; n * (n + m)],
             pf: vec![0.0; n * (n + m)],
             frows: vec![(0, 0); n + m],
             mt: vec![0.0; (n + m) * (n + m)],
@@ -154,8 +157,14 @@ impl Riccati {
                 out.fill(0.0);
                 gemv_acc(out, &pn[fr.0 * n..], n, &fc[fr.0..fr.1]);
             }
-            // Lower triangle of M = H + Fᵀ (P F): M[c.., c] = H[c.., c] + F[:, c..]ᵀ PF[:, c],
-            // four F columns at a time over the union of their non-zero rows.
+            // Lower triangle of M = H + Fᵀ (P F): M[c.., c] = H[c.., c] + Fᵀ[c.., :] PF[:, c],
+            // four rows of Fᵀ (columns of F) at a time over the union of their non-zero
+            // entries, as a row-blocked matrix–vector product on the stored transpose.
+            for (l, row) in self.ft.chunks_exact_mut(nm).enumerate() {
+                for (c, v) in row.iter_mut().enumerate() {
+                    *v = self.f[c * n + l];
+                }
+            }
             for c in 0..nm {
                 let col = &mut self.mt[c * nm + c..(c + 1) * nm];
                 col.copy_from_slice(&hi[c * nm + c..(c + 1) * nm]);
@@ -166,7 +175,7 @@ impl Riccati {
                         .iter()
                         .fold((n, 0), |(l, h), &(a, b)| (l.min(a), h.max(b)));
                     if lo < hi {
-                        gemv_tr_acc(blk, &self.f[r * n + lo..], n, &pfc[lo..hi]);
+                        gemv_acc(blk, &self.ft[lo * nm + r..], nm, &pfc[lo..hi]);
                     }
                 }
                 col[0] += reg;

@@ -446,3 +446,55 @@ fn polish_needs_many_active_set_rounds_and_falls_back_cleanly() {
     assert!(dobj < 1e-7, "objective gap {dobj}");
     assert!(fallback.mu.iter().all(|m| m.iter().all(|v| v.is_finite())));
 }
+
+/// x⁺ = x + 0.1·x³ + u, c = x² + u²: unstable, so the u = 0 rollout of the cold start from
+/// x = 3 overflows within a few steps.
+struct Cubic;
+
+impl OcpModel for Cubic {
+    fn name(&self) -> &str {
+        "cubic"
+    }
+    fn dims(&self) -> Dims {
+        Dims {
+            n: 1,
+            m: 1,
+            d: 1,
+            n_ctx: 0,
+        }
+    }
+    fn dynamics<S: Scalar>(&self, _i: usize, x: &[S], u: &[S], t: &[S], _c: &[f64], o: &mut [S]) {
+        o[0] = x[0] + x[0] * x[0] * x[0] * t[0] * 0.1 + u[0];
+    }
+    fn stage_cost<S: Scalar>(&self, _i: usize, x: &[S], u: &[S], _t: &[S], _c: &[f64]) -> S {
+        x[0] * x[0] + u[0] * u[0]
+    }
+    fn terminal_cost<S: Scalar>(&self, x: &[S], _t: &[S], _c: &[f64]) -> S {
+        x[0] * x[0]
+    }
+}
+
+/// A cold start whose rollout leaves the finite range (an unstable model, as a learned one
+/// can be) still solves: the states from the first non-finite one hold the last finite state
+/// and the first Newton step closes the defects.
+#[test]
+fn diverging_cold_rollout_still_solves() {
+    let mut ws = Workspace::new(&Cubic, 20, SolverSettings::default()).unwrap();
+    let sol = ws
+        .solve(&Cubic, &[3.0], &[1.0], &[], WarmStart::Cold)
+        .unwrap();
+    assert!(sol.status.is_polished(), "{:?}", sol.status);
+    assert!(sol.objective.is_finite() && sol.objective > 9.0);
+    let r = super::common::kkt_check(&Cubic, &[3.0], &[1.0], &[], sol);
+    super::common::assert_kkt("cubic", &r, 1e-9);
+    // The rollout itself is not finite (what the guess had to replace).
+    let mut x = 3.0f64;
+    for i in 0..20 {
+        x += 0.1 * x * x * x;
+        if !x.is_finite() {
+            assert!(i < 10);
+            return;
+        }
+    }
+    panic!("the u = 0 rollout was expected to overflow");
+}

@@ -5,9 +5,15 @@
 //! directions, zero or not. For a model whose functions are fixed expressions of (x, u, θ)
 //! (no branches on values), this module instead records the stage once in [`SVar`] scalars,
 //! builds ∇_z c, ∂f/∂z, ∂g/∂z and ∇²_zz ℓ (ℓ = c + λᵀf + μᵀg) as expressions with constant
-//! folding and common subexpressions shared ([`compile`]), and keeps only the non-trivial
-//! entries as a [`Program`] of elementary operations. Evaluating it is a single pass over a few
-//! hundred instructions: no recording, no zero directions.
+//! folding and common subexpressions shared, and keeps only the non-trivial entries as a
+//! program of elementary operations (a few hundred for the 13-state tasks). Evaluating it is a
+//! single pass: no recording, no zero directions. The same machinery builds the
+//! vector–Jacobian product's θ-contraction (∇_θ(w · ∇_z ℓ) + f_θᵀf_w + g_θᵀg_w).
+//!
+//! For the built-in tasks the programs are also compiled as Rust (`native.rs`, written by
+//! `cargo run --release --example gen_native`; matched to a program by a stable hash of the
+//! whole program, so a native function only runs the exact program it came from). Every other
+//! model runs on a small interpreter; both give bitwise identical results.
 //!
 //! A model opts in with [`OcpModel::symbolic_key`](super::OcpModel::symbolic_key) (a key that
 //! determines its functions, together with the stage index) and has no context (n_ctx = 0).

@@ -3,8 +3,8 @@
 //! It implements [`DualNum<f64>`](num_dual::DualNum), so every model written over
 //! [`Scalar`](crate::model::Scalar) runs on it. It carries no value: anything that depends on
 //! one (a comparison, `re()` of a non-constant, `abs`, `signum`, `%`, the spherical Bessel
-//! functions) marks the recording unusable ([`Graph::unsupported`]) and the caller falls back
-//! to the tape.
+//! functions) marks the recording unusable (see [`program_stats`](super::program_stats)) and
+//! the caller falls back to the tape.
 
 use super::graph::{Graph, Op};
 use crate::model::tape::{scalar_bin_ops, scalar_common_impls};
