@@ -302,6 +302,7 @@ fn bench_cartpole_json_columns() {
             "solve_median_us",
             "solve_p90_us",
             "vjp_median_us",
+            "solve_vjp_median_us",
             "jacobian_median_us",
             "calls",
             "failures",

@@ -508,3 +508,73 @@ fn q_value_identities_and_gradient() {
         check_q(&VoltagePolicy::default(), 6, true, &x0, &theta, &ctx);
     }
 }
+
+/// A solve that ends without active rows leaves the KKT factorization to the first
+/// sensitivity call (`SolverSettings::defer_kkt_factorization`): the solution, the value
+/// gradient, the VJP and the Jacobian are bitwise those of the eager path, along a
+/// warm-started closed loop.
+#[test]
+fn deferred_factorization_matches_eager() {
+    for task in [
+        NonlinearTask::Cartpole,
+        NonlinearTask::Arm,
+        NonlinearTask::Quadrotor,
+    ] {
+        let model = Table1Policy::new(task);
+        let h = task.step_horizon();
+        let eager = SolverSettings {
+            defer_kkt_factorization: false,
+            ..SolverSettings::default()
+        };
+        let mut ws_lazy = Workspace::new(&model, h, SolverSettings::default()).unwrap();
+        let mut ws_eager = Workspace::new(&model, h, eager).unwrap();
+        let mut r = rng(41 + task as u64);
+        let (x0, theta) = random_nonlinear(task, &mut r);
+        let (n, m, d) = ws_lazy.dims();
+        let mut x = x0.clone();
+        let mut warm = WarmStart::Cold;
+        let mut deferred = 0;
+        for step in 0..5 {
+            let label = format!("{task:?} step {step}");
+            let a = ws_lazy
+                .solve(&model, &x, &theta, &[], warm)
+                .unwrap()
+                .clone();
+            let b = ws_eager
+                .solve(&model, &x, &theta, &[], warm)
+                .unwrap()
+                .clone();
+            assert!(a.status.is_polished(), "{label}: {:?}", a.status);
+            assert!(!ws_eager.kkt_pending(), "{label}");
+            deferred += usize::from(ws_lazy.kkt_pending());
+            assert_eq!(a.x, b.x, "{label}: states");
+            assert_eq!(a.u, b.u, "{label}: controls");
+            assert_eq!(a.costates, b.costates, "{label}: costates");
+            assert_eq!(
+                ws_lazy.kkt_factorization(),
+                ws_eager.kkt_factorization(),
+                "{label}"
+            );
+            let va = sensitivity::value_gradient(&mut ws_lazy, &model).unwrap();
+            let vb = sensitivity::value_gradient(&mut ws_eager, &model).unwrap();
+            assert_eq!(va.theta, vb.theta, "{label}: value gradient");
+            let su: Vec<f64> = (0..h * m).map(|_| r.random::<f64>() - 0.5).collect();
+            let sx: Vec<f64> = (0..(h + 1) * n).map(|_| r.random::<f64>() - 0.5).collect();
+            let seed = Seed {
+                x: Some(&sx),
+                u: Some(&su),
+            };
+            let (mut ga, mut gb) = (vec![0.0; d], vec![0.0; d]);
+            sensitivity::vjp(&mut ws_lazy, &model, seed, &mut ga).unwrap();
+            sensitivity::vjp(&mut ws_eager, &model, seed, &mut gb).unwrap();
+            assert_eq!(ga, gb, "{label}: VJP");
+            let ja = sensitivity::jacobian(&mut ws_lazy, &model).unwrap();
+            let jb = sensitivity::jacobian(&mut ws_eager, &model).unwrap();
+            assert_eq!(ja.u, jb.u, "{label}: Jacobian");
+            assert!(!ws_lazy.kkt_pending(), "{label}: factorized by the VJP");
+            x = a.x[1].iter().copied().collect();
+            warm = WarmStart::Shift;
+        }
+        assert!(deferred >= 4, "{task:?}: deferred in {deferred}/5 solves");
+    }
+}

@@ -78,8 +78,12 @@ pub struct TimingRow {
     pub solve_median_us: f64,
     /// 90th-percentile solve time [µs].
     pub solve_p90_us: f64,
-    /// Median VJP time (seed on u_0) [µs].
+    /// Median time of the first VJP after the solve (seed on u_0) [µs]; it includes the KKT
+    /// factorization at the solution when the solve deferred it
+    /// (`SolverSettings::defer_kkt_factorization`).
     pub vjp_median_us: f64,
+    /// Median of solve + first VJP per call [µs]: the cost of one DiffOP policy call.
+    pub solve_vjp_median_us: f64,
     /// Median full-Jacobian time [µs].
     pub jacobian_median_us: f64,
     /// Solves attempted.
@@ -211,6 +215,7 @@ fn time_config(args: &BenchArgs, task: Task, h: usize, cold: bool) -> Result<Tim
     let mut policy = MpcPolicy::mpc_true(task, h)?;
     let mut plant = Plant::new(task, args.seed)?;
     let (mut solve_t, mut vjp_t, mut jac_t) = (Vec::new(), Vec::new(), Vec::new());
+    let mut both_t = Vec::new();
     let (mut calls, mut failures) = (0, 0);
     let seed = vec![1.0; m];
     let mut g = vec![0.0; task.d()];
@@ -234,6 +239,7 @@ fn time_config(args: &BenchArgs, task: Task, h: usize, cold: bool) -> Result<Tim
             let t0 = Instant::now();
             policy.vjp_first(&seed, &mut g)?;
             vjp_t.push(micros(t0.elapsed()));
+            both_t.push(solve_t[solve_t.len() - 1] + vjp_t[vjp_t.len() - 1]);
             let t0 = Instant::now();
             let jac = policy.jacobian()?;
             jac_t.push(micros(t0.elapsed()));
@@ -255,6 +261,7 @@ fn time_config(args: &BenchArgs, task: Task, h: usize, cold: bool) -> Result<Tim
         solve_median_us: median(&mut solve_t),
         solve_p90_us: quantile(&mut solve_t, 0.9),
         vjp_median_us: median(&mut vjp_t),
+        solve_vjp_median_us: median(&mut both_t),
         jacobian_median_us: median(&mut jac_t),
         calls,
         failures,
@@ -272,6 +279,7 @@ fn print_timing(rows: &[TimingRow]) {
                 num(r.solve_median_us, 1),
                 num(r.solve_p90_us, 1),
                 num(r.vjp_median_us, 1),
+                num(r.solve_vjp_median_us, 1),
                 num(r.jacobian_median_us, 1),
                 r.calls.to_string(),
                 r.failures.to_string(),
@@ -286,6 +294,7 @@ fn print_timing(rows: &[TimingRow]) {
             "solve_med_us",
             "solve_p90_us",
             "vjp_med_us",
+            "solve+vjp_us",
             "jac_med_us",
             "calls",
             "failures",

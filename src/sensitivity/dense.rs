@@ -39,6 +39,13 @@ impl DenseKkt {
                 ws.solution().status
             )));
         }
+        // The Hessians at the solution and the active rows (a deferred factorization is
+        // computed now).
+        if !ws.ensure_kkt(model) {
+            return Err(SensitivityError::Singular(
+                "KKT matrix at the solution (reduced Hessian)".into(),
+            ));
+        }
         let (n, m, dd) = ws.dims();
         let h = ws.horizon();
         let nz = (h + 1) * n + h * m;

@@ -60,6 +60,19 @@ fn ready(ws: &Workspace) -> Result<(), SensitivityError> {
     Ok(())
 }
 
+/// [`ready`] and [`check_model`], then the KKT factorization at the solution (computed here
+/// if the solve deferred it).
+fn factorized<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<(), SensitivityError> {
+    ready(ws)?;
+    check_model(ws, model)?;
+    if !ws.ensure_kkt(model) {
+        return Err(SensitivityError::Singular(
+            "KKT matrix at the solution (reduced Hessian)".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_model<M: OcpModel>(ws: &Workspace, model: &M) -> Result<(), SensitivityError> {
     let d = model.dims();
     let (n, m, dd) = ws.dims();
@@ -129,8 +142,7 @@ pub fn vjp<M: OcpModel>(
     seed: Seed<'_>,
     out: &mut [f64],
 ) -> Result<(), SensitivityError> {
-    ready(ws)?;
-    check_model(ws, model)?;
+    factorized(ws, model)?;
     let (n, m, d) = ws.dims();
     let h = ws.horizon();
     check_seed("vjp output", out, d).or_else(|e| match e {
@@ -363,8 +375,7 @@ pub(crate) fn theta_blocks<M: OcpModel>(ws: &mut Workspace, model: &M) -> ThetaB
 
 /// Full Jacobian ∂ζ*/∂θ (d right-hand sides on the kept factorization).
 pub fn jacobian<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Jacobian, SensitivityError> {
-    ready(ws)?;
-    check_model(ws, model)?;
+    factorized(ws, model)?;
     let (n, m, d) = ws.dims();
     let h = ws.horizon();
     let tb = theta_blocks(ws, model);
@@ -414,8 +425,7 @@ pub fn jacobian_x0<M: OcpModel>(
     ws: &mut Workspace,
     model: &M,
 ) -> Result<Jacobian, SensitivityError> {
-    ready(ws)?;
-    check_model(ws, model)?;
+    factorized(ws, model)?;
     let (n, m, _) = ws.dims();
     let h = ws.horizon();
     let mut jac = Jacobian {

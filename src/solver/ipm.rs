@@ -44,6 +44,7 @@ impl Workspace {
         self.load_inputs(model, x_init, theta, ctx)?;
         self.initial_guess(model, start)?;
         self.kkt_ready = false;
+        self.kkt_deferred = false;
         let status = self.run(model, start);
         self.finish(model, status);
         Ok(&self.sol)
@@ -325,6 +326,7 @@ impl Workspace {
         if handover {
             self.kkt_pd = true;
         }
+        self.defer_ok = !handover;
         let status = self.polish(model);
         if status != Status::NumericalError && (!handover || self.kkt_pd) {
             return status;
@@ -1005,6 +1007,7 @@ impl Workspace {
         };
         if !sol.status.is_polished() {
             self.kkt_ready = false;
+            self.kkt_deferred = false;
         }
         self.has_solution = finite;
         let r = self.residuals(!status.is_polished());

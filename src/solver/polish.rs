@@ -87,6 +87,7 @@ impl Workspace {
             }
         }
         self.kkt_pd = true;
+        self.defer_ok = false;
         let status = self.active_set_rounds(model, self.settings.active_set_rounds);
         if status.is_polished() && self.kkt_pd {
             return Some(status);
@@ -184,6 +185,7 @@ impl Workspace {
         let unconstrained = self.q.iter().all(|&k| k == 0);
         for it in 0..=max_it {
             self.kkt_ready = false;
+            self.kkt_deferred = false;
             // Without inequalities the interior-point phase ended with the blocks evaluated at
             // exactly this iterate and multipliers: no need to evaluate them again. When it
             // skipped their Hessians (it expected convergence), the first step is a chord step
@@ -200,7 +202,35 @@ impl Workspace {
                 }
             }
             let fresh = fresh && self.hess_fresh;
-            if !fresh && !self.eval_blocks(model, true) {
+            // After a step without active rows the iterate has usually converged: check that
+            // on values and Jacobians alone and leave the final factorization (with its
+            // Hessian evaluation) to the first sensitivity call (`ensure_kkt`). When the
+            // factorization's outcome matters (`defer_ok` false) or comes for free (`lq_ready`),
+            // or the check fails, the Hessians are evaluated and the usual path follows.
+            let lazy = it > 0
+                && self.defer_ok
+                && self.settings.defer_kkt_factorization
+                && !self.lq_ready
+                && self.act.iter().all(|a| a.iter().all(|&on| !on));
+            if lazy {
+                if !self.eval_blocks_with(model, false) {
+                    return None;
+                }
+                let r = self.residuals(false);
+                let zeta = self.zeta_scale().max(1.0);
+                let err = r.stat.max(r.dyn_feas.max(r.ineq) / zeta);
+                if err <= self.settings.polish_tol {
+                    if super::ipm::trace_enabled() {
+                        eprintln!(
+                            "polish it {it} stat {:.2e}: converged, factorization deferred",
+                            r.stat
+                        );
+                    }
+                    self.kkt_deferred = true;
+                    return Some(Status::Solved);
+                }
+            }
+            if (lazy || !fresh) && !self.eval_blocks(model, true) {
                 return None;
             }
             let r = self.residuals(false);

@@ -58,6 +58,14 @@ pub struct SolverSettings {
     /// nonlinear tasks) with compiled derivative programs ([`crate::model::symbolic`])
     /// instead of the tape. Same derivatives up to rounding. PROJECT DEFAULT: on.
     pub symbolic_derivatives: bool,
+    /// When a polished solve ends without active rows, leave the KKT factorization at the
+    /// solution (one Hessian evaluation and one Riccati factorization) to the first
+    /// sensitivity call ([`super::Workspace::ensure_kkt`]): solves that are only acted on
+    /// (evaluation rollouts, demonstrations, receding-horizon control) skip it, a solve
+    /// followed by a VJP costs the same. A singular reduced Hessian at the solution then
+    /// shows up as a sensitivity error instead of a `NumericalError` status. PROJECT
+    /// DEFAULT: on.
+    pub defer_kkt_factorization: bool,
     /// Initial barrier parameter used to initialise the inequality multipliers.
     pub mu_init: f64,
     /// Smallest initial slack.
@@ -90,6 +98,7 @@ impl Default for SolverSettings {
             constrained_riccati: true,
             polish_chord_step: true,
             symbolic_derivatives: true,
+            defer_kkt_factorization: true,
             mu_init: 0.1,
             slack_min: 1e-2,
             reg_init: 1e-8,

@@ -108,6 +108,13 @@ pub struct Workspace {
     /// True when `riccati`, `wx/wu/wl` and `schur_fac` hold the exact KKT factorization at
     /// the solution.
     pub(crate) kkt_ready: bool,
+    /// The solve ended polished without active rows, but the KKT factorization at the
+    /// solution (and its Hessians) was left for the first sensitivity call
+    /// ([`Workspace::ensure_kkt`]): solves whose solution is only acted on skip it.
+    pub(crate) kkt_deferred: bool,
+    /// The polish may leave the final factorization for later (not when its inertia decides
+    /// the outcome: the interior-point hand-over and the active-set start).
+    pub(crate) defer_ok: bool,
     /// False once a KKT factorization since the last reset met an indefinite reduced Hessian
     /// (the active-set start then leaves the solve to the interior-point method).
     pub(crate) kkt_pd: bool,
@@ -232,6 +239,8 @@ impl Workspace {
             kkt_eq: false,
             row_e: Vec::new(),
             kkt_ready: false,
+            kkt_deferred: false,
+            defer_ok: false,
             kkt_pd: true,
             hess_fresh: false,
             ipm_factor_exact: false,
@@ -291,15 +300,41 @@ impl Workspace {
         &self.ctx
     }
 
-    /// True when the workspace holds the exact KKT factorization at the last solution (the
-    /// solve was polished): the sensitivity routines need it.
+    /// True when the sensitivity routines can run on the last solution (the solve was
+    /// polished): the workspace holds the exact KKT factorization at it, or computes it on
+    /// first use ([`Workspace::ensure_kkt`]).
     pub fn kkt_ready(&self) -> bool {
+        self.kkt_ready || self.kkt_deferred
+    }
+
+    /// True when the last solve left its KKT factorization for the first sensitivity call
+    /// ([`SolverSettings::defer_kkt_factorization`]).
+    pub fn kkt_pending(&self) -> bool {
+        self.kkt_deferred
+    }
+
+    /// Make sure the KKT factorization at the last solution is in the workspace: a solve
+    /// that ended without active rows leaves it for the first call of a sensitivity routine
+    /// (one evaluation with Hessians and one factorization, about a Newton iteration);
+    /// afterwards every routine reuses it. False when no polished solution is held, or when
+    /// the factorization at the solution failed (a singular reduced Hessian).
+    pub fn ensure_kkt<M: OcpModel>(&mut self, model: &M) -> bool {
+        if self.kkt_deferred {
+            self.kkt_deferred = false;
+            if self.eval_blocks_with(model, true) {
+                self.factor_kkt();
+            }
+        }
         self.kkt_ready
     }
 
     /// Which factorization the sensitivity routines will reuse (`None` when the workspace
     /// holds no polished solution).
     pub fn kkt_factorization(&self) -> Option<KktFactorization> {
+        if self.kkt_deferred {
+            // Deferred only without active rows.
+            return Some(KktFactorization::Riccati);
+        }
         if !self.kkt_ready {
             return None;
         }
