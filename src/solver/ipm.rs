@@ -4,7 +4,8 @@
 use super::riccati::FactorOutcome;
 use super::workspace::{WarmStart, Workspace};
 use super::{Solution, SolverError, Status};
-use crate::linalg::{all_finite, dot, norm_inf};
+use crate::linalg::{all_finite, gemv_tr_acc, norm_inf};
+use crate::model::derivs::MAX_VARS;
 use crate::model::OcpModel;
 
 /// Fraction-to-the-boundary parameter.
@@ -45,6 +46,7 @@ impl Workspace {
         self.initial_guess(model, start)?;
         self.kkt_ready = false;
         self.kkt_deferred = false;
+        self.polish_res_final = false;
         let status = self.run(model, start);
         self.finish(model, status);
         Ok(&self.sol)
@@ -547,27 +549,32 @@ impl Workspace {
             // x part (not for x_0, whose multiplier λ_0 absorbs it)
             // ∂ℓ/∂x_j = c_x + f_xᵀλ_{i+1} + g_xᵀμ − λ_i: column j of the (column-major)
             // Jacobians dotted with the multipliers.
+            // (As matrix–vector products on the transposed Jacobians: four independent dot
+            // products at a time, into a stack buffer; n + m ≤ MAX_VARS.)
             let q = self.q[i];
             let mu = self.mu[i].as_slice();
+            let mut buf = [0.0f64; MAX_VARS];
             if i > 0 {
-                let (fx, gx) = (b.fx.as_slice(), b.gx.as_slice());
-                for j in 0..n {
-                    let mut v = b.cx[j] - self.lam[i][j];
-                    if i < h {
-                        v += dot(&fx[j * n..(j + 1) * n], self.lam[i + 1].as_slice());
-                    }
-                    v += dot(&gx[j * q..(j + 1) * q], mu);
-                    stat = stat.max(v.abs());
+                let v = &mut buf[..n];
+                for ((v, &c), &l) in v.iter_mut().zip(b.cx.iter()).zip(self.lam[i].iter()) {
+                    *v = c - l;
                 }
+                if i < h {
+                    gemv_tr_acc(v, b.fx.as_slice(), n, self.lam[i + 1].as_slice());
+                }
+                if q > 0 {
+                    gemv_tr_acc(v, b.gx.as_slice(), q, mu);
+                }
+                stat = stat.max(norm_inf(v));
             }
             if i < h {
-                let (fu, gu) = (b.fu.as_slice(), b.gu.as_slice());
-                for j in 0..self.m {
-                    let mut v = b.cu[j];
-                    v += dot(&fu[j * n..(j + 1) * n], self.lam[i + 1].as_slice());
-                    v += dot(&gu[j * q..(j + 1) * q], mu);
-                    stat = stat.max(v.abs());
+                let v = &mut buf[..self.m];
+                v.copy_from_slice(b.cu.as_slice());
+                gemv_tr_acc(v, b.fu.as_slice(), n, self.lam[i + 1].as_slice());
+                if q > 0 {
+                    gemv_tr_acc(v, b.gu.as_slice(), q, mu);
                 }
+                stat = stat.max(norm_inf(v));
             }
             for k in 0..self.q[i] {
                 let g = b.g[k];
@@ -1010,7 +1017,11 @@ impl Workspace {
             self.kkt_deferred = false;
         }
         self.has_solution = finite;
-        let r = self.residuals(!status.is_polished());
+        let r = if status.is_polished() && self.polish_res_final {
+            self.polish_res
+        } else {
+            self.residuals(!status.is_polished())
+        };
         self.sol.stationarity = r.stat;
         self.sol.feasibility = r.dyn_feas.max(r.ineq);
     }

@@ -103,6 +103,7 @@ impl Workspace {
         }
         // `lq_ready` stays: the stored linear–quadratic blocks hold for any point of this solve.
         self.kkt_ready = false;
+        self.polish_res_final = false;
         self.sol.weakly_active = 0;
         None
     }
@@ -118,7 +119,8 @@ impl Workspace {
                 Some(s) => s,
                 None => return Status::NumericalError,
             };
-            let r = self.residuals(false);
+            // polish_newton's residuals at this point (it returns right after computing them)
+            let r = self.polish_res;
             let zeta = self.zeta_scale();
             let tau_mu = self.settings.weak_tol * r.grad_scale.max(1.0);
             let tau_g = self.settings.weak_tol * zeta.max(1.0);
@@ -160,6 +162,7 @@ impl Workspace {
                 weak_done = true;
                 continue;
             }
+            self.polish_res_final = true;
             return status;
         }
         self.kkt_ready = false;
@@ -217,6 +220,7 @@ impl Workspace {
                     return None;
                 }
                 let r = self.residuals(false);
+                self.polish_res = r;
                 let zeta = self.zeta_scale().max(1.0);
                 let err = r.stat.max(r.dyn_feas.max(r.ineq) / zeta);
                 if err <= self.settings.polish_tol {
@@ -234,6 +238,7 @@ impl Workspace {
                 return None;
             }
             let r = self.residuals(false);
+            self.polish_res = r;
             let zeta = self.zeta_scale().max(1.0);
             // Within a round the active set is fixed; when the re-evaluated blocks equal the
             // factorized ones (linear–quadratic problems: `lq_ready` says so without comparing),

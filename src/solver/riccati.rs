@@ -54,10 +54,8 @@ pub struct Riccati {
     /// Factorizations of R̃_i.
     rfac: Vec<SmallFactor>,
     // temporaries of the factorization
-    /// F = [A_i B_i] (n×(n+m), column-major).
-    f: Vec<f64>,
-    /// Fᵀ ((n+m)×n, column-major: column l is row l of F), for the row-blocked Fᵀ(PF).
-    ft: Vec<f64>,
+    /// (PF)ᵀ ((n+m)×n, column-major: column k is row k of PF), for M = H + (PF)ᵀF.
+    pft: Vec<f64>,
     /// P_{i+1} F (n×(n+m), column-major).
     pf: Vec<f64>,
     /// Per column of F: the rows [lo, hi) outside which it is exactly zero (A = I + dt·J_c
@@ -85,8 +83,7 @@ impl Riccati {
             p: vec![DMatrix::zeros(n, n); h + 1],
             k: vec![DMatrix::zeros(m, n); h],
             rfac: (0..h).map(|_| SmallFactor::new(m)).collect(),
-            f: vec![0.0; n * (n + m)],
-            ft: vec![0.0; n * (n + m)],
+            pft: vec![0.0; n * (n + m)],
             pf: vec![0.0; n * (n + m)],
             frows: vec![(0, 0); n + m],
             mt: vec![0.0; (n + m) * (n + m)],
@@ -139,16 +136,23 @@ impl Riccati {
             let (pn, pi) = split_pair(&mut self.p, i);
             let (pn, pi) = (pn.as_slice(), pi.as_mut_slice());
             let hi = hess[i].as_slice();
-            // F = [A B] (n×(n+m)), then PF = P F column by column, each over the rows where
-            // its F column is non-zero (the skipped terms add exact zeros).
-            self.f[..n * n].copy_from_slice(blocks[i].fx.as_slice());
-            self.f[n * n..].copy_from_slice(blocks[i].fu.as_slice());
-            for ((out, fc), fr) in self
+            // F = [A B] (n×(n+m), column c of A or B), then PF = P F column by column, each
+            // over the rows where its F column is non-zero (the skipped terms add exact zeros).
+            let (fx, fu) = (blocks[i].fx.as_slice(), blocks[i].fu.as_slice());
+            let fcol = |c: usize| {
+                if c < n {
+                    &fx[c * n..(c + 1) * n]
+                } else {
+                    &fu[(c - n) * n..(c - n + 1) * n]
+                }
+            };
+            for (c, (out, fr)) in self
                 .pf
                 .chunks_exact_mut(n)
-                .zip(self.f.chunks_exact(n))
                 .zip(self.frows.iter_mut())
+                .enumerate()
             {
+                let fc = fcol(c);
                 *fr = if n >= SPARSE_MIN_N {
                     nonzero_rows(fc)
                 } else {
@@ -157,26 +161,20 @@ impl Riccati {
                 out.fill(0.0);
                 gemv_acc(out, &pn[fr.0 * n..], n, &fc[fr.0..fr.1]);
             }
-            // Lower triangle of M = H + Fᵀ (P F): M[c.., c] = H[c.., c] + Fᵀ[c.., :] PF[:, c],
-            // four rows of Fᵀ (columns of F) at a time over the union of their non-zero
-            // entries, as a row-blocked matrix–vector product on the stored transpose.
-            for (l, row) in self.ft.chunks_exact_mut(nm).enumerate() {
+            // Lower triangle of M = H + Fᵀ P F by the symmetry of P: M[c.., c] = H[c.., c] +
+            // (PF)ᵀ[c.., :] F[:, c], a matrix–vector product on the transpose of PF over the
+            // non-zero rows of F's column c.
+            for (k, row) in self.pft.chunks_exact_mut(nm).enumerate() {
                 for (c, v) in row.iter_mut().enumerate() {
-                    *v = self.f[c * n + l];
+                    *v = self.pf[c * n + k];
                 }
             }
             for c in 0..nm {
                 let col = &mut self.mt[c * nm + c..(c + 1) * nm];
                 col.copy_from_slice(&hi[c * nm + c..(c + 1) * nm]);
-                let pfc = &self.pf[c * n..(c + 1) * n];
-                for (t, blk) in col.chunks_mut(4).enumerate() {
-                    let r = c + 4 * t;
-                    let (lo, hi) = self.frows[r..r + blk.len()]
-                        .iter()
-                        .fold((n, 0), |(l, h), &(a, b)| (l.min(a), h.max(b)));
-                    if lo < hi {
-                        gemv_acc(blk, &self.ft[lo * nm + r..], nm, &pfc[lo..hi]);
-                    }
+                let (lo, up) = self.frows[c];
+                if lo < up {
+                    gemv_acc(col, &self.pft[lo * nm + c..], nm, &fcol(c)[lo..up]);
                 }
                 col[0] += reg;
             }

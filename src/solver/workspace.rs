@@ -115,6 +115,10 @@ pub struct Workspace {
     /// The polish may leave the final factorization for later (not when its inertia decides
     /// the outcome: the interior-point hand-over and the active-set start).
     pub(crate) defer_ok: bool,
+    /// Residuals of the polish's last iterate.
+    pub(crate) polish_res: super::ipm::Residuals,
+    /// `polish_res` belongs to the point the solve returns (set when the polish ends there).
+    pub(crate) polish_res_final: bool,
     /// False once a KKT factorization since the last reset met an indefinite reduced Hessian
     /// (the active-set start then leaves the solve to the interior-point method).
     pub(crate) kkt_pd: bool,
@@ -241,6 +245,8 @@ impl Workspace {
             kkt_ready: false,
             kkt_deferred: false,
             defer_ok: false,
+            polish_res: Default::default(),
+            polish_res_final: false,
             kkt_pd: true,
             hess_fresh: false,
             ipm_factor_exact: false,
