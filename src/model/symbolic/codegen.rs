@@ -17,8 +17,9 @@ use super::compile::Program;
 use std::fmt::Write;
 
 /// A native program: runs the instructions on the slot array (inputs and constants filled),
-/// the Hessian part only when the flag is set.
-pub(crate) type NativeFn = fn(&mut [f64], bool);
+/// the Hessian part only when the flag is set. Returns false, without touching the slots,
+/// when the array does not have the program's length (the caller then interprets).
+pub(crate) type NativeFn = fn(&mut [f64], bool) -> bool;
 
 /// FNV-1a over 64-bit words.
 struct Fnv(u64);
@@ -60,14 +61,17 @@ pub(crate) fn function_source(p: &Program) -> String {
     let len = p.init.len() + p.code.len();
     let base = p.init.len();
     let mut s = String::new();
-    let _ = writeln!(s, "fn p_{hash:016x}(v: &mut [f64], hessian: bool) {{");
     let _ = writeln!(
         s,
-        "    let v: &mut [f64; {len}] = v.try_into().expect(\"{len} slots\");"
+        "fn p_{hash:016x}(v: &mut [f64], hessian: bool) -> bool {{"
+    );
+    let _ = writeln!(
+        s,
+        "    let Ok(v) = <&mut [f64; {len}]>::try_from(v) else {{\n        return false;\n    }};"
     );
     for (t, ins) in p.code.iter().enumerate() {
         if t == p.n_first {
-            let _ = writeln!(s, "    if !hessian {{\n        return;\n    }}");
+            let _ = writeln!(s, "    if !hessian {{\n        return true;\n    }}");
         }
         let (o, a, b) = (base + t, ins.a, ins.b);
         let _ = match ins.kind {
@@ -84,7 +88,7 @@ pub(crate) fn function_source(p: &Program) -> String {
     if p.n_first == p.code.len() {
         let _ = writeln!(s, "    let _ = hessian;");
     }
-    s.push_str("}\n");
+    s.push_str("    true\n}\n");
     s
 }
 
@@ -126,4 +130,21 @@ pub(crate) fn lookup(p: &Program) -> Option<NativeFn> {
         .binary_search_by_key(&h, |(k, _)| *k)
         .ok()
         .map(|i| table[i].1)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A native function declines (returns false, slots untouched) a slot array of the wrong
+    /// length instead of panicking; the caller then interprets.
+    #[test]
+    fn native_functions_decline_a_wrong_slot_array() {
+        assert!(!super::super::native::NATIVE.is_empty());
+        for &(_, f) in super::super::native::NATIVE {
+            for len in [0, 1, 7] {
+                let mut v = vec![1.5; len];
+                assert!(!f(&mut v, true));
+                assert!(v.iter().all(|&x| x == 1.5));
+            }
+        }
+    }
 }

@@ -399,9 +399,10 @@ fn run(
     } else {
         prog.n_first
     };
-    match native {
-        Some(f) => f(vals, hessian),
-        None => exec(&prog.code[..end], base, vals),
+    // (A native function declines only a slot array of the wrong length, which `total`
+    // excludes; the interpreter is the fallback all the same.)
+    if !native.is_some_and(|f| f(vals, hessian)) {
+        exec(&prog.code[..end], base, vals);
     }
 }
 

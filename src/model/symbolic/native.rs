@@ -38,8 +38,10 @@ pub(crate) const NATIVE: &[(u64, NativeFn)] = &[
     (0xfeed1437ab08dcd7, p_feed1437ab08dcd7),
 ];
 
-fn p_07862d5c357be2d1(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 357] = v.try_into().expect("357 slots");
+fn p_07862d5c357be2d1(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 357]>::try_from(v) else {
+        return false;
+    };
     v[28] = v[6] * v[19];
     v[29] = v[8] * v[19];
     v[30] = v[6] * v[7];
@@ -215,7 +217,7 @@ fn p_07862d5c357be2d1(v: &mut [f64], hessian: bool) {
     v[200] = v[5] + v[5];
     v[201] = v[24] * v[200];
     if !hessian {
-        return;
+        return true;
     }
     v[202] = v[22] * v[17];
     v[203] = v[22] * v[16];
@@ -372,10 +374,13 @@ fn p_07862d5c357be2d1(v: &mut [f64], hessian: bool) {
     v[354] = v[62] * v[228];
     v[355] = v[353] + v[354];
     v[356] = v[354] + v[355];
+    true
 }
 
-fn p_1581941b6f106f7f(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 28] = v.try_into().expect("28 slots");
+fn p_1581941b6f106f7f(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 28]>::try_from(v) else {
+        return false;
+    };
     v[19] = v[0] - v[17];
     v[20] = v[12] + v[12];
     v[21] = v[13] + v[13];
@@ -386,10 +391,13 @@ fn p_1581941b6f106f7f(v: &mut [f64], hessian: bool) {
     v[26] = v[1] * v[21];
     v[27] = v[19] * v[20];
     let _ = hessian;
+    true
 }
 
-fn p_1f2881a6424e573d(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 243] = v.try_into().expect("243 slots");
+fn p_1f2881a6424e573d(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 243]>::try_from(v) else {
+        return false;
+    };
     v[23] = apply(Op::Sin, v[1], v[1], 0x0);
     v[24] = apply(Op::Cos, v[1], v[1], 0x0);
     v[25] = v[6] * v[23];
@@ -495,7 +503,7 @@ fn p_1f2881a6424e573d(v: &mut [f64], hessian: bool) {
     v[125] = v[4] + v[4];
     v[126] = v[18] * v[125];
     if !hessian {
-        return;
+        return true;
     }
     v[127] = v[18] * v[15];
     v[128] = v[18] * v[14];
@@ -613,10 +621,13 @@ fn p_1f2881a6424e573d(v: &mut [f64], hessian: bool) {
     v[240] = v[7] * v[145];
     v[241] = v[239] + v[240];
     v[242] = v[240] + v[241];
+    true
 }
 
-fn p_2295e819a754b178(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 90] = v.try_into().expect("90 slots");
+fn p_2295e819a754b178(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 90]>::try_from(v) else {
+        return false;
+    };
     v[39] = v[7] * v[8];
     v[40] = v[6] * v[9];
     v[41] = v[39] + v[40];
@@ -669,10 +680,13 @@ fn p_2295e819a754b178(v: &mut [f64], hessian: bool) {
     v[88] = v[12] * v[87];
     v[89] = v[86] + v[88];
     let _ = hessian;
+    true
 }
 
-fn p_2cb713b7a25c40d8(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 138] = v.try_into().expect("138 slots");
+fn p_2cb713b7a25c40d8(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 138]>::try_from(v) else {
+        return false;
+    };
     v[47] = v[0] * v[26];
     v[48] = v[47] * v[47];
     v[49] = v[1] * v[27];
@@ -739,7 +753,7 @@ fn p_2cb713b7a25c40d8(v: &mut [f64], hessian: bool) {
     v[110] = v[38] * v[83];
     v[111] = v[110] + v[110];
     if !hessian {
-        return;
+        return true;
     }
     v[112] = v[26] + v[26];
     v[113] = v[26] * v[112];
@@ -767,10 +781,13 @@ fn p_2cb713b7a25c40d8(v: &mut [f64], hessian: bool) {
     v[135] = v[37] * v[134];
     v[136] = v[38] + v[38];
     v[137] = v[38] * v[136];
+    true
 }
 
-fn p_47bf30c936c592a7(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 364] = v.try_into().expect("364 slots");
+fn p_47bf30c936c592a7(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 364]>::try_from(v) else {
+        return false;
+    };
     v[30] = v[14] * v[23];
     v[31] = v[16] * v[23];
     v[32] = v[14] * v[15];
@@ -947,7 +964,7 @@ fn p_47bf30c936c592a7(v: &mut [f64], hessian: bool) {
     v[203] = v[52] * v[111];
     v[204] = v[26] * v[203];
     if !hessian {
-        return;
+        return true;
     }
     v[205] = v[26] * v[21];
     v[206] = v[26] * v[20];
@@ -1108,10 +1125,13 @@ fn p_47bf30c936c592a7(v: &mut [f64], hessian: bool) {
     v[361] = v[64] * v[231];
     v[362] = v[360] + v[361];
     v[363] = v[361] + v[362];
+    true
 }
 
-fn p_4eefdc43e459cd5c(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 34] = v.try_into().expect("34 slots");
+fn p_4eefdc43e459cd5c(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 34]>::try_from(v) else {
+        return false;
+    };
     v[14] = v[0] * v[7];
     v[15] = v[0] * v[14];
     v[16] = v[1] - v[12];
@@ -1129,16 +1149,19 @@ fn p_4eefdc43e459cd5c(v: &mut [f64], hessian: bool) {
     v[28] = v[17] + v[17];
     v[29] = v[14] + v[14];
     if !hessian {
-        return;
+        return true;
     }
     v[30] = v[7] + v[7];
     v[31] = v[8] + v[8];
     v[32] = v[9] + v[9];
     v[33] = v[10] + v[10];
+    true
 }
 
-fn p_57d668be93edc2b4(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 35] = v.try_into().expect("35 slots");
+fn p_57d668be93edc2b4(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 35]>::try_from(v) else {
+        return false;
+    };
     v[15] = v[0] - v[13];
     v[16] = v[8] * v[15];
     v[17] = v[15] * v[16];
@@ -1156,16 +1179,19 @@ fn p_57d668be93edc2b4(v: &mut [f64], hessian: bool) {
     v[29] = v[18] + v[18];
     v[30] = v[16] + v[16];
     if !hessian {
-        return;
+        return true;
     }
     v[31] = v[8] + v[8];
     v[32] = v[9] + v[9];
     v[33] = v[10] + v[10];
     v[34] = v[11] + v[11];
+    true
 }
 
-fn p_6172a31e4fca8d1f(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 51] = v.try_into().expect("51 slots");
+fn p_6172a31e4fca8d1f(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 51]>::try_from(v) else {
+        return false;
+    };
     v[22] = v[0] * v[8];
     v[23] = v[1] - v[20];
     v[24] = v[9] * v[23];
@@ -1196,10 +1222,13 @@ fn p_6172a31e4fca8d1f(v: &mut [f64], hessian: bool) {
     v[49] = v[0] * v[33];
     v[50] = v[31] + v[49];
     let _ = hessian;
+    true
 }
 
-fn p_72df57364e3ac0cf(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 47] = v.try_into().expect("47 slots");
+fn p_72df57364e3ac0cf(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 47]>::try_from(v) else {
+        return false;
+    };
     v[19] = v[0] - v[17];
     v[20] = v[8] * v[19];
     v[21] = v[20] * v[20];
@@ -1221,7 +1250,7 @@ fn p_72df57364e3ac0cf(v: &mut [f64], hessian: bool) {
     v[37] = v[11] * v[28];
     v[38] = v[37] + v[37];
     if !hessian {
-        return;
+        return true;
     }
     v[39] = v[8] + v[8];
     v[40] = v[8] * v[39];
@@ -1231,10 +1260,13 @@ fn p_72df57364e3ac0cf(v: &mut [f64], hessian: bool) {
     v[44] = v[10] * v[43];
     v[45] = v[11] + v[11];
     v[46] = v[11] * v[45];
+    true
 }
 
-fn p_758017c5d248435a(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 616] = v.try_into().expect("616 slots");
+fn p_758017c5d248435a(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 616]>::try_from(v) else {
+        return false;
+    };
     v[48] = v[8] * v[8];
     v[49] = v[9] * v[9];
     v[50] = v[48] + v[49];
@@ -1627,7 +1659,7 @@ fn p_758017c5d248435a(v: &mut [f64], hessian: bool) {
     v[437] = v[24] * v[435];
     v[438] = v[436] + v[437];
     if !hessian {
-        return;
+        return true;
     }
     v[439] = v[24] + v[44];
     v[440] = v[23] * v[45];
@@ -1806,10 +1838,13 @@ fn p_758017c5d248435a(v: &mut [f64], hessian: bool) {
     v[613] = v[18] * v[460];
     v[614] = v[612] + v[613];
     v[615] = v[439] + v[439];
+    true
 }
 
-fn p_8ae6a192c126923d(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 385] = v.try_into().expect("385 slots");
+fn p_8ae6a192c126923d(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 385]>::try_from(v) else {
+        return false;
+    };
     v[39] = v[14] * v[33];
     v[40] = v[16] * v[33];
     v[41] = v[14] * v[15];
@@ -2157,10 +2192,13 @@ fn p_8ae6a192c126923d(v: &mut [f64], hessian: bool) {
     v[383] = v[33] * v[365];
     v[384] = v[378] + v[383];
     let _ = hessian;
+    true
 }
 
-fn p_90de3b610613a909(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 152] = v.try_into().expect("152 slots");
+fn p_90de3b610613a909(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 152]>::try_from(v) else {
+        return false;
+    };
     v[60] = v[0] * v[26];
     v[61] = v[1] * v[27];
     v[62] = v[2] * v[28];
@@ -2254,10 +2292,13 @@ fn p_90de3b610613a909(v: &mut [f64], hessian: bool) {
     v[150] = v[0] * v[89];
     v[151] = v[87] + v[150];
     let _ = hessian;
+    true
 }
 
-fn p_9d4d0b589c3d57de(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 465] = v.try_into().expect("465 slots");
+fn p_9d4d0b589c3d57de(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 465]>::try_from(v) else {
+        return false;
+    };
     v[70] = v[8] * v[8];
     v[71] = v[7] * v[9];
     v[72] = v[6] * v[8];
@@ -2564,7 +2605,7 @@ fn p_9d4d0b589c3d57de(v: &mut [f64], hessian: bool) {
     v[373] = v[119] * v[219];
     v[374] = v[67] * v[373];
     if !hessian {
-        return;
+        return true;
     }
     v[375] = v[67] * v[60];
     v[376] = v[67] * v[59];
@@ -2656,10 +2697,13 @@ fn p_9d4d0b589c3d57de(v: &mut [f64], hessian: bool) {
     v[462] = v[460] + v[461];
     v[463] = v[29] + v[29];
     v[464] = v[29] * v[463];
+    true
 }
 
-fn p_a486e50d8bf24701(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 46] = v.try_into().expect("46 slots");
+fn p_a486e50d8bf24701(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 46]>::try_from(v) else {
+        return false;
+    };
     v[18] = v[0] * v[8];
     v[19] = v[18] * v[18];
     v[20] = v[1] - v[16];
@@ -2681,7 +2725,7 @@ fn p_a486e50d8bf24701(v: &mut [f64], hessian: bool) {
     v[36] = v[11] * v[27];
     v[37] = v[36] + v[36];
     if !hessian {
-        return;
+        return true;
     }
     v[38] = v[8] + v[8];
     v[39] = v[8] * v[38];
@@ -2691,10 +2735,13 @@ fn p_a486e50d8bf24701(v: &mut [f64], hessian: bool) {
     v[43] = v[10] * v[42];
     v[44] = v[11] + v[11];
     v[45] = v[11] * v[44];
+    true
 }
 
-fn p_ac490da57ceeb940(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 161] = v.try_into().expect("161 slots");
+fn p_ac490da57ceeb940(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 161]>::try_from(v) else {
+        return false;
+    };
     v[26] = v[0] * v[0];
     v[27] = v[1] * v[1];
     v[28] = v[26] + v[27];
@@ -2776,7 +2823,7 @@ fn p_ac490da57ceeb940(v: &mut [f64], hessian: bool) {
     v[104] = v[12] + v[12];
     v[105] = v[22] * v[104];
     if !hessian {
-        return;
+        return true;
     }
     v[106] = v[20] * v[24];
     v[107] = v[44] * v[106];
@@ -2833,10 +2880,13 @@ fn p_ac490da57ceeb940(v: &mut [f64], hessian: bool) {
     v[158] = v[6] * v[157];
     v[159] = v[154] + v[158];
     v[160] = v[22] + v[22];
+    true
 }
 
-fn p_ae171c451ceb373b(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 253] = v.try_into().expect("253 slots");
+fn p_ae171c451ceb373b(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 253]>::try_from(v) else {
+        return false;
+    };
     v[27] = apply(Op::Sin, v[1], v[1], 0x0);
     v[28] = apply(Op::Cos, v[1], v[1], 0x0);
     v[29] = v[14] * v[27];
@@ -2944,7 +2994,7 @@ fn p_ae171c451ceb373b(v: &mut [f64], hessian: bool) {
     v[131] = v[22] * v[76];
     v[132] = v[22] * v[130];
     if !hessian {
-        return;
+        return true;
     }
     v[133] = v[22] * v[19];
     v[134] = v[22] * v[18];
@@ -3066,10 +3116,13 @@ fn p_ae171c451ceb373b(v: &mut [f64], hessian: bool) {
     v[250] = v[15] * v[151];
     v[251] = v[249] + v[250];
     v[252] = v[250] + v[251];
+    true
 }
 
-fn p_b349e2aa1fa6c558(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 427] = v.try_into().expect("427 slots");
+fn p_b349e2aa1fa6c558(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 427]>::try_from(v) else {
+        return false;
+    };
     v[50] = v[8] * v[8];
     v[51] = v[9] * v[9];
     v[52] = v[50] + v[51];
@@ -3378,7 +3431,7 @@ fn p_b349e2aa1fa6c558(v: &mut [f64], hessian: bool) {
     v[355] = v[16] + v[16];
     v[356] = v[45] * v[355];
     if !hessian {
-        return;
+        return true;
     }
     v[357] = v[49] - v[24];
     v[358] = v[45] * v[38];
@@ -3450,10 +3503,13 @@ fn p_b349e2aa1fa6c558(v: &mut [f64], hessian: bool) {
     v[424] = v[18] * v[372];
     v[425] = v[19] * v[373];
     v[426] = v[424] + v[425];
+    true
 }
 
-fn p_c73e9cf4ef194d20(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 72] = v.try_into().expect("72 slots");
+fn p_c73e9cf4ef194d20(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 72]>::try_from(v) else {
+        return false;
+    };
     v[38] = v[30] + v[30];
     v[39] = v[8] * v[38];
     v[40] = v[31] + v[31];
@@ -3489,10 +3545,13 @@ fn p_c73e9cf4ef194d20(v: &mut [f64], hessian: bool) {
     v[70] = v[12] * v[69];
     v[71] = v[68] + v[70];
     let _ = hessian;
+    true
 }
 
-fn p_cb71d9b09b34089f(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 429] = v.try_into().expect("429 slots");
+fn p_cb71d9b09b34089f(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 429]>::try_from(v) else {
+        return false;
+    };
     v[98] = v[8] * v[8];
     v[99] = v[7] * v[9];
     v[100] = v[6] * v[8];
@@ -3825,10 +3884,13 @@ fn p_cb71d9b09b34089f(v: &mut [f64], hessian: bool) {
     v[427] = v[425] + v[426];
     v[428] = v[160] * v[427];
     let _ = hessian;
+    true
 }
 
-fn p_cce92eb4a52a8ab8(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 27] = v.try_into().expect("27 slots");
+fn p_cce92eb4a52a8ab8(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 27]>::try_from(v) else {
+        return false;
+    };
     v[18] = v[1] - v[16];
     v[19] = v[11] + v[11];
     v[20] = v[12] + v[12];
@@ -3839,10 +3901,13 @@ fn p_cce92eb4a52a8ab8(v: &mut [f64], hessian: bool) {
     v[25] = v[18] * v[20];
     v[26] = v[0] * v[19];
     let _ = hessian;
+    true
 }
 
-fn p_ce5d8fc397d70a4c(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 405] = v.try_into().expect("405 slots");
+fn p_ce5d8fc397d70a4c(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 405]>::try_from(v) else {
+        return false;
+    };
     v[74] = v[8] * v[8];
     v[75] = v[9] * v[9];
     v[76] = v[74] + v[75];
@@ -4175,10 +4240,13 @@ fn p_ce5d8fc397d70a4c(v: &mut [f64], hessian: bool) {
     v[403] = v[401] + v[402];
     v[404] = v[143] * v[403];
     let _ = hessian;
+    true
 }
 
-fn p_d166271223dd9518(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 228] = v.try_into().expect("228 slots");
+fn p_d166271223dd9518(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 228]>::try_from(v) else {
+        return false;
+    };
     v[34] = apply(Op::Sin, v[1], v[1], 0x0);
     v[35] = apply(Op::Cos, v[1], v[1], 0x0);
     v[36] = v[14] * v[34];
@@ -4374,10 +4442,13 @@ fn p_d166271223dd9518(v: &mut [f64], hessian: bool) {
     v[226] = v[34] * v[225];
     v[227] = v[209] + v[226];
     let _ = hessian;
+    true
 }
 
-fn p_dc030d073bd08689(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 483] = v.try_into().expect("483 slots");
+fn p_dc030d073bd08689(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 483]>::try_from(v) else {
+        return false;
+    };
     v[95] = v[8] * v[8];
     v[96] = v[9] * v[9];
     v[97] = v[95] + v[96];
@@ -4767,10 +4838,13 @@ fn p_dc030d073bd08689(v: &mut [f64], hessian: bool) {
     v[481] = v[479] + v[480];
     v[482] = v[178] * v[481];
     let _ = hessian;
+    true
 }
 
-fn p_ddc9ecae2592d1e1(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 106] = v.try_into().expect("106 slots");
+fn p_ddc9ecae2592d1e1(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 106]>::try_from(v) else {
+        return false;
+    };
     v[27] = v[8] * v[8];
     v[28] = v[9] * v[9];
     v[29] = v[27] + v[28];
@@ -4845,7 +4919,7 @@ fn p_ddc9ecae2592d1e1(v: &mut [f64], hessian: bool) {
     v[98] = v[12] + v[12];
     v[99] = v[21] * v[98];
     if !hessian {
-        return;
+        return true;
     }
     v[100] = v[20] * v[24];
     v[101] = v[100] + v[100];
@@ -4853,10 +4927,13 @@ fn p_ddc9ecae2592d1e1(v: &mut [f64], hessian: bool) {
     v[103] = v[19] + v[19];
     v[104] = v[101] + v[101];
     v[105] = v[21] + v[21];
+    true
 }
 
-fn p_dff571f388bde509(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 583] = v.try_into().expect("583 slots");
+fn p_dff571f388bde509(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 583]>::try_from(v) else {
+        return false;
+    };
     v[67] = v[8] * v[8];
     v[68] = v[9] * v[9];
     v[69] = v[67] + v[68];
@@ -5231,7 +5308,7 @@ fn p_dff571f388bde509(v: &mut [f64], hessian: bool) {
     v[438] = v[65] * v[434];
     v[439] = v[65] * v[435];
     if !hessian {
-        return;
+        return true;
     }
     v[440] = v[65] * v[59];
     v[441] = v[65] * v[58];
@@ -5376,10 +5453,13 @@ fn p_dff571f388bde509(v: &mut [f64], hessian: bool) {
     v[580] = v[578] + v[579];
     v[581] = v[28] + v[28];
     v[582] = v[28] * v[581];
+    true
 }
 
-fn p_eda59aa9be24e4c3(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 344] = v.try_into().expect("344 slots");
+fn p_eda59aa9be24e4c3(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 344]>::try_from(v) else {
+        return false;
+    };
     v[75] = v[8] * v[8];
     v[76] = v[7] * v[9];
     v[77] = v[6] * v[8];
@@ -5650,10 +5730,13 @@ fn p_eda59aa9be24e4c3(v: &mut [f64], hessian: bool) {
     v[342] = v[340] + v[341];
     v[343] = v[123] * v[342];
     let _ = hessian;
+    true
 }
 
-fn p_eeb1f98e5281d718(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 52] = v.try_into().expect("52 slots");
+fn p_eeb1f98e5281d718(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 52]>::try_from(v) else {
+        return false;
+    };
     v[23] = v[0] - v[21];
     v[24] = v[8] * v[23];
     v[25] = v[1] * v[9];
@@ -5684,10 +5767,13 @@ fn p_eeb1f98e5281d718(v: &mut [f64], hessian: bool) {
     v[50] = v[23] * v[34];
     v[51] = v[32] + v[50];
     let _ = hessian;
+    true
 }
 
-fn p_f9cee2ea20cb54a2(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 203] = v.try_into().expect("203 slots");
+fn p_f9cee2ea20cb54a2(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 203]>::try_from(v) else {
+        return false;
+    };
     v[29] = apply(Op::Sin, v[1], v[1], 0x0);
     v[30] = apply(Op::Cos, v[1], v[1], 0x0);
     v[31] = v[6] * v[29];
@@ -5863,10 +5949,13 @@ fn p_f9cee2ea20cb54a2(v: &mut [f64], hessian: bool) {
     v[201] = v[29] * v[200];
     v[202] = v[184] + v[201];
     let _ = hessian;
+    true
 }
 
-fn p_feed1437ab08dcd7(v: &mut [f64], hessian: bool) {
-    let v: &mut [f64; 360] = v.try_into().expect("360 slots");
+fn p_feed1437ab08dcd7(v: &mut [f64], hessian: bool) -> bool {
+    let Ok(v) = <&mut [f64; 360]>::try_from(v) else {
+        return false;
+    };
     v[34] = v[6] * v[28];
     v[35] = v[8] * v[28];
     v[36] = v[6] * v[7];
@@ -6194,4 +6283,5 @@ fn p_feed1437ab08dcd7(v: &mut [f64], hessian: bool) {
     v[358] = v[28] * v[340];
     v[359] = v[353] + v[358];
     let _ = hessian;
+    true
 }
