@@ -5,7 +5,9 @@
 //! * `solve_warm` — from the solution at a nearby state (x0 perturbed by 1 %), the situation of
 //!   a receding-horizon step;
 //! * `vjp` — one adjoint solve with a seed on u_0;
-//! * `jacobian` — the full ∂ζ*/∂θ.
+//! * `jacobian` — the full ∂ζ*/∂θ;
+//! * `riccati_factor_quadrotor_h12` — one `Riccati::factor` on 12 stages with the quadrotor's
+//!   dimensions (n = 13, m = 4) and the sparsity of its Euler [A B] (fixed pseudo-random values).
 
 use std::hint::black_box;
 
@@ -119,5 +121,62 @@ fn voltage(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, nonlinear, voltage);
+fn riccati(c: &mut Criterion) {
+    use diffop::model::derivs::StageBlock;
+    use diffop::solver::riccati::Riccati;
+    use nalgebra::DMatrix;
+    let (n, m, h) = (13usize, 4usize, 12usize);
+    let nm = n + m;
+    let mut state = 1u64;
+    let mut rnd = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    // Non-zeros of the quadrotor's [A B] = [I + dt·∂f/∂x, dt·∂f/∂u] by column: ṙ = v,
+    // v̇(q, u), q̇(q, ω), ω̇(ω, u).
+    let nonzero = |r: usize, c: usize| match c {
+        0..=2 => r == c,
+        3..=5 => r == c || r == c - 3,
+        6..=9 => (3..10).contains(&r),
+        10..=12 => (6..13).contains(&r),
+        _ => (3..6).contains(&r) || (10..13).contains(&r),
+    };
+    let mut blocks = Vec::new();
+    let mut hess = Vec::new();
+    for _ in 0..h {
+        let mut b = StageBlock::new(n, m, 0);
+        for c in 0..nm {
+            for r in 0..n {
+                if nonzero(r, c) {
+                    let v = if r == c { 1.0 } else { 0.1 * rnd() };
+                    if c < n {
+                        b.fx[(r, c)] = v;
+                    } else {
+                        b.fu[(r, c - n)] = v;
+                    }
+                }
+            }
+        }
+        let mut q = DMatrix::<f64>::zeros(nm, nm);
+        for r in 0..nm {
+            q[(r, r)] = 1.0 + rnd().abs();
+        }
+        for r in 6..nm {
+            for c in 6..nm {
+                q[(r, c)] += 0.01 * rnd();
+            }
+        }
+        hess.push((&q + q.transpose()) * 0.5);
+        blocks.push(b);
+    }
+    hess.push(DMatrix::identity(n, n));
+    let mut ric = Riccati::new(n, m, h);
+    c.bench_function("riccati_factor_quadrotor_h12", |b| {
+        b.iter(|| black_box(ric.factor(black_box(&hess), &blocks, 0.0, false)))
+    });
+}
+
+criterion_group!(benches, nonlinear, voltage, riccati);
 criterion_main!(benches);
