@@ -404,6 +404,28 @@ fn sensitivity_requires_polished_solution() {
         &mut out
     )
     .is_err());
+    // A new guess replaces the solution: no sensitivities from it until the next solve.
+    let seed = vec![1.0; 6];
+    let u_seed = Seed {
+        x: None,
+        u: Some(&seed),
+    };
+    assert!(sensitivity::vjp(&mut ws, &model, u_seed, &mut out).is_ok());
+    ws.set_guess(&[0.0; 28], &[0.0; 6]).unwrap();
+    assert!(!ws.kkt_ready());
+    assert!(matches!(
+        sensitivity::vjp(&mut ws, &model, u_seed, &mut out),
+        Err(sensitivity::SensitivityError::NotReady(_))
+    ));
+    ws.solve(
+        &model,
+        &[0.1, 0.2, 0.0, 0.0],
+        &theta,
+        &[],
+        WarmStart::Current,
+    )
+    .unwrap();
+    assert!(sensitivity::vjp(&mut ws, &model, u_seed, &mut out).is_ok());
 }
 
 /// Q(s, π(s)) = V(s), ∇θQ(s, π(s)) = ∇θV(s) (envelope) and ∇θQ vs finite differences of Q at a

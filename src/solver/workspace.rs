@@ -355,7 +355,8 @@ impl Workspace {
     }
 
     /// Set the primal guess used by [`WarmStart::Current`]: `x` ((H+1)·n, row-major by stage)
-    /// and `u` (H·m). Multipliers are reset to zero.
+    /// and `u` (H·m). Multipliers are reset to zero. The workspace no longer holds a solution
+    /// the sensitivity routines can use (they return `NotReady` until the next solve).
     pub fn set_guess(&mut self, x: &[f64], u: &[f64]) -> Result<(), SolverError> {
         check_vec("guess x", x, (self.h + 1) * self.n)?;
         check_vec("guess u", u, self.h * self.m)?;
@@ -372,6 +373,8 @@ impl Workspace {
             v.fill(0.0);
         }
         self.has_solution = true;
+        self.kkt_ready = false;
+        self.kkt_deferred = false;
         Ok(())
     }
 
