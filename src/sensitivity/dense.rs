@@ -7,7 +7,7 @@
 //! formula ∇_θζ* = D⁻¹Aᵀ(AD⁻¹Aᵀ)⁻¹(AD⁻¹B − C) − D⁻¹B (needs D and AD⁻¹Aᵀ invertible).
 //! Cost O((N_ζ + n_κ)³): use the structured routes of [`super`] in real work.
 
-use super::routes::theta_blocks;
+use super::routes::{factorized, theta_blocks};
 use super::SensitivityError;
 use crate::model::OcpModel;
 use crate::solver::Workspace;
@@ -33,19 +33,9 @@ pub struct DenseKkt {
 impl DenseKkt {
     /// Assemble D, A, B, C from the workspace's polished solution of `model`.
     pub fn assemble<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Self, SensitivityError> {
-        if !ws.kkt_ready() {
-            return Err(SensitivityError::NotReady(format!(
-                "{:?}",
-                ws.solution().status
-            )));
-        }
-        // The Hessians at the solution and the active rows (a deferred factorization is
-        // computed now).
-        if !ws.ensure_kkt(model) {
-            return Err(SensitivityError::Singular(
-                "KKT matrix at the solution (reduced Hessian)".into(),
-            ));
-        }
+        // A polished solution of this model and the KKT factorization at it (the Hessians
+        // and active rows; a deferred factorization is computed now).
+        factorized(ws, model)?;
         let (n, m, dd) = ws.dims();
         let h = ws.horizon();
         let nz = (h + 1) * n + h * m;

@@ -62,7 +62,10 @@ fn ready(ws: &Workspace) -> Result<(), SensitivityError> {
 
 /// [`ready`] and [`check_model`], then the KKT factorization at the solution (computed here
 /// if the solve deferred it).
-fn factorized<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<(), SensitivityError> {
+pub(crate) fn factorized<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+) -> Result<(), SensitivityError> {
     ready(ws)?;
     check_model(ws, model)?;
     if !ws.ensure_kkt(model) {

@@ -540,6 +540,7 @@ impl Workspace {
         let mut r = Residuals::default();
         let mut stat = 0.0f64;
         let mut gs = 0.0f64;
+        let mut buf = [0.0f64; MAX_VARS];
         for i in 0..=h {
             let b = &self.blocks[i];
             gs = gs.max(norm_inf(b.cx.as_slice()));
@@ -553,7 +554,6 @@ impl Workspace {
             // products at a time, into a stack buffer; n + m ≤ MAX_VARS.)
             let q = self.q[i];
             let mu = self.mu[i].as_slice();
-            let mut buf = [0.0f64; MAX_VARS];
             if i > 0 {
                 let v = &mut buf[..n];
                 for ((v, &c), &l) in v.iter_mut().zip(b.cx.iter()).zip(self.lam[i].iter()) {

@@ -219,15 +219,12 @@ impl Workspace {
                 if !self.eval_blocks_with(model, false) {
                     return None;
                 }
-                let r = self.residuals(false);
-                self.polish_res = r;
-                let zeta = self.zeta_scale().max(1.0);
-                let err = r.stat.max(r.dyn_feas.max(r.ineq) / zeta);
+                let err = self.polish_residual();
                 if err <= self.settings.polish_tol {
                     if super::ipm::trace_enabled() {
                         eprintln!(
                             "polish it {it} stat {:.2e}: converged, factorization deferred",
-                            r.stat
+                            self.polish_res.stat
                         );
                     }
                     self.kkt_deferred = true;
@@ -237,9 +234,8 @@ impl Workspace {
             if (lazy || !fresh) && !self.eval_blocks(model, true) {
                 return None;
             }
-            let r = self.residuals(false);
-            self.polish_res = r;
-            let zeta = self.zeta_scale().max(1.0);
+            let err = self.polish_residual();
+            let r = self.polish_res;
             // Within a round the active set is fixed; when the re-evaluated blocks equal the
             // factorized ones (linear–quadratic problems: `lq_ready` says so without comparing),
             // the factorization is still exact.
@@ -248,8 +244,6 @@ impl Workspace {
             } else if !self.factor_kkt() {
                 return None;
             }
-            let err_feas = r.dyn_feas.max(r.ineq) / zeta;
-            let err = r.stat.max(err_feas);
             if super::ipm::trace_enabled() {
                 eprintln!(
                     "polish it {it} active {} stat {:.2e} feas {:.2e} ineq {:.2e}",
@@ -295,6 +289,15 @@ impl Workspace {
             self.sol.polish_iterations += 1;
         }
         None
+    }
+
+    /// Residuals at the current point (kept in `polish_res`) and the polish's error measure:
+    /// max(stationarity, max(dynamics defect, active-row violation) / max(1, ‖ζ‖∞)).
+    fn polish_residual(&mut self) -> f64 {
+        let r = self.residuals(false);
+        self.polish_res = r;
+        r.stat
+            .max(r.dyn_feas.max(r.ineq) / self.zeta_scale().max(1.0))
     }
 
     /// The polish's first step without inequalities when the blocks hold no Hessians: a
