@@ -247,6 +247,15 @@ impl SmallFactor {
             return;
         }
         let l = self.lu.as_slice();
+        macro_rules! fixed {
+            ($($n:literal)*) => {
+                match k {
+                    $($n => return cholesky_solve_columns::<$n>(l, &self.inv_diag, b),)*
+                    _ => {}
+                }
+            };
+        }
+        fixed!(1 2 3 4 5 6 7 8);
         // L Y = B (as in `forward_l`).
         for p in 0..k {
             let lc = &l[p * k + p..(p + 1) * k];
@@ -289,6 +298,29 @@ pub fn symmetrize(a: &mut DMatrix<f64>) {
     }
 }
 
+/// [`SmallFactor::solve_columns_in_place`] for a Cholesky factor of fixed order K (`l` the
+/// K×K column-major factor, `inv` its reciprocal diagonal): each column of `b` is solved in
+/// registers, with the operations of the general loop in the same order (same results).
+fn cholesky_solve_columns<const K: usize>(l: &[f64], inv: &[f64], b: &mut [f64]) {
+    let (l, inv) = (&l[..K * K], &inv[..K]);
+    for col in b.chunks_exact_mut(K) {
+        let mut y = [0.0; K];
+        y.copy_from_slice(col);
+        for p in 0..K {
+            let v = y[p] * inv[p];
+            y[p] = v;
+            for q in p + 1..K {
+                y[q] -= l[p * K + q] * v;
+            }
+        }
+        for i in (0..K).rev() {
+            let s = y[i] - dot(&l[i * K + i + 1..(i + 1) * K], &y[i + 1..]);
+            y[i] = s * inv[i];
+        }
+        col.copy_from_slice(&y);
+    }
+}
+
 /// Copy the strict lower triangle of the k×k column-major `a` onto its upper triangle.
 pub fn mirror_lower(a: &mut [f64], k: usize) {
     for j in 0..k {
@@ -315,12 +347,24 @@ pub fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
 /// y += A x for the column-major matrix `a` with leading dimension `lda` (A is y.len()×x.len(),
 /// column j at `a[j·lda..]`).
 ///
-/// Rows are processed in register blocks of 4/2/1 accumulators, so the sum over columns stays
-/// in registers instead of a store/reload per column (the axpy form), which is what matters at
-/// the solver's sizes (a few to a dozen rows).
+/// Up to 17 rows the whole of y is accumulated in registers; longer y in register blocks of
+/// 4/2/1 rows. Either way the sum over columns stays in registers instead of a store/reload
+/// per column (the axpy form), which is what matters at the solver's sizes.
 #[inline]
 pub fn gemv_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
     let r = y.len();
+    // At the solver's sizes the whole of y fits in registers: one accumulator per row gives
+    // that many independent addition chains per column (instead of 4-row blocks, each looping
+    // over every column with a short chain), with the same order of operations per entry.
+    macro_rules! whole {
+        ($($k:literal)*) => {
+            match r {
+                $($k => return gemv_rows_whole::<$k>(y, a, lda, x),)*
+                _ => {}
+            }
+        };
+    }
+    whole!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
     let mut i = 0;
     while i + 4 <= r {
         gemv_rows::<4>(y, i, a, lda, x);
@@ -333,6 +377,73 @@ pub fn gemv_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
     if i < r {
         gemv_rows::<1>(y, i, a, lda, x);
     }
+}
+
+/// y += Σ_{j ∈ mask} A[:, j] x_j for the column-major `a` with leading dimension `lda` (column
+/// j at `a[j·lda..]`, y.len() rows): [`gemv_acc`] over the columns whose bit is set in `mask`
+/// (j < 64), in increasing order — a sparse x whose non-zero positions are known.
+#[inline]
+pub fn gemv_mask_acc(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
+    macro_rules! whole {
+        ($($k:literal)*) => {
+            match y.len() {
+                $($k => return gemv_mask_whole::<$k>(y, a, lda, mask, x),)*
+                _ => {}
+            }
+        };
+    }
+    whole!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+    let r = y.len();
+    let mut bits = mask;
+    while bits != 0 {
+        let j = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        axpy(y, x[j], &a[j * lda..j * lda + r]);
+    }
+}
+
+/// The bit mask of the non-zero entries of `v` (v.len() ≤ 64), for [`gemv_mask_acc`].
+#[inline]
+pub fn nonzero_mask(v: &[f64]) -> u64 {
+    v.iter()
+        .enumerate()
+        .fold(0u64, |m, (r, &x)| m | (u64::from(x != 0.0) << r))
+}
+
+/// [`gemv_mask_acc`] with y of exactly R rows, all accumulated in registers.
+#[inline(always)]
+fn gemv_mask_whole<const R: usize>(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
+    // The `expect`s cannot fire: the caller dispatches on y.len() == R and every column slice
+    // is taken with exactly R entries (the indexing itself checks the bounds).
+    let yb: &mut [f64; R] = y.try_into().expect("R rows");
+    let mut acc = *yb;
+    let mut bits = mask;
+    while bits != 0 {
+        let j = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let col: &[f64; R] = a[j * lda..j * lda + R].try_into().expect("R rows");
+        let xj = x[j];
+        for t in 0..R {
+            acc[t] += col[t] * xj;
+        }
+    }
+    *yb = acc;
+}
+
+/// y += A x with y of exactly R rows, all accumulated in registers.
+#[inline(always)]
+fn gemv_rows_whole<const R: usize>(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
+    // The `expect`s cannot fire: the caller dispatches on y.len() == R and every column slice
+    // is taken with exactly R entries (the indexing itself checks the bounds).
+    let yb: &mut [f64; R] = y.try_into().expect("R rows");
+    let mut acc = *yb;
+    for (j, &xj) in x.iter().enumerate() {
+        let col: &[f64; R] = a[j * lda..j * lda + R].try_into().expect("R rows");
+        for t in 0..R {
+            acc[t] += col[t] * xj;
+        }
+    }
+    *yb = acc;
 }
 
 /// Rows i..i+B of y += A x.

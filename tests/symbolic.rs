@@ -222,6 +222,61 @@ fn every_task_matches_the_tape() {
     }
 }
 
+/// Compiled programs write their constant outputs (structural zeros, the identity of
+/// A = I + dt·J, constant weights) once per block inside the solver; a block handed to the
+/// public `Differentiator::stage` / `terminal` belongs to the caller, who may have changed any
+/// entry, so it is rewritten in full: the result equals a fresh block's bitwise.
+#[test]
+fn a_block_the_caller_changed_is_rewritten_in_full() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for task in NonlinearTask::ALL {
+        let (n, m) = task.nm();
+        let model = Table1Policy::new(task);
+        let mut theta = random_point(&mut rng, 2 * n, 0.5, 3.0);
+        theta.extend(task.phi_true());
+        let x = random_point(&mut rng, n, -1.0, 1.0);
+        let u = random_point(&mut rng, m, -3.0, 3.0);
+        let lam = random_point(&mut rng, n, -2.0, 2.0);
+        let mut diff = Differentiator::new();
+        let mut fresh = StageBlock::new(n, m, 0);
+        let mut fresh_t = StageBlock::new(n, 0, 0);
+        diff.stage(&model, 1, &x, &u, &theta, &[], &lam, &[], &mut fresh);
+        diff.terminal(&model, &x, &theta, &[], &[], &mut fresh_t);
+        let mut reused = fresh.clone();
+        let mut reused_t = fresh_t.clone();
+        for b in [&mut reused, &mut reused_t] {
+            b.c = f64::NAN;
+            for v in [&mut b.f, &mut b.cx, &mut b.cu] {
+                v.fill(f64::NAN);
+            }
+            for a in [&mut b.fx, &mut b.fu, &mut b.hess] {
+                a.fill(7.0);
+            }
+        }
+        diff.stage(&model, 1, &x, &u, &theta, &[], &lam, &[], &mut reused);
+        diff.terminal(&model, &x, &theta, &[], &[], &mut reused_t);
+        // (The terminal stage writes c, c_x and the Hessian; its f, f_x, f_u are not its own.)
+        for (a, b, what) in [
+            (&fresh, &reused, "stage"),
+            (&fresh_t, &reused_t, "terminal"),
+        ] {
+            let bits = |b: &StageBlock| -> Vec<u64> {
+                let mut v = vec![b.c.to_bits()];
+                let mut parts = vec![b.cx.as_slice(), b.hess.as_slice()];
+                if what == "stage" {
+                    parts.extend([b.f.as_slice(), b.cu.as_slice()]);
+                    parts.extend([b.fx.as_slice(), b.fu.as_slice()]);
+                }
+                for s in parts {
+                    v.extend(s.iter().map(|x| x.to_bits()));
+                }
+                v
+            };
+            assert_eq!(bits(a), bits(b), "{} {what}", task.name());
+        }
+    }
+}
+
 /// A model that branches on a value (and reads one): the recording is rejected and the tape
 /// gives the right derivatives on both branches.
 struct Branchy {

@@ -58,6 +58,9 @@ pub struct StageBlock {
     pub gu: DMatrix<f64>,
     /// ∇²_zz ℓ_i with z = (x, u) ((n+m)×(n+m)).
     pub hess: DMatrix<f64>,
+    /// Identity of the compiled program whose constant outputs the block holds (0: none; any
+    /// other writer resets it, see [`StageBlock::touch`]).
+    pub(crate) stamp: u64,
 }
 
 impl StageBlock {
@@ -74,7 +77,29 @@ impl StageBlock {
             gx: DMatrix::zeros(q, n),
             gu: DMatrix::zeros(q, m),
             hess: DMatrix::zeros(n + m, n + m),
+            stamp: 0,
         }
+    }
+
+    /// Mark the block as written by something other than a compiled program: the next program
+    /// evaluation rewrites every entry, its constants included.
+    pub(crate) fn touch(&mut self) {
+        self.stamp = 0;
+    }
+
+    /// True when no entry is NaN or ±∞ (the Hessian's only when `hessian`).
+    pub(crate) fn is_finite(&self, hessian: bool) -> bool {
+        use crate::linalg::all_finite;
+        self.c.is_finite()
+            && all_finite(self.f.as_slice())
+            && all_finite(self.fx.as_slice())
+            && all_finite(self.fu.as_slice())
+            && (!hessian || all_finite(self.hess.as_slice()))
+            && all_finite(self.g.as_slice())
+            && all_finite(self.gx.as_slice())
+            && all_finite(self.gu.as_slice())
+            && all_finite(self.cx.as_slice())
+            && all_finite(self.cu.as_slice())
     }
 }
 
@@ -488,6 +513,8 @@ impl Differentiator {
         mu: &[f64],
         out: &mut StageBlock,
     ) {
+        // The caller owns the block and may have changed any entry: rewrite all of them.
+        out.touch();
         self.stage_with(model, i, (x, u, theta, ctx), lam, mu, true, out);
     }
 
@@ -504,16 +531,34 @@ impl Differentiator {
         mu: &[f64],
         hessian: bool,
         out: &mut StageBlock,
+    ) -> bool {
+        if !self.tape_only && ctx.is_empty() {
+            let point = (x, u, theta);
+            if let Some(finite) = self
+                .programs
+                .eval(model, Some(i), point, lam, mu, hessian, out)
+            {
+                return finite;
+            }
+        }
+        out.touch();
+        self.stage_generic(model, i, (x, u, theta, ctx), lam, mu, hessian, out);
+        out.is_finite(hessian)
+    }
+
+    /// The tape / dual-number path of [`Differentiator::stage_with`].
+    #[allow(clippy::too_many_arguments)]
+    fn stage_generic<M: OcpModel>(
+        &mut self,
+        model: &M,
+        i: usize,
+        (x, u, theta, ctx): (&[f64], &[f64], &[f64], &[f64]),
+        lam: &[f64],
+        mu: &[f64],
+        hessian: bool,
+        out: &mut StageBlock,
     ) {
         let (n, m, q) = (x.len(), u.len(), out.g.len());
-        if !self.tape_only
-            && ctx.is_empty()
-            && self
-                .programs
-                .eval(model, Some(i), (x, u, theta), lam, mu, hessian, out)
-        {
-            return;
-        }
         // Small curvature sets: second-order vector duals over the few coupled variables are
         // cheaper than the tape sweeps over all n + m directions.
         let small = match model.stage_curvature_vars() {
@@ -645,6 +690,7 @@ impl Differentiator {
         mu: &[f64],
         out: &mut StageBlock,
     ) {
+        out.touch();
         self.terminal_with(model, (x, theta, ctx), mu, true, out);
     }
 
@@ -657,16 +703,31 @@ impl Differentiator {
         mu: &[f64],
         hessian: bool,
         out: &mut StageBlock,
+    ) -> bool {
+        if !self.tape_only && ctx.is_empty() {
+            let point = (x, &[][..], theta);
+            if let Some(finite) = self
+                .programs
+                .eval(model, None, point, &[], mu, hessian, out)
+            {
+                return finite;
+            }
+        }
+        out.touch();
+        self.terminal_generic(model, (x, theta, ctx), mu, hessian, out);
+        out.is_finite(hessian)
+    }
+
+    /// The tape path of [`Differentiator::terminal_with`].
+    fn terminal_generic<M: OcpModel>(
+        &mut self,
+        model: &M,
+        (x, theta, ctx): (&[f64], &[f64], &[f64]),
+        mu: &[f64],
+        hessian: bool,
+        out: &mut StageBlock,
     ) {
         let (n, q) = (x.len(), out.g.len());
-        if !self.tape_only
-            && ctx.is_empty()
-            && self
-                .programs
-                .eval(model, None, (x, &[], theta), &[], mu, hessian, out)
-        {
-            return;
-        }
         let ts = &mut self.tape;
         let c = ts.record(model, None, x, &[], theta, ctx, q, false);
         ts.forward_identity(n);

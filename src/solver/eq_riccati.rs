@@ -30,6 +30,7 @@
 //! [`super::riccati`]: the Lagrangian carries + μᵀ(G z + e) and λ_{i+1} multiplies
 //! x_{i+1} − A x_i − B u_i − b_i.
 
+use super::riccati::StageHessians;
 use crate::linalg::{gemv_acc, gemv_tr_acc, is_zero, mirror_lower, SmallFactor};
 use crate::model::derivs::StageBlock;
 use nalgebra::{DMatrix, DVector};
@@ -179,9 +180,9 @@ impl EqRiccati {
     /// Factorize. `hess`, `blocks` as in [`super::riccati::Riccati::factor`] (lower triangles
     /// of the Hessians are read); `rows` lists the equality rows (stage, row of that stage's
     /// g), sorted by stage; the row vectors G_a are read from `blocks[stage].gx/gu`.
-    pub fn factor(
+    pub fn factor<S: StageHessians + ?Sized>(
         &mut self,
-        hess: &[DMatrix<f64>],
+        hess: &S,
         blocks: &[StageBlock],
         rows: &[(usize, usize)],
     ) -> Result<(), EqFactorError> {
@@ -205,7 +206,7 @@ impl EqRiccati {
         // Terminal: P_H = H_H, C_H = G_H.
         {
             let ph = &mut self.p[h];
-            let hh = hess[h].as_slice();
+            let hh = hess.stage_hessian(h);
             for c in 0..n {
                 ph[c * n + c..(c + 1) * n].copy_from_slice(&hh[c * n + c..(c + 1) * n]);
             }
@@ -228,10 +229,10 @@ impl EqRiccati {
     }
 
     /// One backward step: stage i from P_{i+1}, C_{i+1}.
-    fn factor_stage(
+    fn factor_stage<S: StageHessians + ?Sized>(
         &mut self,
         i: usize,
-        hess: &[DMatrix<f64>],
+        hess: &S,
         blocks: &[StageBlock],
         rows: &[(usize, usize)],
     ) -> Result<(), EqFactorError> {
@@ -254,7 +255,7 @@ impl EqRiccati {
                 gemv_acc(out, pn, n, fc);
             }
         }
-        let hi = hess[i].as_slice();
+        let hi = hess.stage_hessian(i);
         for c in 0..nm {
             let col = &mut self.mt[c * nm + c..(c + 1) * nm];
             col.copy_from_slice(&hi[c * nm + c..(c + 1) * nm]);

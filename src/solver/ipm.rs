@@ -1,7 +1,7 @@
 //! The primal–dual interior-point iteration (Riccati Newton steps, Mehrotra predictor–corrector,
 //! inertia correction, ℓ1 merit line search).
 
-use super::riccati::FactorOutcome;
+use super::riccati::{FactorOutcome, StageHessians};
 use super::workspace::{WarmStart, Workspace};
 use super::{Solution, SolverError, Status};
 use crate::linalg::{all_finite, gemv_tr_acc, norm_inf};
@@ -97,7 +97,7 @@ impl Workspace {
         let polish_on = self.settings.polish;
         let barrier_handover = |q: usize, ok: bool| q > 0 && ok && polish_on;
         // Without inequalities, once Newton's method converges quadratically (the last
-        // unregularized step started from a residual r ≤ 1e-4), the next iterate is expected
+        // unregularized step started from a residual r ≤ 1e-3), the next iterate is expected
         // to pass the test with a residual ~ r² small enough for the polish to take its first
         // step on the last factorization (`ipm_factor_exact`, see `chord_step`): evaluate it
         // without Hessians, saving a Hessian evaluation and a factorization.
@@ -106,7 +106,7 @@ impl Workspace {
         loop {
             let predict = q_total == 0 && self.settings.polish && self.settings.polish_chord_step;
             let predict = predict && self.ipm_factor_exact;
-            let predict = predict && self.ipm_last_stat <= 1e-4;
+            let predict = predict && self.ipm_last_stat <= 1e-3;
             if !self.eval_blocks_with(model, !predict) {
                 return Status::NumericalError;
             }
@@ -146,7 +146,12 @@ impl Workspace {
             self.build_hessians(true);
             let mut reg = 0.0;
             loop {
-                match self.riccati.factor(&self.hm, &self.blocks, reg, false) {
+                let hess: &dyn StageHessians = if self.hm_barrier {
+                    &self.hm
+                } else {
+                    &self.blocks
+                };
+                match self.riccati.factor(hess, &self.blocks, reg, false) {
                     FactorOutcome::PositiveDefinite | FactorOutcome::Indefinite => break,
                     _ if reg == 0.0 && barrier_handover(q_total, below(acceptable)) => {
                         // At the acceptable level with inequalities, a failed inertia test is
@@ -372,6 +377,7 @@ impl Workspace {
                 &mut self.gbuf[..qi],
             );
             self.blocks[i].g.copy_from_slice(&self.gbuf[..qi]);
+            self.blocks[i].touch();
         }
         let qh = self.q[h];
         if qh > 0 {
@@ -382,6 +388,7 @@ impl Workspace {
                 &mut self.gbuf[..qh],
             );
             self.blocks[h].g.copy_from_slice(&self.gbuf[..qh]);
+            self.blocks[h].touch();
         }
         self.blocks
             .iter()
@@ -403,9 +410,10 @@ impl Workspace {
             self.hess_fresh = true;
             self.eval_values_lq(model)
         } else {
+            let mut finite = true;
             for i in 0..h {
                 let (x, u, lam, mu) = (&self.x[i], &self.u[i], &self.lam[i + 1], &self.mu[i]);
-                self.diff.stage_with(
+                finite &= self.diff.stage_with(
                     model,
                     i,
                     (x.as_slice(), u.as_slice(), &self.theta, &self.ctx),
@@ -415,7 +423,7 @@ impl Workspace {
                     &mut self.blocks[i],
                 );
             }
-            self.diff.terminal_with(
+            finite &= self.diff.terminal_with(
                 model,
                 (self.x[h].as_slice(), &self.theta, &self.ctx),
                 self.mu[h].as_slice(),
@@ -423,18 +431,6 @@ impl Workspace {
                 &mut self.blocks[h],
             );
             self.hess_fresh = hessian;
-            let finite = self.blocks.iter().all(|b| {
-                b.c.is_finite()
-                    && all_finite(b.f.as_slice())
-                    && all_finite(b.fx.as_slice())
-                    && all_finite(b.fu.as_slice())
-                    && all_finite(b.hess.as_slice())
-                    && all_finite(b.g.as_slice())
-                    && all_finite(b.gx.as_slice())
-                    && all_finite(b.gu.as_slice())
-                    && all_finite(b.cx.as_slice())
-                    && all_finite(b.cu.as_slice())
-            });
             if finite && lq {
                 self.store_lq_reference();
             }
@@ -474,6 +470,7 @@ impl Workspace {
         let mut finite = true;
         for i in 0..=h {
             let b = &mut self.blocks[i];
+            b.touch();
             let k = if i < h { n + m } else { n };
             b.c = if i < h {
                 self.diff.stage_values(
@@ -607,16 +604,19 @@ impl Workspace {
         s / q_total as f64
     }
 
-    /// hm_i = ∇²ℓ_i (+ GᵀΣG in the interior-point phase).
+    /// The LQ Hessians of the Newton step: ∇²ℓ_i + GᵀΣG in the interior-point phase with
+    /// inequalities (into `hm`), else the blocks' own ∇²ℓ_i, used in place (see
+    /// [`Workspace::lq_hessians`]).
     pub(crate) fn build_hessians(&mut self, ipm: bool) {
         let (n, h) = (self.n, self.h);
+        self.hm_barrier = ipm && self.q.iter().any(|&q| q > 0);
+        if !self.hm_barrier {
+            return;
+        }
         for i in 0..=h {
             let b = &self.blocks[i];
             let hm = &mut self.hm[i];
             hm.copy_from(&b.hess);
-            if !ipm {
-                continue;
-            }
             let k = if i < h { n + self.m } else { n };
             for r in 0..self.q[i] {
                 let sig = self.mu[i][r] / self.s[i][r];
@@ -639,6 +639,15 @@ impl Workspace {
                     }
                 }
             }
+        }
+    }
+
+    /// The Hessians of the last [`Workspace::build_hessians`]: `hm` or the blocks' own.
+    pub(crate) fn lq_hessians(&self) -> &dyn StageHessians {
+        if self.hm_barrier {
+            &self.hm
+        } else {
+            &self.blocks
         }
     }
 
@@ -921,7 +930,7 @@ impl Workspace {
         let mut q = 0.0;
         for i in 0..=h {
             let k = if i < h { n + self.m } else { n };
-            let hm = &self.hm[i];
+            let hm = self.lq_hessians().stage_hessian(i);
             let z = |j: usize| {
                 if j < n {
                     self.dx[i][j]
@@ -935,7 +944,7 @@ impl Workspace {
                     continue;
                 }
                 for b in 0..k {
-                    q += za * hm[(a, b)] * z(b);
+                    q += za * hm[b * k + a] * z(b);
                 }
             }
         }

@@ -411,7 +411,7 @@ impl Workspace {
         self.kkt_eq = false;
         if k > 0 && self.settings.constrained_riccati {
             self.reserve_row_vectors(k);
-            let res = self.eq.factor(&self.hm, &self.blocks, &self.rows);
+            let res = self.eq.factor(&self.blocks, &self.blocks, &self.rows);
             if super::ipm::trace_enabled() {
                 eprintln!("constrained Riccati over {k} rows: {res:?}");
             }
@@ -440,7 +440,7 @@ impl Workspace {
     /// Hessian, W_a = LQ(G_aᵀ, 0) for every active row and S_ab = G_a W_b.
     fn factor_schur(&mut self) -> bool {
         let (n, h) = (self.n, self.h);
-        match self.riccati.factor(&self.hm, &self.blocks, 0.0, true) {
+        match self.riccati.factor(&self.blocks, &self.blocks, 0.0, true) {
             FactorOutcome::PositiveDefinite => {}
             FactorOutcome::Indefinite => self.kkt_pd = false,
             _ => return false,

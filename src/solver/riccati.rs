@@ -17,13 +17,51 @@
 //! R̃ᵢ = Rᵢ + BᵢᵀP_{i+1}Bᵢ must be positive definite, which holds iff the LQ problem is strictly
 //! convex on the affine subspace of its constraints.
 
-use crate::linalg::{gemv_acc, gemv_tr_acc, is_zero, mirror_lower, FactorKind, SmallFactor};
+use crate::linalg::{
+    gemv_acc, gemv_mask_acc, gemv_tr_acc, is_zero, mirror_lower, nonzero_mask, FactorKind,
+    SmallFactor,
+};
 use crate::model::derivs::StageBlock;
 use nalgebra::{DMatrix, DVector};
 
-/// From this state dimension on, the factorization skips the zero rows of the columns of
+/// From this state dimension on, the factorization skips the zero entries of the columns of
 /// [A B] (below it the scan costs more than it saves).
 const SPARSE_MIN_N: usize = 8;
+
+/// Where a factorization reads the stage Hessians from: entry i is the column-major
+/// (n+m)² Hessian of stage i (n² for the terminal stage); only lower triangles are read.
+///
+/// Implemented for a list of matrices and for the solver's derivative blocks (their `hess`),
+/// so a Newton step without barrier terms factors the blocks' Hessians in place, without a
+/// copy.
+pub trait StageHessians {
+    /// The Hessian of stage `i`, column-major.
+    fn stage_hessian(&self, i: usize) -> &[f64];
+}
+
+impl StageHessians for [DMatrix<f64>] {
+    fn stage_hessian(&self, i: usize) -> &[f64] {
+        self[i].as_slice()
+    }
+}
+
+impl StageHessians for Vec<DMatrix<f64>> {
+    fn stage_hessian(&self, i: usize) -> &[f64] {
+        self[i].as_slice()
+    }
+}
+
+impl StageHessians for [StageBlock] {
+    fn stage_hessian(&self, i: usize) -> &[f64] {
+        self[i].hess.as_slice()
+    }
+}
+
+impl StageHessians for Vec<StageBlock> {
+    fn stage_hessian(&self, i: usize) -> &[f64] {
+        self[i].hess.as_slice()
+    }
+}
 
 /// Outcome of a factorization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,10 +96,11 @@ pub struct Riccati {
     pft: Vec<f64>,
     /// P_{i+1} F (n×(n+m), column-major).
     pf: Vec<f64>,
-    /// Per column of F: the rows [lo, hi) outside which it is exactly zero (A = I + dt·J_c
-    /// of an Euler model is mostly sparse: a state that no derivative depends on has a unit
-    /// column).
-    frows: Vec<(usize, usize)>,
+    /// Skip the exact zeros of F's columns ([`SPARSE_MIN_N`] ≤ n ≤ 64): A = I + dt·J_c of an
+    /// Euler model is mostly sparse (a state that no derivative depends on has a unit column).
+    sparse: bool,
+    /// Per column of F: the bit mask of its non-zero rows.
+    fmask: Vec<u64>,
     /// Lower triangle of H_i + [A_i B_i]ᵀ P_{i+1} [A_i B_i] ((n+m)², column-major).
     mt: Vec<f64>,
     /// R̃_i as a full m×m matrix (LU fallback only).
@@ -85,7 +124,8 @@ impl Riccati {
             rfac: (0..h).map(|_| SmallFactor::new(m)).collect(),
             pft: vec![0.0; n * (n + m)],
             pf: vec![0.0; n * (n + m)],
-            frows: vec![(0, 0); n + m],
+            sparse: (SPARSE_MIN_N..=64).contains(&n),
+            fmask: vec![0; n + m],
             mt: vec![0.0; (n + m) * (n + m)],
             rt: DMatrix::zeros(m, m),
             pv: vec![DVector::zeros(n); h + 1],
@@ -100,8 +140,8 @@ impl Riccati {
         self.h
     }
 
-    /// Backward recursion on the matrices. `hess[i]` is the (n+m)² stage Hessian for i < H and
-    /// `hess[H]` the n×n terminal one (only their lower triangles are read: they are symmetric);
+    /// Backward recursion on the matrices. `hess` gives the (n+m)² stage Hessian for i < H and
+    /// the n×n terminal one for H (only their lower triangles are read: they are symmetric);
     /// `blocks[i].fx`, `blocks[i].fu` are the dynamics Jacobians; `reg` is added to the diagonal
     /// of every Hessian block (0 for the exact factorization).
     ///
@@ -113,9 +153,9 @@ impl Riccati {
     /// ```
     ///
     /// P_i is formed on its lower triangle and mirrored, so it is exactly symmetric.
-    pub fn factor(
+    pub fn factor<S: StageHessians + ?Sized>(
         &mut self,
-        hess: &[DMatrix<f64>],
+        hess: &S,
         blocks: &[StageBlock],
         reg: f64,
         allow_indefinite: bool,
@@ -125,7 +165,7 @@ impl Riccati {
         let mut outcome = FactorOutcome::PositiveDefinite;
         {
             let ph = self.p[h].as_mut_slice();
-            let hh = hess[h].as_slice();
+            let hh = hess.stage_hessian(h);
             for c in 0..n {
                 ph[c * n + c..(c + 1) * n].copy_from_slice(&hh[c * n + c..(c + 1) * n]);
                 ph[c * n + c] += reg;
@@ -135,7 +175,7 @@ impl Riccati {
         for i in (0..h).rev() {
             let (pn, pi) = split_pair(&mut self.p, i);
             let (pn, pi) = (pn.as_slice(), pi.as_mut_slice());
-            let hi = hess[i].as_slice();
+            let hi = hess.stage_hessian(i);
             // F = [A B] (n×(n+m), column c of A or B), then PF = P F column by column, each
             // over the rows where its F column is non-zero (the skipped terms add exact zeros).
             let (fx, fu) = (blocks[i].fx.as_slice(), blocks[i].fu.as_slice());
@@ -146,35 +186,31 @@ impl Riccati {
                     &fu[(c - n) * n..(c - n + 1) * n]
                 }
             };
-            for (c, (out, fr)) in self
-                .pf
-                .chunks_exact_mut(n)
-                .zip(self.frows.iter_mut())
-                .enumerate()
-            {
+            for (c, out) in self.pf.chunks_exact_mut(n).enumerate() {
                 let fc = fcol(c);
-                *fr = if n >= SPARSE_MIN_N {
-                    nonzero_rows(fc)
-                } else {
-                    (0, n)
-                };
                 out.fill(0.0);
-                gemv_acc(out, &pn[fr.0 * n..], n, &fc[fr.0..fr.1]);
+                if self.sparse {
+                    let mask = nonzero_mask(fc);
+                    self.fmask[c] = mask;
+                    gemv_mask_acc(out, pn, n, mask, fc);
+                } else {
+                    gemv_acc(out, pn, n, fc);
+                }
+                // Row c of (PF)ᵀ (column-major, stride n+m), written while the column is in cache.
+                for (dst, &v) in self.pft[c..].iter_mut().step_by(nm).zip(out.iter()) {
+                    *dst = v;
+                }
             }
             // Lower triangle of M = H + Fᵀ P F by the symmetry of P: M[c.., c] = H[c.., c] +
             // (PF)ᵀ[c.., :] F[:, c], a matrix–vector product on the transpose of PF over the
             // non-zero rows of F's column c.
-            for (k, row) in self.pft.chunks_exact_mut(nm).enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = self.pf[c * n + k];
-                }
-            }
             for c in 0..nm {
                 let col = &mut self.mt[c * nm + c..(c + 1) * nm];
                 col.copy_from_slice(&hi[c * nm + c..(c + 1) * nm]);
-                let (lo, up) = self.frows[c];
-                if lo < up {
-                    gemv_acc(col, &self.pft[lo * nm + c..], nm, &fcol(c)[lo..up]);
+                if self.sparse {
+                    gemv_mask_acc(col, &self.pft[c..], nm, self.fmask[c], fcol(c));
+                } else {
+                    gemv_acc(col, &self.pft[c..], nm, fcol(c));
                 }
                 col[0] += reg;
             }
@@ -309,14 +345,6 @@ impl Riccati {
             l.copy_from_slice(self.pv[i + 1].as_slice());
             gemv_acc(l, self.p[i + 1].as_slice(), n, xn);
         }
-    }
-}
-
-/// The rows [lo, hi) outside which `c` is exactly zero ((0, 0) for a zero column).
-fn nonzero_rows(c: &[f64]) -> (usize, usize) {
-    match c.iter().position(|&v| v != 0.0) {
-        Some(lo) => (lo, c.iter().rposition(|&v| v != 0.0).map_or(lo, |h| h) + 1),
-        None => (0, 0),
     }
 }
 

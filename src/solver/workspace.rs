@@ -66,7 +66,12 @@ pub struct Workspace {
     pub(crate) blocks: Vec<StageBlock>,
     /// Snapshot of the blocks at the last KKT factorization.
     pub(crate) factored: Vec<StageBlock>,
+    /// Hessians of the LQ subproblem with barrier terms, ∇²ℓ_i + GᵀΣG (valid while
+    /// `hm_barrier`; without barrier terms the blocks' `hess` are used directly).
     pub(crate) hm: Vec<DMatrix<f64>>,
+    /// True when the LQ Hessians are `hm` (interior-point step with inequalities), false when
+    /// they are the blocks' own Hessians.
+    pub(crate) hm_barrier: bool,
     pub(crate) lin: Vec<DVector<f64>>,
     pub(crate) lin_w: Vec<DVector<f64>>,
     pub(crate) defect: Vec<DVector<f64>>,
@@ -208,6 +213,7 @@ impl Workspace {
             factored: blocks.clone(),
             blocks,
             hm,
+            hm_barrier: false,
             lin_w: lin.clone(),
             lin,
             defect: vn(h),

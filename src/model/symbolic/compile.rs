@@ -50,10 +50,11 @@ pub(crate) struct Program {
     pub(crate) first: Vec<u32>,
     /// Slots of the lower triangle of ∇²_zz ℓ, column by column (rows j ≥ col).
     pub(crate) hess: Vec<u32>,
-    /// Source slots in the memory order of the stage block's destinations: c, c_x, c_u, then
-    /// (stages only) f, f_x, f_u column-major, then g, g_x, g_u column-major, then the full
-    /// Hessian column-major (derived from `first` and `hess`).
-    pub(crate) scatter: Vec<u32>,
+    /// Where the outputs go in the stage block (derived from `first` and `hess`).
+    pub(crate) scatter: Scatter,
+    /// Process-unique identity of this program: a stage block remembers which program last
+    /// wrote its constant entries ([`crate::model::derivs::StageBlock`]'s stamp).
+    pub(crate) id: u64,
     /// The generated native function of this exact program, if there is one
     /// ([`super::codegen`]); otherwise the interpreter runs `code`.
     pub(crate) native: Option<super::codegen::NativeFn>,
@@ -161,7 +162,8 @@ pub(crate) fn compile(mut rec: Recording) -> Program {
     let first: Vec<u32> = first.into_iter().map(or_zero).collect();
     let hess: Vec<u32> = hess.into_iter().map(or_zero).collect();
     let mut p = linearise(g, k + d + nf + q, nf, first, hess);
-    p.scatter = scatter_order(&p.first, &p.hess, k, nf);
+    let order = scatter_order(&p.first, &p.hess, k, nf);
+    p.scatter = Scatter::new(&order, k, nf, p.n_inputs, &p.init);
     p
 }
 
@@ -348,8 +350,64 @@ fn linearise(g: &Graph, n_inputs: usize, n_f: usize, first: Vec<u32>, hess: Vec<
         n_first,
         first,
         hess,
-        scatter: Vec::new(),
+        scatter: Scatter::default(),
+        id: next_program_id(),
         native: None,
+    }
+}
+
+/// A fresh program identity (never 0, the stamp of a block no program wrote).
+fn next_program_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The destinations of a program's outputs in a stage block, segment by segment in the
+/// block's memory order: c, c_x, c_u, f, f_x, f_u, g, g_x, g_u (column-major), then the full
+/// Hessian (column-major; [`Scatter::HESSIAN`]).
+///
+/// Outputs that are constants of the program (structural zeros of the Jacobians and Hessian,
+/// the identity of A = I + dt·J, constant weights) never change: they are written once per
+/// block ([`Scatter::constant`]); every evaluation writes only the [`Scatter::dynamic`] ones.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scatter {
+    /// Per segment: (offset in the segment, source slot) of the outputs computed at run time.
+    pub(crate) dynamic: [Vec<(u32, u32)>; 10],
+    /// Per segment: (offset in the segment, value) of the constant outputs.
+    pub(crate) constant: [Vec<(u32, f64)>; 10],
+    /// True when every constant output is finite.
+    pub(crate) constants_finite: bool,
+}
+
+impl Scatter {
+    /// Index of the Hessian segment.
+    pub(crate) const HESSIAN: usize = 9;
+
+    /// Split the destination-ordered slot list of [`scatter_order`] into segments, and each
+    /// into constant (slots `n_inputs..init.len()`) and dynamic entries.
+    fn new(order: &[u32], k: usize, nf: usize, n_inputs: usize, init: &[f64]) -> Self {
+        let n = if nf > 0 { nf } else { k };
+        let q = (order.len() - 1 - k - nf * (1 + k) - k * k) / (1 + k);
+        let m = k - n;
+        #[rustfmt::skip]
+        let lens = [1, n, m, nf, nf * n, nf * m, q, q * n, q * m, k * k];
+        let mut sc = Scatter::default();
+        let mut o = 0;
+        for (seg, &len) in lens.iter().enumerate() {
+            for (off, &slot) in order[o..o + len].iter().enumerate() {
+                let s = slot as usize;
+                if (n_inputs..init.len()).contains(&s) {
+                    sc.constant[seg].push((off as u32, init[s]));
+                } else {
+                    sc.dynamic[seg].push((off as u32, slot));
+                }
+            }
+            o += len;
+        }
+        debug_assert_eq!(o, order.len());
+        sc.constants_finite = sc.constant.iter().flatten().all(|(_, v)| v.is_finite());
+        sc
     }
 }
 

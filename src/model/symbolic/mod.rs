@@ -32,7 +32,7 @@ pub use svar::SVar;
 
 use super::derivs::StageBlock;
 use super::OcpModel;
-use compile::{Instr, Program, Recording};
+use compile::{Instr, Program, Recording, Scatter};
 use graph::{apply, Node};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -261,6 +261,8 @@ pub(crate) struct Programs {
     stages: Vec<Slots>,
     terminal: Slots,
     vals: Vec<f64>,
+    /// The program whose constants `vals` holds (0: none).
+    vals_owner: u64,
     /// Run the interpreter even where a native function exists.
     pub(crate) interpret_only: bool,
 }
@@ -305,8 +307,8 @@ impl Programs {
     }
 
     /// Evaluate stage `i` (or the terminal stage) with the compiled program into `out` (the
-    /// Hessian only when `hessian`). Returns `false`, touching nothing, when the model has no
-    /// program; the caller then uses the tape.
+    /// Hessian only when `hessian`). Returns `None`, touching nothing, when the model has no
+    /// program (the caller then uses the tape), else whether every entry written is finite.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn eval<M: OcpModel>(
         &mut self,
@@ -317,21 +319,19 @@ impl Programs {
         mu: &[f64],
         hessian: bool,
         out: &mut StageBlock,
-    ) -> bool {
+    ) -> Option<bool> {
         let q = out.g.len();
         let mut vals = std::mem::take(&mut self.vals);
+        let mut owner = self.vals_owner;
         let interpret_only = self.interpret_only;
-        let done = match self.get(model, stage, q, Kind::Stage) {
-            Some(prog) => {
-                let native = if interpret_only { None } else { prog.native };
-                run(prog, native, &mut vals, &[x, u, theta, lam, mu], hessian);
-                write(prog, &vals, hessian, out);
-                true
-            }
-            None => false,
-        };
+        let finite = self.get(model, stage, q, Kind::Stage).map(|prog| {
+            let native = if interpret_only { None } else { prog.native };
+            run(prog, native, (&mut vals, &mut owner), &[x, u, theta, lam, mu], hessian);
+            write(prog, &vals, hessian, out)
+        });
         self.vals = vals;
-        done
+        self.vals_owner = owner;
+        finite
     }
 }
 
@@ -352,12 +352,13 @@ impl Programs {
     ) -> bool {
         let q = gw.len();
         let mut vals = std::mem::take(&mut self.vals);
+        let mut owner = self.vals_owner;
         let interpret_only = self.interpret_only;
         let done = match self.get(model, stage, q, Kind::Contract) {
             Some(prog) => {
                 let native = if interpret_only { None } else { prog.native };
                 let inputs = [x, u, theta, lam, mu, wz, fw, gw];
-                run(prog, native, &mut vals, &inputs, true);
+                run(prog, native, (&mut vals, &mut owner), &inputs, true);
                 for (o, &s) in out.iter_mut().zip(&prog.first) {
                     *o = vals[s as usize];
                 }
@@ -366,6 +367,7 @@ impl Programs {
             None => false,
         };
         self.vals = vals;
+        self.vals_owner = owner;
         done
     }
 }
@@ -375,19 +377,23 @@ impl Programs {
 fn run(
     prog: &Program,
     native: Option<codegen::NativeFn>,
-    vals: &mut Vec<f64>,
+    (vals, owner): (&mut Vec<f64>, &mut u64),
     inputs: &[&[f64]],
     hessian: bool,
 ) {
     let base = prog.init.len();
     let total = base + prog.code.len();
     // Instruction slots are always written before they are read: only the inputs and the
-    // constants need filling (the buffer is shared by the stage and terminal programs).
+    // constants need filling, the constants only when another program (the buffer is shared
+    // by the stage, terminal and contraction programs) ran last.
     if vals.len() < total {
         vals.resize(total, 0.0);
     }
     let vals = &mut vals[..total];
-    vals[..base].copy_from_slice(&prog.init);
+    if *owner != prog.id {
+        vals[..base].copy_from_slice(&prog.init);
+        *owner = prog.id;
+    }
     let mut s = 0;
     for part in inputs {
         vals[s..s + part.len()].copy_from_slice(part);
@@ -420,30 +426,42 @@ fn exec(code: &[Instr], base: usize, vals: &mut [f64]) {
     }
 }
 
-/// Copy the outputs into the stage block (`prog.scatter` lists the source slot of every
-/// destination entry in the blocks' memory order).
-fn write(prog: &Program, vals: &[f64], hessian: bool, out: &mut StageBlock) {
-    let sc = prog.scatter.as_slice();
-    let mut o = 1;
-    let mut put = |dst: &mut [f64]| {
-        let len = dst.len();
-        for (d, &s) in dst.iter_mut().zip(&sc[o..o + len]) {
-            *d = vals[s as usize];
+/// Copy the outputs into the stage block ([`Scatter`]): the constant entries only when the
+/// block was last written by another program (or by another path), then the computed ones (the
+/// Hessian's only when `hessian`). Returns true when every entry written (and every constant)
+/// is finite, so the caller need not scan the block.
+fn write(prog: &Program, vals: &[f64], hessian: bool, out: &mut StageBlock) -> bool {
+    let refresh = out.stamp != prog.id;
+    let sc = &prog.scatter;
+    let mut c = [out.c];
+    let segments: [&mut [f64]; 10] = [
+        &mut c,
+        out.cx.as_mut_slice(),
+        out.cu.as_mut_slice(),
+        out.f.as_mut_slice(),
+        out.fx.as_mut_slice(),
+        out.fu.as_mut_slice(),
+        out.g.as_mut_slice(),
+        out.gx.as_mut_slice(),
+        out.gu.as_mut_slice(),
+        out.hess.as_mut_slice(),
+    ];
+    let mut finite = sc.constants_finite;
+    for (seg, dst) in segments.into_iter().enumerate() {
+        if refresh {
+            for &(o, v) in &sc.constant[seg] {
+                dst[o as usize] = v;
+            }
         }
-        o += len;
-    };
-    put(out.cx.as_mut_slice());
-    put(out.cu.as_mut_slice());
-    if prog.n_f > 0 {
-        put(out.f.as_mut_slice());
-        put(out.fx.as_mut_slice());
-        put(out.fu.as_mut_slice());
+        if hessian || seg != Scatter::HESSIAN {
+            for &(o, s) in &sc.dynamic[seg] {
+                let v = vals[s as usize];
+                finite &= v.is_finite();
+                dst[o as usize] = v;
+            }
+        }
     }
-    put(out.g.as_mut_slice());
-    put(out.gx.as_mut_slice());
-    put(out.gu.as_mut_slice());
-    if hessian {
-        put(out.hess.as_mut_slice());
-    }
-    out.c = vals[sc[0] as usize];
+    out.c = c[0];
+    out.stamp = prog.id;
+    finite
 }
