@@ -67,6 +67,15 @@ impl SmallFactor {
     /// numerically positive definite: a pivot ≤ 1e-13·max|A_jj| or non-finite.
     pub fn cholesky_lower(&mut self, a: &[f64], lda: usize) -> bool {
         let k = self.dim();
+        macro_rules! fixed {
+            ($($n:literal)*) => {
+                match k {
+                    $($n => return self.cholesky_fixed::<$n>(a, lda),)*
+                    _ => {}
+                }
+            };
+        }
+        fixed!(1 2 3 4 5 6 7 8);
         let l = self.lu.as_mut_slice();
         let mut max_diag = 0.0f64;
         for j in 0..k {
@@ -98,6 +107,45 @@ impl SmallFactor {
             }
             self.inv_diag[j] = 1.0 / d;
         }
+        self.kind = FactorKind::Cholesky;
+        true
+    }
+
+    /// [`SmallFactor::cholesky_lower`] of fixed order K, in registers, with the same
+    /// operations in the same order (same factor, same failures).
+    fn cholesky_fixed<const K: usize>(&mut self, a: &[f64], lda: usize) -> bool {
+        // col[j][i]: entry (i, j) of the lower triangle (zeros above the diagonal).
+        let mut col = [[0.0f64; K]; K];
+        let mut max_diag = 0.0f64;
+        for (j, cj) in col.iter_mut().enumerate() {
+            cj[j..].copy_from_slice(&a[j * lda + j..j * lda + K]);
+            max_diag = max_diag.max(a[j * lda + j].abs());
+        }
+        let floor = 1e-13 * max_diag.max(1e-300);
+        let mut inv = [0.0f64; K];
+        for j in 0..K {
+            for p in 0..j {
+                let ljp = col[p][j];
+                for i in j..K {
+                    col[j][i] -= col[p][i] * ljp;
+                }
+            }
+            let d = col[j][j];
+            if d <= floor || !d.is_finite() {
+                self.kind = FactorKind::Empty;
+                return false;
+            }
+            let d = d.sqrt();
+            col[j][j] = d;
+            for i in j + 1..K {
+                col[j][i] /= d;
+            }
+            inv[j] = 1.0 / d;
+        }
+        for (dst, cj) in self.lu.as_mut_slice().chunks_exact_mut(K).zip(&col) {
+            dst.copy_from_slice(cj);
+        }
+        self.inv_diag[..K].copy_from_slice(&inv);
         self.kind = FactorKind::Cholesky;
         true
     }
@@ -352,6 +400,20 @@ pub fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
 /// per column (the axpy form), which is what matters at the solver's sizes.
 #[inline]
 pub fn gemv_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
+    gemv(y, Base::Acc, a, lda, x);
+}
+
+/// y = y₀ + A x ([`gemv_acc`] from a separate base, no copy).
+///
+/// # Panics
+/// If `y0.len() != y.len()` (a caller's indexing error, like a slice copy's).
+#[inline]
+pub fn gemv_into(y: &mut [f64], y0: &[f64], a: &[f64], lda: usize, x: &[f64]) {
+    gemv(y, Base::From(y0), a, lda, x);
+}
+
+#[inline(always)]
+fn gemv(y: &mut [f64], base: Base, a: &[f64], lda: usize, x: &[f64]) {
     let r = y.len();
     // At the solver's sizes the whole of y fits in registers: one accumulator per row gives
     // that many independent addition chains per column (instead of 4-row blocks, each looping
@@ -359,12 +421,17 @@ pub fn gemv_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
     macro_rules! whole {
         ($($k:literal)*) => {
             match r {
-                $($k => return gemv_rows_whole::<$k>(y, a, lda, x),)*
+                $($k => return gemv_rows_whole::<$k>(y, base, a, lda, x),)*
                 _ => {}
             }
         };
     }
     whole!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+    match base {
+        Base::Acc => {}
+        Base::From(b) => y.copy_from_slice(b),
+        Base::Zero => y.fill(0.0),
+    }
     let mut i = 0;
     while i + 4 <= r {
         gemv_rows::<4>(y, i, a, lda, x);
@@ -384,15 +451,51 @@ pub fn gemv_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
 /// (j < 64), in increasing order — a sparse x whose non-zero positions are known.
 #[inline]
 pub fn gemv_mask_acc(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
+    gemv_mask(y, Base::Acc, a, lda, mask, x);
+}
+
+/// y = y₀ + Σ_{j ∈ mask} A[:, j] x_j ([`gemv_mask_acc`] from a separate base, no copy).
+///
+/// # Panics
+/// If `y0.len() != y.len()` (a caller's indexing error, like a slice copy's).
+#[inline]
+pub fn gemv_mask_into(y: &mut [f64], y0: &[f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
+    gemv_mask(y, Base::From(y0), a, lda, mask, x);
+}
+
+/// y = Σ_{j ∈ mask} A[:, j] x_j ([`gemv_mask_acc`] from zero, no fill).
+#[inline]
+pub fn gemv_mask_zero(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
+    gemv_mask(y, Base::Zero, a, lda, mask, x);
+}
+
+/// What a masked product adds to.
+#[derive(Clone, Copy)]
+enum Base<'a> {
+    /// y itself.
+    Acc,
+    /// A separate vector of y's length.
+    From(&'a [f64]),
+    /// Zero.
+    Zero,
+}
+
+#[inline(always)]
+fn gemv_mask(y: &mut [f64], base: Base, a: &[f64], lda: usize, mask: u64, x: &[f64]) {
     macro_rules! whole {
         ($($k:literal)*) => {
             match y.len() {
-                $($k => return gemv_mask_whole::<$k>(y, a, lda, mask, x),)*
+                $($k => return gemv_mask_whole::<$k>(y, base, a, lda, mask, x),)*
                 _ => {}
             }
         };
     }
     whole!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
+    match base {
+        Base::Acc => {}
+        Base::From(b) => y.copy_from_slice(b),
+        Base::Zero => y.fill(0.0),
+    }
     let r = y.len();
     let mut bits = mask;
     while bits != 0 {
@@ -412,11 +515,23 @@ pub fn nonzero_mask(v: &[f64]) -> u64 {
 
 /// [`gemv_mask_acc`] with y of exactly R rows, all accumulated in registers.
 #[inline(always)]
-fn gemv_mask_whole<const R: usize>(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
-    // The `expect`s cannot fire: the caller dispatches on y.len() == R and every column slice
-    // is taken with exactly R entries (the indexing itself checks the bounds).
+fn gemv_mask_whole<const R: usize>(
+    y: &mut [f64],
+    base: Base,
+    a: &[f64],
+    lda: usize,
+    mask: u64,
+    x: &[f64],
+) {
+    // The `expect`s cannot fire: the caller dispatches on y.len() == R (and a base of y's
+    // length) and every column slice is taken with exactly R entries (the indexing itself
+    // checks the bounds).
     let yb: &mut [f64; R] = y.try_into().expect("R rows");
-    let mut acc = *yb;
+    let mut acc = match base {
+        Base::Acc => *yb,
+        Base::From(b) => *<&[f64; R]>::try_from(b).expect("R rows"),
+        Base::Zero => [0.0; R],
+    };
     let mut bits = mask;
     while bits != 0 {
         let j = bits.trailing_zeros() as usize;
@@ -430,13 +545,18 @@ fn gemv_mask_whole<const R: usize>(y: &mut [f64], a: &[f64], lda: usize, mask: u
     *yb = acc;
 }
 
-/// y += A x with y of exactly R rows, all accumulated in registers.
+/// y = (base) + A x with y of exactly R rows, all accumulated in registers.
 #[inline(always)]
-fn gemv_rows_whole<const R: usize>(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
-    // The `expect`s cannot fire: the caller dispatches on y.len() == R and every column slice
-    // is taken with exactly R entries (the indexing itself checks the bounds).
+fn gemv_rows_whole<const R: usize>(y: &mut [f64], base: Base, a: &[f64], lda: usize, x: &[f64]) {
+    // The `expect`s cannot fire: the caller dispatches on y.len() == R (and a base of y's
+    // length) and every column slice is taken with exactly R entries (the indexing itself
+    // checks the bounds).
     let yb: &mut [f64; R] = y.try_into().expect("R rows");
-    let mut acc = *yb;
+    let mut acc = match base {
+        Base::Acc => *yb,
+        Base::From(b) => *<&[f64; R]>::try_from(b).expect("R rows"),
+        Base::Zero => [0.0; R],
+    };
     for (j, &xj) in x.iter().enumerate() {
         let col: &[f64; R] = a[j * lda..j * lda + R].try_into().expect("R rows");
         for t in 0..R {
@@ -465,27 +585,53 @@ fn gemv_rows<const B: usize>(y: &mut [f64], i: usize, a: &[f64], lda: usize, x: 
 }
 
 /// y += Aᵀ x for the column-major matrix `a` with leading dimension `lda` (A is x.len()×y.len(),
-/// column j at `a[j·lda..]`): y_j += A[:, j]·x, four independent dot products at a time.
+/// column j at `a[j·lda..]`): y_j += A[:, j]·x, eight (then four, two, one) independent dot products at a time.
 #[inline]
 pub fn gemv_tr_acc(y: &mut [f64], a: &[f64], lda: usize, x: &[f64]) {
+    gemv_tr(y, None, a, lda, x);
+}
+
+/// y = y₀ + Aᵀ x ([`gemv_tr_acc`] from a separate base `y0`, same operations, no copy).
+///
+/// # Panics
+/// If `y0` is shorter than `y` (a caller's indexing error, like a slice copy's).
+#[inline]
+pub fn gemv_tr_into(y: &mut [f64], y0: &[f64], a: &[f64], lda: usize, x: &[f64]) {
+    gemv_tr(y, Some(y0), a, lda, x);
+}
+
+/// y = (y₀ or y) + Aᵀ x.
+#[inline(always)]
+fn gemv_tr(y: &mut [f64], y0: Option<&[f64]>, a: &[f64], lda: usize, x: &[f64]) {
     let c = y.len();
     let mut j = 0;
-    while j + 4 <= c {
-        gemv_tr_cols::<4>(y, j, a, lda, x);
+    while j + 8 <= c {
+        gemv_tr_cols::<8>(y, y0, j, a, lda, x);
+        j += 8;
+    }
+    if j + 4 <= c {
+        gemv_tr_cols::<4>(y, y0, j, a, lda, x);
         j += 4;
     }
     if j + 2 <= c {
-        gemv_tr_cols::<2>(y, j, a, lda, x);
+        gemv_tr_cols::<2>(y, y0, j, a, lda, x);
         j += 2;
     }
     if j < c {
-        gemv_tr_cols::<1>(y, j, a, lda, x);
+        gemv_tr_cols::<1>(y, y0, j, a, lda, x);
     }
 }
 
-/// Entries j..j+B of y += Aᵀ x.
+/// Entries j..j+B of y = (y₀ or y) + Aᵀ x.
 #[inline(always)]
-fn gemv_tr_cols<const B: usize>(y: &mut [f64], j: usize, a: &[f64], lda: usize, x: &[f64]) {
+fn gemv_tr_cols<const B: usize>(
+    y: &mut [f64],
+    y0: Option<&[f64]>,
+    j: usize,
+    a: &[f64],
+    lda: usize,
+    x: &[f64],
+) {
     let r = x.len();
     let cols: [&[f64]; B] = std::array::from_fn(|t| &a[(j + t) * lda..(j + t) * lda + r]);
     let mut acc = [0.0; B];
@@ -495,7 +641,11 @@ fn gemv_tr_cols<const B: usize>(y: &mut [f64], j: usize, a: &[f64], lda: usize, 
         }
     }
     for t in 0..B {
-        y[j + t] += acc[t];
+        let base = match y0 {
+            Some(b) => b[j + t],
+            None => y[j + t],
+        };
+        y[j + t] = base + acc[t];
     }
 }
 
@@ -525,13 +675,29 @@ pub fn all_finite(v: &[f64]) -> bool {
 
 /// ‖v‖_∞ of a slice (NaN propagates as +∞).
 pub fn norm_inf(v: &[f64]) -> f64 {
-    v.iter().fold(0.0f64, |m, &x| {
-        if x.is_nan() {
-            f64::INFINITY
-        } else {
-            m.max(x.abs())
+    // Four independent running maxima and a NaN flag, branch-free (the maximum does not
+    // depend on the order): the solver takes this norm of every residual block.
+    let mut acc = [0.0f64; 4];
+    let mut nan = false;
+    let chunks = v.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for t in 0..4 {
+            let a = c[t].abs();
+            nan |= a.is_nan();
+            acc[t] = if a > acc[t] { a } else { acc[t] };
         }
-    })
+    }
+    for &x in rest {
+        let a = x.abs();
+        nan |= a.is_nan();
+        acc[0] = if a > acc[0] { a } else { acc[0] };
+    }
+    if nan {
+        return f64::INFINITY;
+    }
+    let (m01, m23) = (acc[0].max(acc[1]), acc[2].max(acc[3]));
+    m01.max(m23)
 }
 
 /// ‖v‖_∞ of a vector.
@@ -585,6 +751,9 @@ mod tests {
             (7, 1),
             (9, 13),
             (13, 9),
+            (17, 4),
+            (18, 3),
+            (23, 6),
         ] {
             let lda = r + 2;
             let a = fill(1, lda * c);
@@ -607,6 +776,50 @@ mod tests {
                 .iter()
                 .zip(want.iter())
                 .all(|(u, v)| (u - v).abs() < 1e-13));
+        }
+    }
+
+    #[test]
+    fn masked_gemv_equals_the_dense_product_with_the_zeros() {
+        for (r, c) in [(1, 1), (4, 6), (13, 17), (17, 13), (20, 9)] {
+            let lda = r + 1;
+            let a = fill(7, lda * c);
+            let y0 = fill(8, r);
+            for seed in 0..6u64 {
+                // zero out a pseudo-random subset of x, and mark the rest in the mask
+                let mut x = fill(9 + seed, c);
+                for (j, v) in x.iter_mut().enumerate() {
+                    if (j as u64 * 7 + seed) % 3 == 0 {
+                        *v = 0.0;
+                    }
+                }
+                let mask = nonzero_mask(&x);
+                assert_eq!(
+                    mask.count_ones() as usize,
+                    x.iter().filter(|v| **v != 0.0).count()
+                );
+                let mut dense = y0.clone();
+                gemv_acc(&mut dense, &a, lda, &x);
+                let mut sparse = y0.clone();
+                gemv_mask_acc(&mut sparse, &a, lda, mask, &x);
+                assert_eq!(sparse, dense, "r = {r}, c = {c}, seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn norm_inf_is_the_largest_magnitude_and_infinite_on_nan() {
+        for len in 0..11 {
+            let v = fill(30 + len as u64, len);
+            let want = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert_eq!(norm_inf(&v), want, "len {len}");
+            for bad in 0..len {
+                let mut w = v.clone();
+                w[bad] = f64::NAN;
+                assert_eq!(norm_inf(&w), f64::INFINITY);
+                w[bad] = f64::NEG_INFINITY;
+                assert_eq!(norm_inf(&w), f64::INFINITY);
+            }
         }
     }
 

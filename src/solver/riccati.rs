@@ -18,8 +18,8 @@
 //! convex on the affine subspace of its constraints.
 
 use crate::linalg::{
-    gemv_acc, gemv_mask_acc, gemv_tr_acc, is_zero, mirror_lower, nonzero_mask, FactorKind,
-    SmallFactor,
+    gemv_acc, gemv_into, gemv_mask_into, gemv_mask_zero, gemv_tr_acc, gemv_tr_into, is_zero,
+    mirror_lower, nonzero_mask, FactorKind, SmallFactor,
 };
 use crate::model::derivs::StageBlock;
 use nalgebra::{DMatrix, DVector};
@@ -188,12 +188,12 @@ impl Riccati {
             };
             for (c, out) in self.pf.chunks_exact_mut(n).enumerate() {
                 let fc = fcol(c);
-                out.fill(0.0);
                 if self.sparse {
                     let mask = nonzero_mask(fc);
                     self.fmask[c] = mask;
-                    gemv_mask_acc(out, pn, n, mask, fc);
+                    gemv_mask_zero(out, pn, n, mask, fc);
                 } else {
+                    out.fill(0.0);
                     gemv_acc(out, pn, n, fc);
                 }
                 // Row c of (PF)ᵀ (column-major, stride n+m), written while the column is in cache.
@@ -206,10 +206,11 @@ impl Riccati {
             // non-zero rows of F's column c.
             for c in 0..nm {
                 let col = &mut self.mt[c * nm + c..(c + 1) * nm];
-                col.copy_from_slice(&hi[c * nm + c..(c + 1) * nm]);
+                let hc = &hi[c * nm + c..(c + 1) * nm];
                 if self.sparse {
-                    gemv_mask_acc(col, &self.pft[c..], nm, self.fmask[c], fcol(c));
+                    gemv_mask_into(col, hc, &self.pft[c..], nm, self.fmask[c], fcol(c));
                 } else {
+                    col.copy_from_slice(hc);
                     gemv_acc(col, &self.pft[c..], nm, fcol(c));
                 }
                 col[0] += reg;
@@ -241,9 +242,14 @@ impl Riccati {
             fac.solve_columns_in_place(ki, &mut self.tmp);
             // P_i = Q̃ + S̃ᵀ K on the lower triangle: P[c.., c] = Q̃[c.., c] + S̃[:, c..]ᵀ K[:, c].
             for c in 0..n {
-                let col = &mut pi[c * n + c..(c + 1) * n];
-                col.copy_from_slice(&self.mt[c * nm + c..c * nm + n]);
-                gemv_tr_acc(col, &self.mt[c * nm + n..], nm, &ki[c * m..(c + 1) * m]);
+                let (q, s) = (&self.mt[c * nm + c..c * nm + n], &self.mt[c * nm + n..]);
+                gemv_tr_into(
+                    &mut pi[c * n + c..(c + 1) * n],
+                    q,
+                    s,
+                    nm,
+                    &ki[c * m..(c + 1) * m],
+                );
             }
             mirror_lower(pi, n);
         }
@@ -298,16 +304,14 @@ impl Riccati {
             tail_zero = false;
             // t = P_{i+1} b_i + p_{i+1}
             let t = self.t.as_mut_slice();
-            t.copy_from_slice(pn.as_slice());
-            if let Some(d) = di {
-                gemv_acc(t, self.p[i + 1].as_slice(), n, d);
+            match di {
+                Some(d) => gemv_into(t, pn.as_slice(), self.p[i + 1].as_slice(), n, d),
+                None => t.copy_from_slice(pn.as_slice()),
             }
             // r̃ = r + Bᵀ t (kept in kv, solved in place below)
-            kv.copy_from_slice(&li[n..]);
-            gemv_tr_acc(kv, blocks[i].fu.as_slice(), n, t);
+            gemv_tr_into(kv, &li[n..], blocks[i].fu.as_slice(), n, t);
             // p = q + Aᵀ t + Kᵀ r̃
-            pi.copy_from_slice(&li[..n]);
-            gemv_tr_acc(pi, blocks[i].fx.as_slice(), n, t);
+            gemv_tr_into(pi, &li[..n], blocks[i].fx.as_slice(), n, t);
             gemv_tr_acc(pi, self.k[i].as_slice(), m, kv);
             // k = −R̃⁻¹ r̃
             self.rfac[i].solve_in_place(kv, &mut self.tmp);
@@ -319,9 +323,9 @@ impl Riccati {
             Some(v) => x[0].copy_from(v),
             None => x[0].fill(0.0),
         }
-        lam[0].copy_from(&self.pv[0]);
-        gemv_acc(
+        gemv_into(
             lam[0].as_mut_slice(),
+            self.pv[0].as_slice(),
             self.p[0].as_slice(),
             n,
             x[0].as_slice(),
@@ -331,19 +335,25 @@ impl Riccati {
             let (xi, xn) = (xi.as_slice(), xn.as_mut_slice());
             // u = K x + k
             let ui = u[i].as_mut_slice();
-            ui.copy_from_slice(self.kv[i].as_slice());
-            gemv_acc(ui, self.k[i].as_slice(), m, xi);
+            gemv_into(ui, self.kv[i].as_slice(), self.k[i].as_slice(), m, xi);
             // x⁺ = A x + B u + b
             match defect {
-                Some(d) => xn.copy_from_slice(d[i].as_slice()),
-                None => xn.fill(0.0),
+                Some(d) => gemv_into(xn, d[i].as_slice(), blocks[i].fx.as_slice(), n, xi),
+                None => {
+                    xn.fill(0.0);
+                    gemv_acc(xn, blocks[i].fx.as_slice(), n, xi);
+                }
             }
-            gemv_acc(xn, blocks[i].fx.as_slice(), n, xi);
             gemv_acc(xn, blocks[i].fu.as_slice(), n, ui);
             // λ⁺ = P x⁺ + p
             let l = lam[i + 1].as_mut_slice();
-            l.copy_from_slice(self.pv[i + 1].as_slice());
-            gemv_acc(l, self.p[i + 1].as_slice(), n, xn);
+            gemv_into(
+                l,
+                self.pv[i + 1].as_slice(),
+                self.p[i + 1].as_slice(),
+                n,
+                xn,
+            );
         }
     }
 }
