@@ -88,6 +88,8 @@ impl Workspace {
             self.rollout_current(model);
         }
         let mut nu = 1.0f64;
+        // The objective at the current iterate, when known (see the line search).
+        let mut objective_here: Option<f64> = None;
         let mut reg_last = 0.0f64;
         let mut iter = 0;
         let mut acceptable_run = 0usize;
@@ -244,8 +246,6 @@ impl Workspace {
                 nu = nu.max((obj_slope + 0.5 * quad) / (0.9 * viol));
             }
             nu = nu.max(1.5 * lam_norm.max(mu_norm) + 1e-3);
-            let phi0 = self.merit(model, false, tau, nu);
-            let dphi = obj_slope - nu * viol;
             let mut alpha = ap_max;
             let mut accepted = false;
             // Round-off relaxation of the Armijo test (as in IPOPT): near a solution the
@@ -256,11 +256,17 @@ impl Workspace {
                 // Without inequalities every iterate is a dynamically feasible rollout, and
                 // the trial points are nonlinear rollouts with the Riccati feedback (as in
                 // DDP): the merit is the objective itself and the Newton step is a descent
-                // direction whenever the reduced Hessian is positive definite.
-                (self.objective(model, false), obj_slope)
+                // direction whenever the reduced Hessian is positive definite. (The objective
+                // at the current iterate is the accepted trial's of the last iteration.)
+                let phi0 = match objective_here.take() {
+                    Some(v) => v,
+                    None => self.objective(model, false),
+                };
+                (phi0, obj_slope)
             } else {
-                (phi0, dphi)
+                (self.merit(model, false, tau, nu), obj_slope - nu * viol)
             };
+            let mut phi_accepted = f64::NAN;
             let slack = 10.0 * f64::EPSILON * phi0.abs().max(1.0);
             for _ in 0..self.settings.max_backtracks {
                 let phi = if feasible_search {
@@ -274,6 +280,7 @@ impl Workspace {
                     && (dphi >= -slack || phi <= phi0 + self.settings.armijo * alpha * dphi + slack)
                 {
                     accepted = true;
+                    phi_accepted = phi;
                     break;
                 }
                 alpha *= 0.5;
@@ -314,6 +321,9 @@ impl Workspace {
             }
             for i in 0..h {
                 std::mem::swap(&mut self.u[i], &mut self.ut[i]);
+            }
+            if feasible_search {
+                objective_here = Some(phi_accepted);
             }
         }
         self.sol.iterations = iter;
@@ -954,13 +964,6 @@ impl Workspace {
     /// (∇φ_τᵀ d, ‖c‖₁): the slope of the barrier objective along the step and the ℓ1 norm of
     /// the constraint violation (dynamics, x_0, g + s).
     fn merit_parts(&self, tau: f64) -> (f64, f64) {
-        let slope0 = self.merit_slope(tau, 0.0);
-        let with1 = self.merit_slope(tau, 1.0);
-        (slope0, slope0 - with1)
-    }
-
-    /// Directional derivative of the merit along the Newton step.
-    fn merit_slope(&self, tau: f64, nu: f64) -> f64 {
         let (n, h) = (self.n, self.h);
         let mut d = 0.0;
         let mut viol = self.x0_defect.iter().map(|v| v.abs()).sum::<f64>();
@@ -980,7 +983,7 @@ impl Workspace {
                 viol += (b.g[j] + self.s[i][j]).abs();
             }
         }
-        d - nu * viol
+        (d, viol)
     }
 
     /// Fill the solution struct from the workspace iterate.

@@ -326,7 +326,13 @@ impl Programs {
         let interpret_only = self.interpret_only;
         let finite = self.get(model, stage, q, Kind::Stage).map(|prog| {
             let native = if interpret_only { None } else { prog.native };
-            run(prog, native, (&mut vals, &mut owner), &[x, u, theta, lam, mu], hessian);
+            run(
+                prog,
+                native,
+                (&mut vals, &mut owner),
+                &[x, u, theta, lam, mu],
+                hessian,
+            );
             write(prog, &vals, hessian, out)
         });
         self.vals = vals;
