@@ -55,6 +55,7 @@ impl Workspace {
     fn run<M: OcpModel>(&mut self, model: &M, start: WarmStart) -> Status {
         let h = self.h;
         let q_total: usize = self.q.iter().sum();
+        self.ipm_res = None;
         self.sol.iterations = 0;
         self.sol.polish_iterations = 0;
         self.sol.chord_steps = 0;
@@ -113,6 +114,7 @@ impl Workspace {
                 return Status::NumericalError;
             }
             let r = self.residuals(true);
+            self.ipm_res = Some(r);
             let below = |tol: f64| {
                 r.stat <= tol
                     && r.dyn_feas <= tol
@@ -307,6 +309,7 @@ impl Workspace {
                 return Status::NumericalError;
             }
             // accept
+            self.ipm_res = None;
             for i in 0..=h {
                 std::mem::swap(&mut self.x[i], &mut self.xt[i]);
                 self.lam[i].axpy(alpha, &self.lam_new[i], 1.0 - alpha);
@@ -415,6 +418,7 @@ impl Workspace {
     /// Hessians in `blocks` are stale and `hess_fresh` is false).
     pub(crate) fn eval_blocks_with<M: OcpModel>(&mut self, model: &M, hessian: bool) -> bool {
         let h = self.h;
+        self.ipm_res = None;
         let lq = model.is_linear_quadratic();
         let finite = if lq && self.lq_ready {
             self.hess_fresh = true;

@@ -310,7 +310,12 @@ impl Workspace {
     /// Otherwise `Some(false)`: the caller evaluates the Hessians here and takes the exact
     /// step. `None` on a non-finite step.
     fn chord_step(&mut self) -> Option<bool> {
-        let r = self.residuals(false);
+        // (Without inequalities the interior-point and active-set residuals coincide: reuse
+        // the loop's, computed at this iterate, when it is still valid.)
+        let r = match self.ipm_res.take() {
+            Some(r) if self.q.iter().all(|&q| q == 0) => r,
+            _ => self.residuals(false),
+        };
         let zeta = self.zeta_scale().max(1.0);
         let err = r.stat.max(r.dyn_feas / zeta);
         let tol = self.settings.polish_tol;

@@ -122,6 +122,9 @@ pub struct Workspace {
     pub(crate) defer_ok: bool,
     /// Residuals of the polish's last iterate.
     pub(crate) polish_res: super::ipm::Residuals,
+    /// The residuals the interior-point loop computed at the current iterate, while neither
+    /// the iterate nor its blocks changed since (cleared by every block evaluation).
+    pub(crate) ipm_res: Option<super::ipm::Residuals>,
     /// `polish_res` belongs to the point the solve returns (set when the polish ends there).
     pub(crate) polish_res_final: bool,
     /// False once a KKT factorization since the last reset met an indefinite reduced Hessian
@@ -252,6 +255,7 @@ impl Workspace {
             kkt_deferred: false,
             defer_ok: false,
             polish_res: Default::default(),
+            ipm_res: None,
             polish_res_final: false,
             kkt_pd: true,
             hess_fresh: false,
