@@ -427,11 +427,7 @@ fn gemv(y: &mut [f64], base: Base, a: &[f64], lda: usize, x: &[f64]) {
         };
     }
     whole!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
-    match base {
-        Base::Acc => {}
-        Base::From(b) => y.copy_from_slice(b),
-        Base::Zero => y.fill(0.0),
-    }
+    base.apply(y);
     let mut i = 0;
     while i + 4 <= r {
         gemv_rows::<4>(y, i, a, lda, x);
@@ -469,7 +465,7 @@ pub fn gemv_mask_zero(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]
     gemv_mask(y, Base::Zero, a, lda, mask, x);
 }
 
-/// What a masked product adds to.
+/// What a matrix–vector product adds to.
 #[derive(Clone, Copy)]
 enum Base<'a> {
     /// y itself.
@@ -478,6 +474,30 @@ enum Base<'a> {
     From(&'a [f64]),
     /// Zero.
     Zero,
+}
+
+impl Base<'_> {
+    /// Put the base into y (the general-length paths, which accumulate in place).
+    #[inline(always)]
+    fn apply(self, y: &mut [f64]) {
+        match self {
+            Base::Acc => {}
+            Base::From(b) => y.copy_from_slice(b),
+            Base::Zero => y.fill(0.0),
+        }
+    }
+
+    /// The base as R register accumulators (`y` is the output, read for [`Base::Acc`]).
+    #[inline(always)]
+    fn load<const R: usize>(self, y: &[f64; R]) -> [f64; R] {
+        // The `expect` cannot fire: a separate base has y's length (the public functions'
+        // documented contract, like a slice copy's).
+        match self {
+            Base::Acc => *y,
+            Base::From(b) => *<&[f64; R]>::try_from(b).expect("a base of y's length"),
+            Base::Zero => [0.0; R],
+        }
+    }
 }
 
 #[inline(always)]
@@ -491,11 +511,7 @@ fn gemv_mask(y: &mut [f64], base: Base, a: &[f64], lda: usize, mask: u64, x: &[f
         };
     }
     whole!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
-    match base {
-        Base::Acc => {}
-        Base::From(b) => y.copy_from_slice(b),
-        Base::Zero => y.fill(0.0),
-    }
+    base.apply(y);
     let r = y.len();
     let mut bits = mask;
     while bits != 0 {
@@ -523,15 +539,10 @@ fn gemv_mask_whole<const R: usize>(
     mask: u64,
     x: &[f64],
 ) {
-    // The `expect`s cannot fire: the caller dispatches on y.len() == R (and a base of y's
-    // length) and every column slice is taken with exactly R entries (the indexing itself
-    // checks the bounds).
+    // The `expect`s cannot fire: the caller dispatches on y.len() == R and every column slice
+    // is taken with exactly R entries (the indexing itself checks the bounds).
     let yb: &mut [f64; R] = y.try_into().expect("R rows");
-    let mut acc = match base {
-        Base::Acc => *yb,
-        Base::From(b) => *<&[f64; R]>::try_from(b).expect("R rows"),
-        Base::Zero => [0.0; R],
-    };
+    let mut acc = base.load(yb);
     let mut bits = mask;
     while bits != 0 {
         let j = bits.trailing_zeros() as usize;
@@ -548,15 +559,10 @@ fn gemv_mask_whole<const R: usize>(
 /// y = (base) + A x with y of exactly R rows, all accumulated in registers.
 #[inline(always)]
 fn gemv_rows_whole<const R: usize>(y: &mut [f64], base: Base, a: &[f64], lda: usize, x: &[f64]) {
-    // The `expect`s cannot fire: the caller dispatches on y.len() == R (and a base of y's
-    // length) and every column slice is taken with exactly R entries (the indexing itself
-    // checks the bounds).
+    // The `expect`s cannot fire: the caller dispatches on y.len() == R and every column slice
+    // is taken with exactly R entries (the indexing itself checks the bounds).
     let yb: &mut [f64; R] = y.try_into().expect("R rows");
-    let mut acc = match base {
-        Base::Acc => *yb,
-        Base::From(b) => *<&[f64; R]>::try_from(b).expect("R rows"),
-        Base::Zero => [0.0; R],
-    };
+    let mut acc = base.load(yb);
     for (j, &xj) in x.iter().enumerate() {
         let col: &[f64; R] = a[j * lda..j * lda + R].try_into().expect("R rows");
         for t in 0..R {
