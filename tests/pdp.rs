@@ -2,8 +2,37 @@
 //! ĝ = ½∇ℓ matches central finite differences of the imitation loss, and a short run lowers
 //! the loss.
 
-use diffop::learn::pdp::{Pdp, PdpSettings};
+use diffop::learn::evaluate::initial_theta;
+use diffop::learn::pdp::{Pdp, PdpParameterisation, PdpSettings};
+use diffop::learn::{Mode, Preset, Task, TrainConfig};
 use diffop::model::tasks::NonlinearTask;
+
+/// ĝ = ½∇ℓ against central differences of the imitation loss ℓ in the entries `which` of θ.
+fn check_half_gradient(
+    task: NonlinearTask,
+    settings: &PdpSettings,
+    theta: &[f64],
+    grad: &[f64],
+    which: &[usize],
+) {
+    for &j in which {
+        let h = 1e-5 * theta[j].abs().max(1.0);
+        let mut vals = [0.0; 2];
+        for (k, sgn) in [1.0, -1.0].into_iter().enumerate() {
+            let mut th = theta.to_vec();
+            th[j] += sgn * h;
+            let mut p = Pdp::new(task, settings.clone()).unwrap();
+            p.set_theta(&th).unwrap();
+            vals[k] = p.loss_and_grad().unwrap().0;
+        }
+        let fd = 0.5 * (vals[0] - vals[1]) / (2.0 * h);
+        assert!(
+            (grad[j] - fd).abs() <= 1e-5 * fd.abs().max(1.0),
+            "θ[{j}]: ĝ = {} vs ½ dℓ/dθ = {fd}",
+            grad[j]
+        );
+    }
+}
 
 #[test]
 fn arm_demonstrations_gradient_and_descent() {
@@ -20,25 +49,13 @@ fn arm_demonstrations_gradient_and_descent() {
     let (loss, grad) = pdp.loss_and_grad().unwrap();
     assert!(loss > 0.0 && loss.is_finite());
     // ĝ = ½ ∇ℓ against central differences of ℓ in θ.
-    let theta = pdp.theta().to_vec();
-    let settings = PdpSettings::for_task(task);
-    for j in [0, 3, 4, 7] {
-        let h = 1e-5 * theta[j].abs().max(1.0);
-        let mut vals = [0.0; 2];
-        for (k, sgn) in [1.0, -1.0].into_iter().enumerate() {
-            let mut th = theta.clone();
-            th[j] += sgn * h;
-            let mut p = Pdp::new(task, settings.clone()).unwrap();
-            p.set_theta(&th).unwrap();
-            vals[k] = p.loss_and_grad().unwrap().0;
-        }
-        let fd = 0.5 * (vals[0] - vals[1]) / (2.0 * h);
-        assert!(
-            (grad[j] - fd).abs() <= 1e-5 * fd.abs().max(1.0),
-            "θ[{j}]: ĝ = {} vs ½ dℓ/dθ = {fd}",
-            grad[j]
-        );
-    }
+    check_half_gradient(
+        task,
+        &PdpSettings::for_task(task),
+        pdp.theta(),
+        &grad,
+        &[0, 3, 4, 7],
+    );
     let mut losses = Vec::new();
     for _ in 0..5 {
         losses.push(pdp.step().unwrap());
@@ -47,6 +64,65 @@ fn arm_demonstrations_gradient_and_descent() {
     assert!(
         last < losses[0],
         "loss did not decrease: {losses:?} → {last}"
+    );
+}
+
+/// The §11.1 option: PDP in DiffOP's Table-1 parameterisation starts from DiffOP's θ(0) of the
+/// same run seed, its ĝ = ½∇ℓ matches central differences (cost weights and θ_f), a few steps
+/// lower the loss, the floor applies to θ_f only, and the reported cost is the Table-1 Traj
+/// policy's.
+#[test]
+fn table1_parameterisation_starts_from_diffop_theta0_and_descends() {
+    let task = NonlinearTask::Arm;
+    let settings = PdpSettings {
+        seed: 3,
+        parameterisation: PdpParameterisation::Table1,
+        ..PdpSettings::for_task(task)
+    };
+    let mut pdp = Pdp::new(task, settings.clone()).unwrap();
+    let mut config = TrainConfig::preset(Task::Arm, Mode::Traj, Preset::Default);
+    config.seed = 3;
+    assert_eq!(
+        pdp.initial_theta(),
+        initial_theta(&config).unwrap().as_slice()
+    );
+    assert_eq!(pdp.theta().len(), 12);
+    let (loss, grad) = pdp.loss_and_grad().unwrap();
+    assert!(loss > 0.0 && loss.is_finite());
+    check_half_gradient(task, &settings, pdp.theta(), &grad, &[0, 5, 8, 11]);
+    let first = pdp.step().unwrap();
+    for _ in 0..4 {
+        pdp.step().unwrap();
+    }
+    let (last, _) = pdp.loss_and_grad().unwrap();
+    assert!(last < first, "loss did not decrease: {first} → {last}");
+    // The floor acts on θ_f (entries 8..12), never on the cost weights (which may go negative).
+    let mut low = pdp.theta().to_vec();
+    low[1] = -0.5;
+    low[9] = -0.5;
+    let mut p = Pdp::new(
+        task,
+        PdpSettings {
+            lr: 1e-12,
+            ..settings.clone()
+        },
+    )
+    .unwrap();
+    p.set_theta(&low).unwrap();
+    p.step().unwrap();
+    assert!((p.theta()[1] + 0.5).abs() < 1e-6, "{}", p.theta()[1]);
+    assert_eq!(p.theta()[9], settings.phi_floor);
+    // The evaluation is the Table-1 Traj policy's: at DiffOP's θ(0) it equals the trainer's
+    // untrained evaluation.
+    let p0 = Pdp::new(task, settings).unwrap();
+    let ours = p0.evaluate().unwrap();
+    let theta0 = initial_theta(&config).unwrap();
+    let trainer = diffop::learn::evaluate::evaluate_theta(&config, &theta0)
+        .unwrap()
+        .cost;
+    assert!(
+        (ours - trainer).abs() <= 1e-6 * trainer,
+        "{ours} vs {trainer}"
     );
 }
 

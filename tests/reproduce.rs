@@ -79,6 +79,7 @@ fn tiny_reproduction_writes_every_artefact() {
         "rlmpc-td",
         "rlmpc-dpg",
         "pdp-offline",
+        "pdp-table1",
     ] {
         assert!(
             curves.contains(&format!("cartpole,{m},0,")),

@@ -153,6 +153,59 @@ fn reward_to_go_estimator_is_unbiased() {
     assert_unbiased(&estimates, &reference);
 }
 
+/// Batches of 5 antithetic pairs (the second trajectory of a pair draws −ε from the first's
+/// generator state): the estimate is unbiased, and since both trajectories of a pair have the
+/// same plan (open loop), their scores are exact negatives and any baseline cancels — the
+/// deterministic-rollout baseline gives the estimate without a baseline, to rounding.
+#[test]
+fn antithetic_pairs_are_unbiased_and_cancel_the_baseline() {
+    let sampler = lq_sampler();
+    let mirrored = sampler.clone().mirrored();
+    let reference = lq_reference(&sampler);
+    let mut det = lq_policy(&THETA);
+    det.plan(&[X0]).unwrap();
+    let det_costs = plant_step_costs(&det.planned_actions(2));
+    let estimates: Vec<Vec<f64>> = (0..4000u64)
+        .into_par_iter()
+        .map(|b| {
+            let mut rng = diffop::rng::stream(13, diffop::rng::Stream::Exploration);
+            rng.set_stream(b);
+            let mut policy = lq_policy(&THETA);
+            let mut episodes = Vec::new();
+            for i in 0..10 {
+                let mut r = rng.clone();
+                let s = if i % 2 == 1 { &mirrored } else { &sampler };
+                let (mut sc, mut tmp) = (vec![0.0; 2], vec![0.0; 2]);
+                let (u, _) =
+                    sample_decision(&mut policy, s, &[X0], 2, &mut r, &mut sc, &mut tmp).unwrap();
+                if i % 2 == 1 {
+                    rng = r;
+                }
+                episodes.push(EpisodeTerms {
+                    step_costs: plant_step_costs(&u),
+                    terms: vec![ScoreTerm { t: 0, score: sc }],
+                    deterministic_costs: Some(det_costs.clone()),
+                });
+            }
+            for pair in episodes.chunks(2) {
+                let (s0, s1) = (&pair[0].terms[0].score, &pair[1].terms[0].score);
+                assert!(s0
+                    .iter()
+                    .zip(s1)
+                    .all(|(a, b)| (a + b).abs() <= 1e-9 * a.abs()));
+            }
+            let refs: Vec<&EpisodeTerms> = episodes.iter().collect();
+            let plain = causal_gradient_estimate(&refs, 2, Baseline::None, 1.0);
+            let with_b = causal_gradient_estimate(&refs, 2, Baseline::Deterministic, 1.0);
+            for j in 0..2 {
+                assert!((plain[j] - with_b[j]).abs() <= 1e-9 * (1.0 + plain[j].abs()));
+            }
+            with_b
+        })
+        .collect();
+    assert_unbiased(&estimates, &reference);
+}
+
 #[test]
 fn per_action_scores_sum_to_the_decision_score_and_estimators_agree() {
     let sampler = lq_sampler();
@@ -269,8 +322,13 @@ fn trace(t: &Trainer) -> Vec<(Vec<u64>, Option<u64>, Option<u64>)> {
 
 #[test]
 fn bit_identical_for_one_and_two_threads() {
-    for (task, mode) in [(Task::Cartpole, Mode::Step), (Task::Voltage, Mode::Traj)] {
-        let c = small(task, mode);
+    for (task, mode, antithetic) in [
+        (Task::Cartpole, Mode::Step, false),
+        (Task::Voltage, Mode::Traj, false),
+        (Task::Arm, Mode::Traj, true),
+    ] {
+        let mut c = small(task, mode);
+        c.antithetic = antithetic;
         let a = train_with_threads(&c, 1);
         let b = train_with_threads(&c, 2);
         assert_eq!(bits(a.theta()), bits(b.theta()), "{task} {mode}");
@@ -365,6 +423,12 @@ fn bad_configs_are_rejected_with_clear_messages() {
     assert!(msg("task = \"cartpole\"\nlearning_rat = 0.1").contains("unknown field"));
     assert!(msg("task = \"cartpole\"\nmode = \"open\"").contains("unknown mode"));
     assert!(msg("task = \"arm\"\nbaseline = \"leave_one_out\"\nbatch = 1").contains("N ≥ 2"));
+    assert!(msg("task = \"arm\"\nantithetic = true\nbatch = 5").contains("even batch size"));
+    let e = msg("task = \"arm\"\nantithetic = true\nbaseline = \"leave_one_out\"");
+    assert!(
+        e.contains("antithetic") && e.contains("leave-one-out"),
+        "{e}"
+    );
     assert!("bogus".parse::<Task>().is_err());
     assert!(msg("task = \"arm\"\nlearning_rate_final = -1.0").contains("η_K"));
     assert!(msg("task = \"arm\"\n[solver]\nacceptable_tol = 1e-12").contains("acceptable_tol"));

@@ -28,8 +28,10 @@ continue from their checkpoints. Results do not depend on the thread count.
 
 Full protocol (RESULTS.md §6.2, 7.2): K = 500 iterations × N = 10 episodes per method on the
 nonlinear tasks, 1000 iterations (10,000 trajectories) on the voltage task, PDP with 10⁴
-iterations (voltage 2000), 500 voltage test scenarios, 5 run seeds. This is hours of compute on
-2 cores (the quadrotor dominates); --quick runs 4 iterations, 5 PDP iterations and 20 test
+iterations (voltage 2000) in its own parameterisation and, on the nonlinear tasks, also in
+DiffOP's Table-1 parameterisation from DiffOP's θ(0) (pdp-table1, ALGORITHMS.md §11.1 option),
+500 voltage test scenarios, 5 run seeds. About 18 minutes on 2 cores (the quadrotor and the
+voltage evaluations dominate); --quick runs 4 iterations, 5 PDP iterations and 20 test
 scenarios in a few minutes, to check the pipeline.
 
 Output: figure2/{figure2,figure2_training}.{png,svg}, curves.csv, final.csv, summary.{csv,md};

@@ -7,7 +7,7 @@
 //! | `curves.csv` | every run's curve: `task,method,seed,iteration,batch_mean_cost,eval_cost` |
 //! | `final.csv` | `task,method,seed,initial_eval,final_eval` (PDP: its Traj policy's cost) |
 //! | `summary.csv`, `summary.md` | per task and method: mean, 20th/80th percentile of the final evaluation, gap closed, ratio to the optimum; the §9 checks |
-//! | `figure2.png/.svg` | evaluation curves (primary): mean and 20–80 % band, PDP (Offline) line, optimum dotted |
+//! | `figure2.png/.svg` | evaluation curves (primary): mean and 20–80 % band, PDP (Offline) lines (own and Table-1 parameterisation), optimum dotted |
 //! | `figure2_training.png/.svg` | the same for the training (exploring) batch cost |
 
 use std::collections::BTreeMap;
@@ -35,6 +35,9 @@ pub fn jobs(tasks: &[Task], seeds: &[u64]) -> Vec<Job> {
     let mut v = Vec::new();
     for &task in tasks {
         for method in Method::ALL {
+            if method == Method::PdpTable1 && task.nonlinear().is_none() {
+                continue;
+            }
             for &seed in seeds {
                 v.push(Job { task, method, seed });
             }
@@ -179,7 +182,7 @@ pub fn write(
                 p80: percentile(&finals, 80.0),
                 optimum: opt,
             });
-            if method == Method::PdpOffline {
+            if matches!(method, Method::PdpOffline | Method::PdpTable1) {
                 if let Some(m) = mean(&finals) {
                     for p in [&mut ep, &mut tp] {
                         p.hlines.push(HLine {
@@ -302,6 +305,18 @@ pub fn write(
             ) {
                 checks.push((
                     format!("{task}: DiffOP (Traj) {t:.2} < PDP (Offline) {p:.2}"),
+                    t < p,
+                ));
+            }
+            if let (Some(t), Some(p)) = (
+                find(task, Method::DiffopTraj),
+                find(task, Method::PdpTable1),
+            ) {
+                checks.push((
+                    format!(
+                        "{task}: DiffOP (Traj) {t:.2} < PDP (Offline, Table 1) {p:.2} \
+                         (ALGORITHMS.md §11.1 option: same parameterisation and θ(0))"
+                    ),
                     t < p,
                 ));
             }

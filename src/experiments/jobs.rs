@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::{ExperimentError, Scale};
 use crate::learn::checkpoint::{write_atomic, Checkpoint};
 use crate::learn::evaluate::initial_theta;
-use crate::learn::pdp::{Pdp, PdpCheckpoint, PdpSettings};
+use crate::learn::pdp::{Pdp, PdpCheckpoint, PdpParameterisation, PdpSettings};
 use crate::learn::pdp_voltage::{VoltagePdp, VoltagePdpSettings};
 use crate::learn::rlmpc::{
     run_rlmpc as run_rlmpc_dir, RlmpcCheckpoint, RlmpcConfig, RlmpcMethod, RlmpcRunOptions,
@@ -37,18 +37,22 @@ pub enum Method {
     RlmpcTd,
     /// RLMPC-DPG (deterministic policy gradient with a compatible critic).
     RlmpcDpg,
-    /// PDP (Offline) imitation.
+    /// PDP (Offline) imitation (PDP's own parameterisation; voltage: DiffOP's).
     PdpOffline,
+    /// PDP (Offline) imitation in DiffOP's Table-1 parameterisation from DiffOP's θ(0)
+    /// (`ALGORITHMS.md` §11.1 option; nonlinear tasks).
+    PdpTable1,
 }
 
 impl Method {
     /// Every method, in the order of the figures and tables.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 6] = [
         Method::DiffopStep,
         Method::DiffopTraj,
         Method::RlmpcTd,
         Method::RlmpcDpg,
         Method::PdpOffline,
+        Method::PdpTable1,
     ];
 
     /// File-system name.
@@ -59,6 +63,7 @@ impl Method {
             Method::RlmpcTd => "rlmpc-td",
             Method::RlmpcDpg => "rlmpc-dpg",
             Method::PdpOffline => "pdp-offline",
+            Method::PdpTable1 => "pdp-table1",
         }
     }
 
@@ -70,6 +75,7 @@ impl Method {
             Method::RlmpcTd => "RLMPC-TD",
             Method::RlmpcDpg => "RLMPC-DPG",
             Method::PdpOffline => "PDP (Offline)",
+            Method::PdpTable1 => "PDP (Offline, Table 1)",
         }
     }
 
@@ -81,6 +87,7 @@ impl Method {
             Method::RlmpcTd => 2,
             Method::RlmpcDpg => 3,
             Method::PdpOffline => 4,
+            Method::PdpTable1 => 5,
         }
     }
 }
@@ -151,7 +158,7 @@ impl Job {
     pub fn units(&self, scale: &Scale) -> usize {
         match (self.method, self.task) {
             (Method::PdpOffline, Task::Voltage) => scale.voltage_pdp_iterations,
-            (Method::PdpOffline, t) => scale.pdp_iterations(t),
+            (Method::PdpOffline | Method::PdpTable1, t) => scale.pdp_iterations(t),
             (_, Task::Voltage) => scale.voltage_iterations,
             _ => scale.nonlinear_iterations,
         }
@@ -263,7 +270,8 @@ fn run_job(
         Method::RlmpcTd => run_rlmpc(job, RlmpcMethod::Td, scale, &dir, bar)?,
         Method::RlmpcDpg => run_rlmpc(job, RlmpcMethod::Dpg, scale, &dir, bar)?,
         Method::PdpOffline if job.task == Task::Voltage => run_pdp_voltage(job, scale, &dir, bar)?,
-        Method::PdpOffline => run_pdp(job, scale, &dir, bar)?,
+        Method::PdpOffline => run_pdp(job, PdpParameterisation::TrueForm, scale, &dir, bar)?,
+        Method::PdpTable1 => run_pdp(job, PdpParameterisation::Table1, scale, &dir, bar)?,
     };
     result.wall_time_s = start.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&result)
@@ -405,6 +413,7 @@ fn pdp_checkpoint_due(done: usize, iterations: usize) -> bool {
 
 fn run_pdp(
     job: &Job,
+    parameterisation: PdpParameterisation,
     scale: &Scale,
     dir: &Path,
     bar: &ProgressBar,
@@ -416,6 +425,7 @@ fn run_pdp(
     let settings = PdpSettings {
         seed: job.seed,
         iterations,
+        parameterisation,
         ..PdpSettings::for_task(task)
     };
     let ckpt = dir.join("checkpoint.json");

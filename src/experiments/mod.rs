@@ -2,8 +2,9 @@
 //!
 //! * **Figure 2** ([`figure2`]): control cost against training iteration on the cart-pole, the
 //!   robot arm and the quadrotor for DiffOP (Step), DiffOP (Traj), RLMPC-TD and RLMPC-DPG (mean
-//!   over the run seeds and the 20th–80th percentile band), PDP (Offline) as a horizontal line
-//!   and the optimal open-loop cost as a dotted line.
+//!   over the run seeds and the 20th–80th percentile band), PDP (Offline) as horizontal lines
+//!   (PDP's own parameterisation, and DiffOP's Table-1 parameterisation from DiffOP's θ(0)) and
+//!   the optimal open-loop cost as a dotted line.
 //! * **Table 2** ([`table2`]): transient and steady-state cost over the voltage test scenarios
 //!   for every implemented method, the gradient-flow controller, the untrained policy and the
 //!   published rows (marked as such).

@@ -315,6 +315,15 @@ pub struct TrainConfig {
     /// h = 1). `false` (default): the paper's eq. (8).
     #[serde(default)]
     pub reward_to_go: bool,
+    /// Antithetic pairs: trajectories 2p and 2p + 1 share their initial state (scenario) and
+    /// exploration stream, the second drawing −ε where the first draws ε (same law: the window
+    /// is symmetric). Each trajectory is still an exact REINFORCE sample, so ĝ stays unbiased;
+    /// in a pair the terms of the cost even in ε cancel, ε(L(u*+ε) − L(u*−ε)) = 2ε∇L·ε + O(ε⁴),
+    /// which removes the second-order noise left near an optimum (open-loop Traj: exactly, the
+    /// baseline cancels too). Needs an even N and no leave-one-out baseline (the partner's cost
+    /// depends on the own noise). `false` (default): independent trajectories, as the paper.
+    #[serde(default)]
+    pub antithetic: bool,
     /// Divide the weight by L_ref = max(|mean L at k = 0|, 1e-8), frozen.
     pub normalize_cost: bool,
     /// Update rule.
@@ -440,6 +449,7 @@ impl TrainConfig {
             // voltage Traj (h = 30: −6.807 / −6.757 / −6.810 / −6.806 / −6.804, unchanged) nor
             // on the arm (Step 164.9 vs 165.1 after 300 iterations).
             reward_to_go: preset == Preset::Default && task == Task::Voltage && mode == Mode::Step,
+            antithetic: false,
             normalize_cost,
             optimizer,
             // PROJECT DEFAULT: on the arm, unclipped η = 0.1 steps (‖ĝ‖ spikes to ~25) threw θ
@@ -544,6 +554,19 @@ impl TrainConfig {
         }
         if self.batch == 0 {
             return bad("batch size N must be at least 1".into());
+        }
+        if self.antithetic && self.batch % 2 == 1 {
+            return bad(format!(
+                "antithetic pairs need an even batch size N, got {}",
+                self.batch
+            ));
+        }
+        if self.antithetic && self.baseline == Baseline::LeaveOneOut {
+            return bad(
+                "antithetic pairs cannot use the leave-one-out baseline (a trajectory's \
+                 partner depends on its noise, which biases ĝ); use `deterministic` or `none`"
+                    .into(),
+            );
         }
         if self.baseline == Baseline::LeaveOneOut && self.batch < 2 {
             return bad("the leave-one-out baseline needs a batch size N ≥ 2".into());

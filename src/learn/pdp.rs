@@ -2,7 +2,9 @@
 //! (Jin et al. 2020; `ALGORITHMS.md` §11.1).
 //!
 //! The policy is PDP's own parameterisation ([`TrueFormPolicy`], θ_PDP = (φ_f, w)) solved over
-//! the whole episode (H = T). Demonstrations are the true optimal trajectories from the demo
+//! the whole episode (H = T), or, with [`PdpParameterisation::Table1`] (the spec's option),
+//! DiffOP's Table-1 policy ([`Table1Policy`], θ = (θ_c, θ_H, θ_f)) started from DiffOP's θ(0)
+//! of the same run seed — apples-to-apples with DiffOP (Traj). Demonstrations are the true optimal trajectories from the demo
 //! initial states. The loss and its gradient are
 //!
 //! ```text
@@ -23,7 +25,8 @@
 use crate::envs::nonlinear::{demo_states, NonlinearEnv};
 use crate::envs::{Env, EnvError};
 use crate::learn::checkpoint::{bits, differing_fields, unbits, write_atomic};
-use crate::model::tasks::{NonlinearTask, TrueFormPolicy};
+use crate::model::tasks::init::theta0_nonlinear_with;
+use crate::model::tasks::{NonlinearTask, Table1Policy, TrueFormPolicy};
 use crate::model::OcpModel;
 use crate::sensitivity::{self, Seed, SensitivityError};
 use crate::solver::{SolverError, SolverSettings, Status, WarmStart, Workspace};
@@ -62,6 +65,20 @@ pub enum PdpError {
     Checkpoint(String),
 }
 
+/// The parameters PDP (Offline) learns (`ALGORITHMS.md` §11.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PdpParameterisation {
+    /// PDP's own (default): θ_PDP = (φ_f, w), the physical parameters and the true-form cost
+    /// weights ([`TrueFormPolicy`]); θ⁰ = θ_true + σ₀(U − ½) on all entries. It contains the
+    /// true model and cost, so imitation of optimal demonstrations can reach the optimum.
+    #[default]
+    TrueForm,
+    /// DiffOP's Table-1 parameterisation θ = (θ_c, θ_H, θ_f) ([`Table1Policy`]), from DiffOP's
+    /// θ(0) of the run seed (unit weights, θ_f = φ_true + σ₀(U − ½)); the floor applies to θ_f.
+    Table1,
+}
+
 /// Settings of PDP (Offline).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,6 +98,8 @@ pub struct PdpSettings {
     pub warm_start: bool,
     /// Solver settings.
     pub solver: SolverSettings,
+    /// Which parameters are learned (default: PDP's own).
+    pub parameterisation: PdpParameterisation,
 }
 
 impl Default for PdpSettings {
@@ -105,6 +124,7 @@ impl PdpSettings {
             phi_floor: 0.05,
             warm_start: false,
             solver: SolverSettings::default(),
+            parameterisation: PdpParameterisation::TrueForm,
         }
     }
 
@@ -114,6 +134,12 @@ impl PdpSettings {
             return Err(PdpError::Settings(format!(
                 "lr must be > 0, got {}",
                 self.lr
+            )));
+        }
+        if !(self.phi_floor.is_finite() && self.phi_floor > 0.0) {
+            return Err(PdpError::Settings(format!(
+                "phi_floor must be finite and > 0, got {}",
+                self.phi_floor
             )));
         }
         if !(self.sigma0.is_finite() && self.sigma0 >= 0.0) {
@@ -177,11 +203,42 @@ pub fn initial_theta<R: Rng + ?Sized>(
     th
 }
 
+/// The policy problem PDP differentiates.
+#[derive(Clone, Debug)]
+enum PdpModel {
+    TrueForm(TrueFormPolicy),
+    Table1(Table1Policy),
+}
+
+impl PdpModel {
+    fn new(task: NonlinearTask, p: PdpParameterisation) -> Self {
+        match p {
+            PdpParameterisation::TrueForm => PdpModel::TrueForm(TrueFormPolicy::new(task)),
+            PdpParameterisation::Table1 => PdpModel::Table1(Table1Policy::new(task)),
+        }
+    }
+
+    /// The entries of θ that are physical parameters (floored after every update).
+    fn physical(&self) -> std::ops::Range<usize> {
+        match self {
+            PdpModel::TrueForm(m) => 0..m.n_phi(),
+            PdpModel::Table1(m) => 2 * m.task.nm().0..m.n_theta(),
+        }
+    }
+
+    fn workspace(&self, horizon: usize, solver: &SolverSettings) -> Result<Workspace, PdpError> {
+        Ok(match self {
+            PdpModel::TrueForm(m) => Workspace::new(m, horizon, solver.clone())?,
+            PdpModel::Table1(m) => Workspace::new(m, horizon, solver.clone())?,
+        })
+    }
+}
+
 /// PDP (Offline) state: demonstrations, one workspace per demonstration and θ.
 #[derive(Debug)]
 pub struct Pdp {
     task: NonlinearTask,
-    model: TrueFormPolicy,
+    model: PdpModel,
     demos: Vec<Demo>,
     workspaces: Vec<Workspace>,
     settings: PdpSettings,
@@ -194,11 +251,18 @@ impl Pdp {
         settings.validate()?;
         let demos = demonstrations(task, &settings.solver)?;
         let mut rng = crate::rng::stream(settings.seed, crate::rng::Stream::ThetaInit);
-        let theta = initial_theta(task, &settings, &mut rng);
-        let model = TrueFormPolicy::new(task);
+        let theta = match settings.parameterisation {
+            PdpParameterisation::TrueForm => initial_theta(task, &settings, &mut rng),
+            // DiffOP's θ(0) of the same seed (the trainer draws it from the same stream).
+            PdpParameterisation::Table1 => {
+                theta0_nonlinear_with(task, settings.sigma0, settings.phi_floor, &mut rng)
+                    .map_err(|e| PdpError::Settings(e.to_string()))?
+            }
+        };
+        let model = PdpModel::new(task, settings.parameterisation);
         let workspaces = demos
             .iter()
-            .map(|_| Workspace::new(&model, task.episode_len(), settings.solver.clone()))
+            .map(|_| model.workspace(task.episode_len(), &settings.solver))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             task,
@@ -268,35 +332,52 @@ impl Pdp {
     /// parallel; the sum is taken in demo order, so the result does not depend on threads).
     pub fn loss_and_grad(&mut self) -> Result<(f64, Vec<f64>), PdpError> {
         let start = self.progress.start(self.settings.warm_start);
-        let (model, theta, demos) = (&self.model, &self.progress.state.theta, &self.demos);
-        let parts: Vec<Result<(f64, Vec<f64>), PdpError>> = self
-            .workspaces
-            .par_iter_mut()
-            .zip(demos.par_iter())
-            .enumerate()
-            .map(|(k, (ws, demo))| {
-                let x0 = &demo.x[..model.dims().n];
-                imitation_term(ws, model, k, x0, theta, &[], start, &demo.x, &demo.u)
-            })
-            .collect();
-        average_terms(parts, theta.len())
+        let (theta, demos) = (&self.progress.state.theta, &self.demos);
+        match &self.model {
+            PdpModel::TrueForm(m) => batch_terms(m, &mut self.workspaces, demos, theta, start),
+            PdpModel::Table1(m) => batch_terms(m, &mut self.workspaces, demos, theta, start),
+        }
     }
 
     /// One gradient step; returns the loss before the update.
     pub fn step(&mut self) -> Result<f64, PdpError> {
         let (loss, grad) = self.loss_and_grad()?;
         self.progress.descend(loss, &grad, self.settings.lr)?;
-        let nphi = self.model.n_phi();
-        for v in self.progress.state.theta.iter_mut().take(nphi) {
-            *v = v.max(self.settings.phi_floor);
+        let floor = self.settings.phi_floor;
+        for v in &mut self.progress.state.theta[self.model.physical()] {
+            *v = v.max(floor);
         }
         Ok(loss)
     }
 
     /// The true cost of the Traj policy with the current θ, averaged over the demo states.
     pub fn evaluate(&self) -> Result<f64, PdpError> {
-        evaluate_traj(self.task, &self.progress.state.theta, &self.settings.solver)
+        let (theta, solver) = (&self.progress.state.theta, &self.settings.solver);
+        match &self.model {
+            PdpModel::TrueForm(m) => evaluate_traj_with(self.task, m, theta, solver),
+            PdpModel::Table1(m) => evaluate_traj_with(self.task, m, theta, solver),
+        }
     }
+}
+
+/// The loss and ĝ of every demonstration (in parallel), averaged in demo order.
+fn batch_terms<M: OcpModel + Sync>(
+    model: &M,
+    workspaces: &mut [Workspace],
+    demos: &[Demo],
+    theta: &[f64],
+    start: WarmStart,
+) -> Result<(f64, Vec<f64>), PdpError> {
+    let parts: Vec<Result<(f64, Vec<f64>), PdpError>> = workspaces
+        .par_iter_mut()
+        .zip(demos.par_iter())
+        .enumerate()
+        .map(|(k, (ws, demo))| {
+            let x0 = &demo.x[..model.dims().n];
+            imitation_term(ws, model, k, x0, theta, &[], start, &demo.x, &demo.u)
+        })
+        .collect();
+    average_terms(parts, theta.len())
 }
 
 /// One demonstration's part of the imitation loss and of ĝ = ½∇ℓ: solve from `x0` (H = the
@@ -356,14 +437,24 @@ pub fn evaluate_traj(
     theta_pdp: &[f64],
     solver: &SolverSettings,
 ) -> Result<f64, PdpError> {
-    let model = TrueFormPolicy::new(task);
+    evaluate_traj_with(task, &TrueFormPolicy::new(task), theta_pdp, solver)
+}
+
+/// Mean true episode cost of the open-loop (H = T) plan of `model` with parameters `theta`,
+/// executed on the true plant of `task` from every demo state (cold solves).
+pub fn evaluate_traj_with<M: OcpModel>(
+    task: NonlinearTask,
+    model: &M,
+    theta: &[f64],
+    solver: &SolverSettings,
+) -> Result<f64, PdpError> {
     let t_len = task.episode_len();
-    let mut ws = Workspace::new(&model, t_len, solver.clone())?;
+    let mut ws = Workspace::new(model, t_len, solver.clone())?;
     let mut env = NonlinearEnv::new(task);
     let states = demo_states(task);
     let mut total = 0.0;
     for (k, x0) in states.iter().enumerate() {
-        let sol = ws.solve(&model, x0, theta_pdp, &[], WarmStart::Cold)?;
+        let sol = ws.solve(model, x0, theta, &[], WarmStart::Cold)?;
         if !sol.status.is_solved() {
             return Err(PdpError::SolveFailed {
                 demo: k,

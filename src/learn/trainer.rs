@@ -91,6 +91,9 @@ struct Rollout {
 pub struct Trainer {
     config: TrainConfig,
     sampler: TruncatedGaussian,
+    /// The antithetic partner of `sampler` (draws −ε), used by odd attempts when
+    /// [`TrainConfig::antithetic`] is set.
+    mirrored: TruncatedGaussian,
     state: TrainState,
 }
 
@@ -124,6 +127,7 @@ impl Trainer {
         }
         Ok(Self {
             config,
+            mirrored: sampler.clone().mirrored(),
             sampler,
             state,
         })
@@ -289,17 +293,28 @@ impl Trainer {
         Ok((g, mean))
     }
 
-    /// Trajectory number j with parameters θ.
+    /// Trajectory number j with parameters θ. Its streams (initial state, scenario,
+    /// exploration) are number j, or with antithetic pairs number ⌊j/2⌋, odd j drawing −ε.
     fn rollout(&self, theta: &[f64], j: u64) -> Result<Rollout, Abort> {
+        let (id, sampler) = if self.config.antithetic {
+            let sampler = if j % 2 == 1 {
+                &self.mirrored
+            } else {
+                &self.sampler
+            };
+            (j / 2, sampler)
+        } else {
+            (j, &self.sampler)
+        };
         let mut rng_e = stream(self.config.seed, Stream::Exploration);
-        rng_e.set_stream(j);
+        rng_e.set_stream(id);
         match self.config.task.nonlinear() {
             Some(task) => {
                 let mut rng_x = stream(self.config.seed, Stream::InitialState);
-                rng_x.set_stream(j);
-                self.rollout_nonlinear(task, theta, &mut rng_x, &mut rng_e)
+                rng_x.set_stream(id);
+                self.rollout_nonlinear(task, theta, sampler, &mut rng_x, &mut rng_e)
             }
-            None => self.rollout_voltage(theta, j, &mut rng_e),
+            None => self.rollout_voltage(theta, id, sampler, &mut rng_e),
         }
     }
 
@@ -317,6 +332,7 @@ impl Trainer {
         &self,
         task: NonlinearTask,
         theta: &[f64],
+        sampler: &TruncatedGaussian,
         rng_x: &mut ChaCha8Rng,
         rng_e: &mut ChaCha8Rng,
     ) -> Result<Rollout, Abort> {
@@ -330,7 +346,7 @@ impl Trainer {
         let mut t = 0;
         while t < big_t {
             let k = self.config.h.min(big_t - t);
-            let u = acc.decide(&mut policy, &self.sampler, &x, k, t, rng_e)?;
+            let u = acc.decide(&mut policy, sampler, &x, k, t, rng_e)?;
             for ui in u.chunks(m) {
                 let step = env.step(ui)?;
                 acc.step_costs.push(step.cost);
@@ -362,6 +378,7 @@ impl Trainer {
         &self,
         theta: &[f64],
         j: u64,
+        sampler: &TruncatedGaussian,
         rng_e: &mut ChaCha8Rng,
     ) -> Result<Rollout, Abort> {
         let seed = u32::try_from(VOLTAGE_TRAIN_SEED0 + j).map_err(|_| {
@@ -379,7 +396,7 @@ impl Trainer {
         while t < big_t {
             let k = self.config.h.min(big_t - t);
             let x = env.policy_state();
-            let u = acc.decide(&mut policy, &self.sampler, &x, k, t, rng_e)?;
+            let u = acc.decide(&mut policy, sampler, &x, k, t, rng_e)?;
             // The score used the sampled, pre-saturation increment; the plant saturates.
             for ui in u.chunks(3) {
                 let step = env.step_u([ui[0], ui[1], ui[2]])?;

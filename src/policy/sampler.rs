@@ -326,6 +326,8 @@ pub struct TruncatedGaussian {
     lower_tail: f64,
     /// The branch used by [`TruncatedGaussian::sample_noise`].
     method: SamplingMethod,
+    /// Draw −ε instead of ε ([`TruncatedGaussian::mirrored`]).
+    mirrored: bool,
 }
 
 impl TruncatedGaussian {
@@ -355,7 +357,22 @@ impl TruncatedGaussian {
             mass,
             lower_tail,
             method,
+            mirrored: false,
         })
+    }
+
+    /// The antithetic partner: every draw is −ε where this sampler, from the same generator
+    /// state, draws ε. The window is symmetric, so the law is the same; a pair of episodes
+    /// driven by one generator stream, one with each sampler, is an antithetic pair (their
+    /// REINFORCE weights cancel the even-order terms of the cost in ε).
+    pub fn mirrored(mut self) -> Self {
+        self.mirrored = !self.mirrored;
+        self
+    }
+
+    /// Whether draws are negated ([`TruncatedGaussian::mirrored`]).
+    pub fn is_mirrored(&self) -> bool {
+        self.mirrored
     }
 
     /// The same law drawn with `method` instead of the automatic choice; for tests and
@@ -417,8 +434,19 @@ impl TruncatedGaussian {
     ///
     /// * rejection: repeat ε = σ·n, n ~ [`StandardNormal`], until |ε| ≤ b;
     /// * inverse CDF: ε = σΦ⁻¹(Φ(−b/σ) + U·Z), U = `rng.random::<f64>()`, clamped to [−b, b]
-    ///   (the clamp only absorbs round-off at the window's edges).
+    ///   (the clamp only absorbs round-off at the window's edges);
+    ///
+    /// negated by a [`TruncatedGaussian::mirrored`] sampler.
     pub fn sample_noise<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        let eps = self.draw(rng);
+        if self.mirrored {
+            -eps
+        } else {
+            eps
+        }
+    }
+
+    fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         match self.method {
             SamplingMethod::Rejection => loop {
                 let n: f64 = StandardNormal.sample(rng);
