@@ -383,6 +383,10 @@ fn batch_terms<M: OcpModel + Sync>(
 /// One demonstration's part of the imitation loss and of ĝ = ½∇ℓ: solve from `x0` (H = the
 /// demonstration's length) and return (‖ζ* − ζ^d‖², (∂ζ*/∂θ)ᵀ(ζ* − ζ^d)) with one VJP.
 /// `demo_x` and `demo_u` are stacked stage-major ((H+1)·n and H·m entries).
+///
+/// A cold solve that fails (a cold swing-up with a poor model can end `NumericalError`) is
+/// retried once from the demonstration itself as the primal guess, which is always at hand; a
+/// run whose cold solves all succeed is unaffected.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn imitation_term<M: OcpModel>(
     ws: &mut Workspace,
@@ -395,7 +399,11 @@ pub(crate) fn imitation_term<M: OcpModel>(
     demo_x: &[f64],
     demo_u: &[f64],
 ) -> Result<(f64, Vec<f64>), PdpError> {
-    let sol = ws.solve(model, x0, theta, ctx, start)?;
+    let mut sol = ws.solve(model, x0, theta, ctx, start)?;
+    if !sol.status.is_polished() && start == WarmStart::Cold {
+        ws.set_guess(demo_x, demo_u)?;
+        sol = ws.solve(model, x0, theta, ctx, WarmStart::Current)?;
+    }
     if !sol.status.is_polished() {
         return Err(PdpError::SolveFailed {
             demo,

@@ -243,7 +243,8 @@ impl Workspace {
             let (obj_slope, viol) = self.merit_parts(tau);
             // (Only for a violation above round-off: dividing by a rounding-level ‖c‖₁ would
             // blow ν up and stall the line search.)
-            if viol > 1e-9 * (1.0 + self.zeta_scale()) {
+            let infeasible = viol > 1e-9 * (1.0 + self.zeta_scale());
+            if infeasible {
                 let quad = self.step_curvature().max(0.0);
                 nu = nu.max((obj_slope + 0.5 * quad) / (0.9 * viol));
             }
@@ -286,6 +287,28 @@ impl Workspace {
                     break;
                 }
                 alpha *= 0.5;
+            }
+            let mut feasible_search = feasible_search;
+            if !accepted && feasible_search && infeasible {
+                // The one iterate that is not a rollout (a cold rollout that left the finite
+                // range was replaced by x_init at every stage) and no finite, lower rollout
+                // along the step (an unstable model): take a multiple-shooting step instead,
+                // x + αdx and u + αdu on the ℓ1 merit φ + ν‖c‖₁, which closes the defects.
+                feasible_search = false;
+                let phi0 = self.merit(model, false, tau, nu);
+                let dphi = obj_slope - nu * viol;
+                let slack = 10.0 * f64::EPSILON * phi0.abs().max(1.0);
+                alpha = 1.0;
+                for _ in 0..self.settings.max_backtracks {
+                    self.trial_point(alpha);
+                    let phi = self.merit(model, true, tau, nu);
+                    if phi.is_finite() && phi <= phi0 + self.settings.armijo * alpha * dphi + slack
+                    {
+                        accepted = true;
+                        break;
+                    }
+                    alpha *= 0.5;
+                }
             }
             if trace_enabled() {
                 eprintln!(

@@ -498,3 +498,32 @@ fn diverging_cold_rollout_still_solves() {
     }
     panic!("the u = 0 rollout was expected to overflow");
 }
+
+/// The same when no rollout along the Newton step is finite either (the cart-pole with a learned
+/// cart mass of 0.08 from the PDP Table-1 imitation of run seed 4, iteration 27: every trial of
+/// the feasible line search overflowed and the solve ended `NumericalError`): the solver then
+/// takes multiple-shooting steps on the ℓ1 merit, which close the defects, and finishes.
+#[test]
+fn unstable_model_whose_feasible_trials_overflow_still_solves() {
+    let task = NonlinearTask::Cartpole;
+    let model = Table1Policy::new(task);
+    let theta = [
+        0.9890368628366876,
+        1.0056952648946687,
+        0.9785048059756194,
+        0.9838257186855204,
+        0.9998785727834876,
+        0.999735325918872,
+        0.9999335862518919,
+        0.9996955929702229,
+        0.07947090837955516,
+        0.8179416240051338,
+        1.141422158508976,
+    ];
+    let x0 = diffop::envs::nonlinear::demo_states(task)[1].clone();
+    let mut ws = Workspace::new(&model, task.episode_len(), SolverSettings::default()).unwrap();
+    let sol = ws.solve(&model, &x0, &theta, &[], WarmStart::Cold).unwrap();
+    assert!(sol.status.is_polished(), "{:?}", sol.status);
+    let r = super::common::kkt_check(&model, &x0, &theta, &[], sol);
+    super::common::assert_kkt("cart-pole, unstable learned model", &r, 1e-8);
+}
