@@ -30,7 +30,7 @@ Full protocol (RESULTS.md §6.2, 7.2): K = 500 iterations × N = 10 episodes per
 nonlinear tasks, 1000 iterations (10,000 trajectories) on the voltage task, PDP with 10⁴
 iterations (voltage 2000) in its own parameterisation and, on the nonlinear tasks, also in
 DiffOP's Table-1 parameterisation from DiffOP's θ(0) (pdp-table1, ALGORITHMS.md §11.1 option),
-500 voltage test scenarios, 5 run seeds. About 18 minutes on 2 cores (the quadrotor and the
+500 voltage test scenarios, 5 run seeds. About 14 minutes on 2 cores (the quadrotor and the
 voltage evaluations dominate); --quick runs 4 iterations, 5 PDP iterations and 20 test
 scenarios in a few minutes, to check the pipeline.
 
