@@ -15,7 +15,7 @@
 //! whole program, so a native function only runs the exact program it came from). Every other
 //! model runs on a small interpreter; both give bitwise identical results.
 //!
-//! A model opts in with [`OcpModel::symbolic_key`](super::OcpModel::symbolic_key) (a key that
+//! A model opts in with [`OcpModel::symbolic_key`] (a key that
 //! determines its functions, together with the stage index) and has no context (n_ctx = 0).
 //! A recording that meets a comparison or another value-dependent operation is rejected and
 //! the tape is used. Programs are compiled once per process and shared between workspaces:
