@@ -36,6 +36,7 @@
 
 pub mod eq_riccati;
 mod ipm;
+mod line_search;
 mod polish;
 pub mod riccati;
 pub mod settings;

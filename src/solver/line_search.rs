@@ -1,0 +1,267 @@
+//! Steps and merit of the interior-point line search: fraction-to-the-boundary step limits,
+//! the model rollouts (the current guess and the feasible trials with Riccati feedback), the
+//! trial points of a multiple-shooting step, the objective and the ℓ1 merit with its slope.
+
+use super::workspace::Workspace;
+use crate::linalg::{all_finite, norm_inf};
+use crate::model::OcpModel;
+
+/// Fraction-to-the-boundary parameter.
+const FTB: f64 = 0.995;
+
+impl Workspace {
+    /// Largest primal and dual steps keeping s and μ positive (fraction to the boundary).
+    pub(super) fn max_steps(&self) -> (f64, f64) {
+        let mut ap = 1.0f64;
+        let mut ad = 1.0f64;
+        for i in 0..=self.h {
+            for j in 0..self.q[i] {
+                let ds = self.ds[i][j];
+                if ds < 0.0 {
+                    ap = ap.min(-FTB * self.s[i][j] / ds);
+                }
+                let dm = self.mu_new[i][j] - self.mu[i][j];
+                if dm < 0.0 {
+                    ad = ad.min(-FTB * self.mu[i][j] / dm);
+                }
+            }
+        }
+        (ap, ad)
+    }
+
+    /// x ← rollout of the current controls from x_init (x_{i+1} = f(x_i, u_i)).
+    ///
+    /// An unstable model (learned parameters, say) can leave the finite range along the
+    /// rollout of the guessed controls. When a state is not finite or exceeds
+    /// `ROLLOUT_LIMIT` × max(1, ‖x_init‖∞), the rollout is discarded and every state is set to
+    /// x_init (a linearization far out along a diverging rollout gives gains that cannot
+    /// bring the closed loop back). The guess then has dynamics defects, which the first
+    /// Newton step closes: its forward pass simulates the closed loop with the Riccati gains.
+    pub(super) fn rollout_current<M: OcpModel>(&mut self, model: &M) {
+        const ROLLOUT_LIMIT: f64 = 1e8;
+        self.x[0].copy_from(&self.x_init);
+        let limit = ROLLOUT_LIMIT * norm_inf(self.x_init.as_slice()).max(1.0);
+        for i in 0..self.h {
+            let (lo, hi) = self.x.split_at_mut(i + 1);
+            model.dynamics(
+                i,
+                lo[i].as_slice(),
+                self.u[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+                hi[0].as_mut_slice(),
+            );
+            let next = hi[0].as_slice();
+            if !all_finite(next) || norm_inf(next) > limit {
+                for xj in &mut self.x[1..] {
+                    xj.copy_from(&self.x_init);
+                }
+                break;
+            }
+        }
+    }
+
+    /// Nonlinear rollout trial (DDP forward pass): u_i = ū_i + α du_i + K_i (x_i − x̄_i − α dx_i).
+    pub(super) fn rollout_trial<M: OcpModel>(&mut self, model: &M, alpha: f64) {
+        let n = self.n;
+        self.xt[0].copy_from(&self.x_init);
+        for i in 0..self.h {
+            // e = x_t − x̄ − α dx
+            for j in 0..n {
+                self.fbuf[j] = self.xt[i][j] - self.x[i][j] - alpha * self.dx[i][j];
+            }
+            let ut = &mut self.ut[i];
+            ut.copy_from(&self.u[i]);
+            ut.axpy(alpha, &self.du[i], 1.0);
+            let k = self.riccati.gain(i);
+            for r in 0..self.m {
+                let mut v = 0.0;
+                for j in 0..n {
+                    v += k[(r, j)] * self.fbuf[j];
+                }
+                ut[r] += v;
+            }
+            let (lo, hi) = self.xt.split_at_mut(i + 1);
+            model.dynamics(
+                i,
+                lo[i].as_slice(),
+                self.ut[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+                hi[0].as_mut_slice(),
+            );
+        }
+    }
+
+    /// Objective J at the current or trial point (+∞ if not finite).
+    pub(super) fn objective<M: OcpModel>(&self, model: &M, trial: bool) -> f64 {
+        let (xs, us) = if trial {
+            (&self.xt, &self.ut)
+        } else {
+            (&self.x, &self.u)
+        };
+        let mut j = 0.0;
+        for i in 0..self.h {
+            j += model.stage_cost(
+                i,
+                xs[i].as_slice(),
+                us[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+            );
+        }
+        j += model.terminal_cost(xs[self.h].as_slice(), &self.theta, &self.ctx);
+        let finite = j.is_finite() && xs.iter().all(|v| v.iter().all(|a| a.is_finite()));
+        if finite {
+            j
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    pub(super) fn trial_point(&mut self, alpha: f64) {
+        let h = self.h;
+        for i in 0..=h {
+            self.xt[i].copy_from(&self.x[i]);
+            self.xt[i].axpy(alpha, &self.dx[i], 1.0);
+            if self.q[i] > 0 {
+                self.st[i].copy_from(&self.s[i]);
+                self.st[i].axpy(alpha, &self.ds[i], 1.0);
+            }
+        }
+        for i in 0..h {
+            self.ut[i].copy_from(&self.u[i]);
+            self.ut[i].axpy(alpha, &self.du[i], 1.0);
+        }
+    }
+
+    /// ℓ1 merit φ = J − τ Σ ln s + ν (‖defects‖₁ + ‖g + s‖₁) at the current (`trial = false`)
+    /// or trial point. +∞ when the model returns non-finite values.
+    pub(super) fn merit<M: OcpModel>(&mut self, model: &M, trial: bool, tau: f64, nu: f64) -> f64 {
+        let h = self.h;
+        let (xs, us, ss) = if trial {
+            (&self.xt, &self.ut, &self.st)
+        } else {
+            (&self.x, &self.u, &self.s)
+        };
+        let mut phi = 0.0;
+        let mut viol = norm1_diff(self.x_init.as_slice(), xs[0].as_slice());
+        for i in 0..h {
+            phi += model.stage_cost(
+                i,
+                xs[i].as_slice(),
+                us[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+            );
+            model.dynamics(
+                i,
+                xs[i].as_slice(),
+                us[i].as_slice(),
+                &self.theta,
+                &self.ctx,
+                &mut self.fbuf,
+            );
+            viol += norm1_diff(&self.fbuf, xs[i + 1].as_slice());
+            let qi = self.q[i];
+            if qi > 0 {
+                model.path_constraints(
+                    i,
+                    xs[i].as_slice(),
+                    us[i].as_slice(),
+                    &self.theta,
+                    &self.ctx,
+                    &mut self.gbuf[..qi],
+                );
+                for j in 0..qi {
+                    let s = ss[i][j];
+                    if s <= 0.0 {
+                        return f64::INFINITY;
+                    }
+                    phi -= tau * s.ln();
+                    viol += (self.gbuf[j] + s).abs();
+                }
+            }
+        }
+        phi += model.terminal_cost(xs[h].as_slice(), &self.theta, &self.ctx);
+        let qh = self.q[h];
+        if qh > 0 {
+            model.terminal_constraints(
+                xs[h].as_slice(),
+                &self.theta,
+                &self.ctx,
+                &mut self.gbuf[..qh],
+            );
+            for j in 0..qh {
+                let s = ss[h][j];
+                if s <= 0.0 {
+                    return f64::INFINITY;
+                }
+                phi -= tau * s.ln();
+                viol += (self.gbuf[j] + s).abs();
+            }
+        }
+        let v = phi + nu * viol;
+        if v.is_finite() {
+            v
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// dᵀ H d of the Newton step with the LQ Hessians.
+    pub(super) fn step_curvature(&self) -> f64 {
+        let (n, h) = (self.n, self.h);
+        let mut q = 0.0;
+        for i in 0..=h {
+            let k = if i < h { n + self.m } else { n };
+            let hm = self.lq_hessians().stage_hessian(i);
+            let z = |j: usize| {
+                if j < n {
+                    self.dx[i][j]
+                } else {
+                    self.du[i][j - n]
+                }
+            };
+            for a in 0..k {
+                let za = z(a);
+                if za == 0.0 {
+                    continue;
+                }
+                for b in 0..k {
+                    q += za * hm[b * k + a] * z(b);
+                }
+            }
+        }
+        q
+    }
+
+    /// (∇φ_τᵀ d, ‖c‖₁): the slope of the barrier objective along the step and the ℓ1 norm of
+    /// the constraint violation (dynamics, x_0, g + s).
+    pub(super) fn merit_parts(&self, tau: f64) -> (f64, f64) {
+        let (n, h) = (self.n, self.h);
+        let mut d = 0.0;
+        let mut viol = self.x0_defect.iter().map(|v| v.abs()).sum::<f64>();
+        for i in 0..=h {
+            let b = &self.blocks[i];
+            for j in 0..n {
+                d += b.cx[j] * self.dx[i][j];
+            }
+            if i < h {
+                for j in 0..self.m {
+                    d += b.cu[j] * self.du[i][j];
+                }
+                viol += self.defect[i].iter().map(|v| v.abs()).sum::<f64>();
+            }
+            for j in 0..self.q[i] {
+                d -= tau * self.ds[i][j] / self.s[i][j];
+                viol += (b.g[j] + self.s[i][j]).abs();
+            }
+        }
+        (d, viol)
+    }
+}
+
+fn norm1_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
