@@ -79,6 +79,17 @@ fn table1_parameterisation_starts_from_diffop_theta0_and_descends() {
         parameterisation: PdpParameterisation::Table1,
         ..PdpSettings::for_task(task)
     };
+    for bad in [0.0, -1.0, f64::NAN] {
+        let e = Pdp::new(
+            task,
+            PdpSettings {
+                phi_floor: bad,
+                ..settings.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("phi_floor"), "{e}");
+    }
     let mut pdp = Pdp::new(task, settings.clone()).unwrap();
     let mut config = TrainConfig::preset(Task::Arm, Mode::Traj, Preset::Default);
     config.seed = 3;

@@ -173,13 +173,14 @@ impl Workspace {
                     &self.ctx,
                     &mut self.gbuf[..qi],
                 );
-                for j in 0..qi {
-                    let s = ss[i][j];
-                    if s <= 0.0 {
-                        return f64::INFINITY;
-                    }
-                    phi -= tau * s.ln();
-                    viol += (self.gbuf[j] + s).abs();
+                if !add_slack_terms(
+                    &self.gbuf[..qi],
+                    &ss[i].as_slice()[..qi],
+                    tau,
+                    &mut phi,
+                    &mut viol,
+                ) {
+                    return f64::INFINITY;
                 }
             }
         }
@@ -192,13 +193,14 @@ impl Workspace {
                 &self.ctx,
                 &mut self.gbuf[..qh],
             );
-            for j in 0..qh {
-                let s = ss[h][j];
-                if s <= 0.0 {
-                    return f64::INFINITY;
-                }
-                phi -= tau * s.ln();
-                viol += (self.gbuf[j] + s).abs();
+            if !add_slack_terms(
+                &self.gbuf[..qh],
+                &ss[h].as_slice()[..qh],
+                tau,
+                &mut phi,
+                &mut viol,
+            ) {
+                return f64::INFINITY;
             }
         }
         let v = phi + nu * viol;
@@ -264,4 +266,17 @@ impl Workspace {
 
 fn norm1_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
+
+/// Add one constraint block's barrier −τ Σ ln s_j to `phi` and its violation Σ |g_j + s_j| to
+/// `viol`, in order; false (nothing meaningful added) when a slack is not positive.
+fn add_slack_terms(g: &[f64], s: &[f64], tau: f64, phi: &mut f64, viol: &mut f64) -> bool {
+    for (&gj, &sj) in g.iter().zip(s) {
+        if sj <= 0.0 {
+            return false;
+        }
+        *phi -= tau * sj.ln();
+        *viol += (gj + sj).abs();
+    }
+    true
 }
