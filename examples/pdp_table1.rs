@@ -1,5 +1,5 @@
 //! PDP (Offline) imitation in DiffOP's Table-1 parameterisation, from DiffOP's θ(0) — the
-//! `ALGORITHMS.md` §11.1 "Option", apples-to-apples with DiffOP (Traj): the same loss
+//! `docs/spec/ALGORITHMS.md` §11.1 "Option", apples-to-apples with DiffOP (Traj): the same loss
 //! (‖x − x^d‖² + ‖u − u^d‖² over the demonstrations), ĝ = ½∇ℓ by one VJP per demonstration,
 //! plain gradient descent, cold solves, θ_f floored at 0.05 (`PdpParameterisation::Table1`,
 //! the `pdp-table1` rows of `diffop reproduce`). Prints the imitation loss and the Traj-policy

@@ -1,4 +1,4 @@
-//! Derivative-free search for Step-mode cost weights (`RESULTS.md` §6.2: "cost weights exist with
+//! Derivative-free search for Step-mode cost weights (`docs/spec/RESULTS.md` §6.2: "cost weights exist with
 //! which the Step-mode policy (true dynamics) comes within about 1 % of this optimum").
 //!
 //! The policy is the Table-1 problem with the true dynamics φ_f and learnable weights θ_c, θ_H;

@@ -28,6 +28,10 @@
 //! * [`learn`] — DiffOP training (Algorithm 1) and baselines;
 //! * [`envs`] — the true plants: cart-pole, arm, quadrotor, rocket, IEEE 13-bus voltage control;
 //! * [`experiments`] — presets, run directories, evaluation and plots.
+//!
+//! The specification the code implements — equations, constants, golden data and the published
+//! numbers — is in the repository under `docs/spec/` (`ENVIRONMENTS.md`, `ALGORITHMS.md`,
+//! `RESULTS.md`); comments cite it as "`docs/spec/ALGORITHMS.md` §N".
 
 #![warn(missing_docs)]
 // Index loops mirror the equations in the numeric kernels.

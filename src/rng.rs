@@ -1,4 +1,4 @@
-//! Random-number streams (`ENVIRONMENTS.md` §1.6).
+//! Random-number streams (`docs/spec/ENVIRONMENTS.md` §1.6).
 //!
 //! Each run seed s has three independent ChaCha8 streams, seeded with 1000·s + stream_id:
 //! θ(0) initialisation (1), initial states (2) and exploration noise (3). Separate streams keep

@@ -1,5 +1,5 @@
 //! Derivative blocks of every built-in model against central finite differences
-//! (`ALGORITHMS.md` §13 item 1).
+//! (`docs/spec/ALGORITHMS.md` §13 item 1).
 //!
 //! * first derivatives (f_x, f_u, c_x, c_u, g_x, g_u and the terminal c_x, g_x) against central
 //!   differences of `f64` evaluations;

@@ -1,4 +1,4 @@
-//! The nonlinear environments (`ENVIRONMENTS.md` §1–6): resets, episodes, costs, errors.
+//! The nonlinear environments (`docs/spec/ENVIRONMENTS.md` §1–6): resets, episodes, costs, errors.
 
 use diffop::dynamics::{quadrotor, rocket};
 use diffop::envs::nonlinear::{demo_states, episode_cost, true_stage_cost, true_terminal_cost};
@@ -345,7 +345,7 @@ fn true_costs_match_the_spec_formulas() {
     }
 }
 
-/// The oracle weights rewrite the true cost in Table-1 form: c = w_u · c_θ (`ENVIRONMENTS.md`
+/// The oracle weights rewrite the true cost in Table-1 form: c = w_u · c_θ (`docs/spec/ENVIRONMENTS.md`
 /// §6, test anchor), for the stage and the terminal cost.
 #[test]
 fn oracle_policy_cost_is_the_true_cost_over_wu() {

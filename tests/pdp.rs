@@ -38,7 +38,7 @@ fn check_half_gradient(
 fn arm_demonstrations_gradient_and_descent() {
     let task = NonlinearTask::Arm;
     let mut pdp = Pdp::new(task, PdpSettings::for_task(task)).unwrap();
-    // ENVIRONMENTS.md §6 reference optimal costs of the arm demonstrations.
+    // docs/spec/ENVIRONMENTS.md §6 reference optimal costs of the arm demonstrations.
     for (demo, reference) in pdp.demos().iter().zip([110.5, 187.3, 76.4, 180.2]) {
         assert!(
             (demo.cost - reference).abs() < 0.1,

@@ -97,7 +97,7 @@ fn tiny_reproduction_writes_every_artefact() {
         assert!(table.contains(m), "{m} missing in table 2");
     }
     assert!(table.contains(",published,"));
-    // cart-pole's optimum is the mean demonstration cost ≈ 661.2 (RESULTS.md §6.2)
+    // cart-pole's optimum is the mean demonstration cost ≈ 661.2 (docs/spec/RESULTS.md §6.2)
     let summary = std::fs::read_to_string(out.join("figure2/summary.csv")).unwrap();
     assert!(summary.contains(",661.2"), "{summary}");
     // a second call reads the finished jobs back: same table

@@ -1,4 +1,4 @@
-//! RLMPC-TD / RLMPC-DPG (ALGORITHMS.md §11.2–11.3): gradients against finite differences, the
+//! RLMPC-TD / RLMPC-DPG (docs/spec/ALGORITHMS.md §11.2–11.3): gradients against finite differences, the
 //! LSTD critic on synthetic data, short runs, determinism across thread counts, config checks.
 
 use diffop::learn::rlmpc::dpg::{dpg_gradient, lstd_system};

@@ -1,4 +1,4 @@
-//! Truncated-Gaussian exploration and the REINFORCE score (`ALGORITHMS.md` §4, §13 item 7).
+//! Truncated-Gaussian exploration and the REINFORCE score (`docs/spec/ALGORITHMS.md` §4, §13 item 7).
 
 use diffop::policy::normal;
 use diffop::policy::sampler::{

@@ -1,4 +1,4 @@
-//! θ(0) initialisation and the θ_f projection (`ENVIRONMENTS.md` §1.3, §1.4, §7.12).
+//! θ(0) initialisation and the θ_f projection (`docs/spec/ENVIRONMENTS.md` §1.3, §1.4, §7.12).
 
 use diffop::model::tasks::init::{
     project_theta_f, theta0_nonlinear, theta0_nonlinear_with, theta0_voltage, InitError, A_LINEAR,

@@ -1,4 +1,4 @@
-//! IEEE 13-bus voltage plant: golden data (`ENVIRONMENTS.md` §7.14), power-flow cross-checks,
+//! IEEE 13-bus voltage plant: golden data (`docs/spec/ENVIRONMENTS.md` §7.14), power-flow cross-checks,
 //! the linear model, the Table-2 metric and error handling.
 
 // Index loops over the three controlled buses compare several arrays side by side.

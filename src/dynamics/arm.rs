@@ -1,4 +1,4 @@
-//! Two-link planar robot arm (`ENVIRONMENTS.md` §3), g = 0. State (q₁, q₂, q̇₁, q̇₂); control: torques.
+//! Two-link planar robot arm (`docs/spec/ENVIRONMENTS.md` §3), g = 0. State (q₁, q₂, q̇₁, q̇₂); control: torques.
 
 use crate::model::{cst, Scalar};
 
@@ -61,7 +61,7 @@ pub fn f_c<S: Scalar>(x: &[S], u: &[S], phi: &[S], out: &mut [S]) {
     f_c_with_gravity(x, u, phi, ARM_GRAVITY, out)
 }
 
-/// True terminal cost h(x) = 1·(q₁ − π/2)² + 1·q₂² + 0.5·q̇₁² + 0.5·q̇₂² (`ENVIRONMENTS.md` §3.3).
+/// True terminal cost h(x) = 1·(q₁ − π/2)² + 1·q₂² + 0.5·q̇₁² + 0.5·q̇₂² (`docs/spec/ENVIRONMENTS.md` §3.3).
 #[inline]
 pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
     let mut h = cst::<S>(0.0);
@@ -72,7 +72,7 @@ pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
     h
 }
 
-/// True stage cost c(x, u) = h(x) + 0.01·‖u‖² (`ENVIRONMENTS.md` §3.3).
+/// True stage cost c(x, u) = h(x) + 0.01·‖u‖² (`docs/spec/ENVIRONMENTS.md` §3.3).
 #[inline]
 pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
     let mut uu = cst::<S>(0.0);

@@ -1,4 +1,4 @@
-//! Cart-pole (`ENVIRONMENTS.md` §2). State (x, q, ẋ, q̇) with q = 0 hanging down; control: force.
+//! Cart-pole (`docs/spec/ENVIRONMENTS.md` §2). State (x, q, ẋ, q̇) with q = 0 hanging down; control: force.
 
 use super::GRAVITY;
 use crate::model::{cst, Scalar};
@@ -32,7 +32,7 @@ pub fn f_c<S: Scalar>(x: &[S], u: &[S], phi: &[S], out: &mut [S]) {
     out[3] = ddq;
 }
 
-/// True terminal cost h(x) = 1·x² + 6·(q − π)² + 1·ẋ² + 1·q̇² (`ENVIRONMENTS.md` §2.3).
+/// True terminal cost h(x) = 1·x² + 6·(q − π)² + 1·ẋ² + 1·q̇² (`docs/spec/ENVIRONMENTS.md` §2.3).
 #[inline]
 pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
     let mut h = cst::<S>(0.0);
@@ -43,7 +43,7 @@ pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
     h
 }
 
-/// True stage cost c(x, u) = h(x) + 0.1·u² (`ENVIRONMENTS.md` §2.3).
+/// True stage cost c(x, u) = h(x) + 0.1·u² (`docs/spec/ENVIRONMENTS.md` §2.3).
 #[inline]
 pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
     let mut uu = cst::<S>(0.0);

@@ -1,6 +1,6 @@
 //! Physics of the nonlinear tasks, written once over a generic scalar.
 //!
-//! Each task module gives the continuous dynamics ẋ = f_c(x, u; φ) (`ENVIRONMENTS.md` §2–5)
+//! Each task module gives the continuous dynamics ẋ = f_c(x, u; φ) (`docs/spec/ENVIRONMENTS.md` §2–5)
 //! and its true parameters and costs. The environments ([`crate::envs`]) call them with `f64`
 //! and the true φ; the policy problems ([`crate::model::tasks`]) call them with dual numbers
 //! and the learnable θ_f. [`euler`] is the explicit forward-Euler step both use.
@@ -28,7 +28,7 @@ pub fn euler<S: Scalar>(x: &[S], xdot: &[S], dt: f64, out: &mut [S]) {
 }
 
 /// Direction-cosine matrix C(q) (inertial → body) of an unnormalised scalar-first quaternion
-/// (`ENVIRONMENTS.md` §4.2), row-major.
+/// (`docs/spec/ENVIRONMENTS.md` §4.2), row-major.
 #[inline]
 pub fn dcm<S: Scalar>(q: &[S]) -> [[S; 3]; 3] {
     let (q0, q1, q2, q3) = (q[0], q[1], q[2], q[3]);

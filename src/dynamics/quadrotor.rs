@@ -1,4 +1,4 @@
-//! 6-DoF quadrotor (`ENVIRONMENTS.md` §4). State (r, v, q, ω) ∈ ℝ¹³; control: four rotor thrusts.
+//! 6-DoF quadrotor (`docs/spec/ENVIRONMENTS.md` §4). State (r, v, q, ω) ∈ ℝ¹³; control: four rotor thrusts.
 
 use super::{dcm, euler_rotation, quat_rate, GRAVITY};
 use crate::model::{cst, Scalar};
@@ -47,7 +47,7 @@ pub fn f_c<S: Scalar>(x: &[S], u: &[S], phi: &[S], out: &mut [S]) {
     out[10..13].copy_from_slice(&wd);
 }
 
-/// True terminal cost h(x) = 1·‖r‖² + 1·‖v‖² + 5·tr(I₃ − C(q)) + 1·‖ω‖² (`ENVIRONMENTS.md`
+/// True terminal cost h(x) = 1·‖r‖² + 1·‖v‖² + 5·tr(I₃ − C(q)) + 1·‖ω‖² (`docs/spec/ENVIRONMENTS.md`
 /// §4.3). The trace is taken of the direction-cosine matrix of the (unnormalised) quaternion;
 /// it equals 4(q₁² + q₂² + q₃²) and does not depend on q₀ (§4.5).
 #[inline]
@@ -61,7 +61,7 @@ pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
         + sq(&x[10..13]) * WEIGHTS[3]
 }
 
-/// True stage cost c(x, u) = h(x) + 0.1·‖u‖² (`ENVIRONMENTS.md` §4.3): the thrust penalty is
+/// True stage cost c(x, u) = h(x) + 0.1·‖u‖² (`docs/spec/ENVIRONMENTS.md` §4.3): the thrust penalty is
 /// on ‖u‖² itself, not on the deviation from hover.
 #[inline]
 pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {

@@ -1,4 +1,4 @@
-//! 6-DoF rocket powered landing (`ENVIRONMENTS.md` §5). Inertial x-axis vertical.
+//! 6-DoF rocket powered landing (`docs/spec/ENVIRONMENTS.md` §5). Inertial x-axis vertical.
 
 use super::{dcm, euler_rotation, quat_rate, GRAVITY};
 use crate::model::{cst, Scalar};
@@ -49,7 +49,7 @@ pub fn tilt<S: Scalar>(q: &[S]) -> S {
     cst::<S>(4.0) * (a * a + b * b)
 }
 
-/// True terminal cost h(x) = 1·‖r‖² + 1·‖v‖² + 1·‖ω‖² + 50·tilt(q) (`ENVIRONMENTS.md` §5.3).
+/// True terminal cost h(x) = 1·‖r‖² + 1·‖v‖² + 1·‖ω‖² + 50·tilt(q) (`docs/spec/ENVIRONMENTS.md` §5.3).
 #[inline]
 pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
     let sq = |v: &[S]| v.iter().fold(cst::<S>(0.0), |a, &b| a + b * b);
@@ -59,7 +59,7 @@ pub fn true_terminal_cost<S: Scalar>(x: &[S]) -> S {
         + tilt(&x[6..10]) * WEIGHTS[3]
 }
 
-/// True stage cost c(x, u) = h(x) + 1·(u_y² + u_z²) + 0.1·‖u‖² (`ENVIRONMENTS.md` §5.3).
+/// True stage cost c(x, u) = h(x) + 1·(u_y² + u_z²) + 0.1·‖u‖² (`docs/spec/ENVIRONMENTS.md` §5.3).
 #[inline]
 pub fn true_stage_cost<S: Scalar>(x: &[S], u: &[S]) -> S {
     let side = u[1] * u[1] + u[2] * u[2];

@@ -1,4 +1,4 @@
-//! The true plants DiffOP learns on (`ENVIRONMENTS.md`).
+//! The true plants DiffOP learns on (`docs/spec/ENVIRONMENTS.md`).
 //!
 //! Every environment is the *true* system with the *true* cost, unknown to the policy. The
 //! interface follows the gymnasium habit: [`Env::reset`] draws an initial state from the task's

@@ -1,4 +1,4 @@
-//! The true plants of the four nonlinear tasks (`ENVIRONMENTS.md` §1–6).
+//! The true plants of the four nonlinear tasks (`docs/spec/ENVIRONMENTS.md` §1–6).
 //!
 //! ```text
 //! plant        x_{t+1} = x_t + dt · f_c(x_t, u_t; φ_f,true)      (explicit Euler, dt = 0.1)
@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI, SQRT_2};
 
-/// True stage cost c(x, u) of `task` (`ENVIRONMENTS.md` §2.3, §3.3, §4.3, §5.3), generic over
+/// True stage cost c(x, u) of `task` (`docs/spec/ENVIRONMENTS.md` §2.3, §3.3, §4.3, §5.3), generic over
 /// the scalar so that it can also be differentiated. `x` has length n, `u` length m.
 #[inline]
 pub fn true_stage_cost<S: Scalar>(task: NonlinearTask, x: &[S], u: &[S]) -> S {
@@ -54,7 +54,7 @@ pub fn true_terminal_cost<S: Scalar>(task: NonlinearTask, x: &[S]) -> S {
 }
 
 /// The PDP demonstration initial states x̄_k of `task`, in the order of the task tables
-/// (`ENVIRONMENTS.md` §2.3, §3.3, §4.3, §5.3). These are the evaluation states.
+/// (`docs/spec/ENVIRONMENTS.md` §2.3, §3.3, §4.3, §5.3). These are the evaluation states.
 pub fn demo_states(task: NonlinearTask) -> Vec<Vec<f64>> {
     match task {
         NonlinearTask::Cartpole => [0.0, -0.5, -0.25, 0.25, 0.5]
@@ -93,7 +93,7 @@ pub fn demo_states(task: NonlinearTask) -> Vec<Vec<f64>> {
 }
 
 /// Settings of a nonlinear environment. The defaults ([`NonlinearEnvSettings::for_task`]) are
-/// the project defaults of `ENVIRONMENTS.md` §2–6 (marked **[PROJECT DEFAULT]** there).
+/// the project defaults of `docs/spec/ENVIRONMENTS.md` §2–6 (marked **[PROJECT DEFAULT]** there).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NonlinearEnvSettings {
     /// Episode length T (number of control steps). Default: the PDP demonstration horizon
@@ -154,7 +154,7 @@ impl NonlinearEnvSettings {
 }
 
 /// The true plant of a nonlinear task: Euler steps of the true dynamics, true costs, episodes
-/// of T steps and the initial-state distribution of `ENVIRONMENTS.md` §1.5.
+/// of T steps and the initial-state distribution of `docs/spec/ENVIRONMENTS.md` §1.5.
 #[derive(Clone, Debug)]
 pub struct NonlinearEnv {
     task: NonlinearTask,
@@ -222,7 +222,7 @@ impl NonlinearEnv {
         &self.x
     }
 
-    /// The evaluation states: all demonstration states x̄_k, unperturbed (`ENVIRONMENTS.md`
+    /// The evaluation states: all demonstration states x̄_k, unperturbed (`docs/spec/ENVIRONMENTS.md`
     /// §1.5).
     pub fn evaluation_states(&self) -> Vec<Vec<f64>> {
         self.demos.clone()
@@ -329,7 +329,7 @@ impl Env for NonlinearEnv {
 }
 
 /// Episode cost L(τ) = Σ_{t<T} c(x_t, u_t) + h(x_T) of a trajectory of `task` with states
-/// `xs` = (x_0 … x_T) and actions `us` = (u_0 … u_{T−1}) (`ENVIRONMENTS.md` §1.2).
+/// `xs` = (x_0 … x_T) and actions `us` = (u_0 … u_{T−1}) (`docs/spec/ENVIRONMENTS.md` §1.2).
 ///
 /// Errors: `xs.len() ≠ us.len() + 1`, a state of the wrong length ([`EnvError::InvalidState`])
 /// or an action of the wrong length ([`EnvError::ActionDim`]).

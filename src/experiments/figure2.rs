@@ -1,4 +1,4 @@
-//! Figure 2: control cost against training iteration on the nonlinear tasks (`RESULTS.md` §6.2).
+//! Figure 2: control cost against training iteration on the nonlinear tasks (`docs/spec/RESULTS.md` §6.2).
 //!
 //! Files (under `figure2/`):
 //!
@@ -280,7 +280,7 @@ pub fn write(
             opt_cell(ratio, 3)
         );
     }
-    // RESULTS.md §9 checks
+    // docs/spec/RESULTS.md §9 checks
     let find = |task: Task, m: Method| {
         rows.iter()
             .find(|r| r.task == task && r.method == m)
@@ -315,7 +315,7 @@ pub fn write(
                 checks.push((
                     format!(
                         "{task}: DiffOP (Traj) {t:.2} < PDP (Offline, Table 1) {p:.2} \
-                         (ALGORITHMS.md §11.1 option: same parameterisation and θ(0))"
+                         (docs/spec/ALGORITHMS.md §11.1 option: same parameterisation and θ(0))"
                     ),
                     t < p,
                 ));
@@ -336,7 +336,7 @@ pub fn write(
             }
         }
     }
-    md.push_str("\nAcceptance checks (`RESULTS.md` §9):\n\n");
+    md.push_str("\nAcceptance checks (`docs/spec/RESULTS.md` §9):\n\n");
     for (c, ok) in &checks {
         let _ = writeln!(md, "- [{}] {c}", if *ok { "x" } else { " " });
     }

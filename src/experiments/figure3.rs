@@ -1,5 +1,5 @@
 //! Figure 3: voltage and reactive-power trajectories of DiffOP (Step) and DiffOP (Traj) before
-//! and after training (`RESULTS.md` §7.2).
+//! and after training (`docs/spec/RESULTS.md` §7.2).
 //!
 //! Test scenarios 0 (low voltage) and 1 (high voltage), evaluation limits, deterministic
 //! policies; the Traj policy re-plans every 30 steps. Plotted: run seed 0, t = 0 … 30, |V| and the

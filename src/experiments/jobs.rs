@@ -40,7 +40,7 @@ pub enum Method {
     /// PDP (Offline) imitation (PDP's own parameterisation; voltage: DiffOP's).
     PdpOffline,
     /// PDP (Offline) imitation in DiffOP's Table-1 parameterisation from DiffOP's θ(0)
-    /// (`ALGORITHMS.md` §11.1 option; nonlinear tasks).
+    /// (`docs/spec/ALGORITHMS.md` §11.1 option; nonlinear tasks).
     PdpTable1,
 }
 

@@ -1,4 +1,4 @@
-//! The paper's experiments, regenerated with one call (`RESULTS.md` §6–7, §9).
+//! The paper's experiments, regenerated with one call (`docs/spec/RESULTS.md` §6–7, §9).
 //!
 //! * **Figure 2** ([`figure2`]): control cost against training iteration on the cart-pole, the
 //!   robot arm and the quadrotor for DiffOP (Step), DiffOP (Traj), RLMPC-TD and RLMPC-DPG (mean
@@ -210,7 +210,7 @@ impl ReproduceOptions {
 pub struct ReproduceReport {
     /// Every file written, relative to the results folder.
     pub files: Vec<String>,
-    /// Acceptance checks (`RESULTS.md` §9): (description, passed).
+    /// Acceptance checks (`docs/spec/RESULTS.md` §9): (description, passed).
     pub checks: Vec<(String, bool)>,
     /// Jobs that failed (left out of the figures and tables).
     pub failures: Vec<jobs::JobFailure>,

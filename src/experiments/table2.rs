@@ -1,4 +1,4 @@
-//! Table 2: transient and steady-state cost over the voltage test scenarios (`RESULTS.md` §2, §9).
+//! Table 2: transient and steady-state cost over the voltage test scenarios (`docs/spec/RESULTS.md` §2, §9).
 //!
 //! Rows: every implemented method (mean over run seeds, with the per-seed values), the
 //! safe-gradient-flow controller, the untrained policy θ(0) and the true-model MPC as
@@ -204,7 +204,7 @@ pub fn write(
             r.transient.len()
         );
     }
-    // RESULTS.md §9 checks
+    // docs/spec/RESULTS.md §9 checks
     let ours = |label: &str| {
         rows.iter()
             .find(|r| r.source == "ours" && r.method == label)
@@ -238,7 +238,7 @@ pub fn write(
             s.max(tr) < dpg && dpg < pdp && pdp < td,
         ));
     }
-    md.push_str("\nAcceptance checks (`RESULTS.md` §9):\n\n");
+    md.push_str("\nAcceptance checks (`docs/spec/RESULTS.md` §9):\n\n");
     for (c, ok) in &checks {
         let _ = writeln!(md, "- [{}] {c}", if *ok { "x" } else { " " });
     }

@@ -4,7 +4,7 @@
 //! Attempt number j (a run-wide counter) is deterministic in j, so the batch does not depend on
 //! the thread count. A recoverable failure ([`Abort::Failed`]: a failed solve, a diverged plant)
 //! is discarded and redrawn with the next j; the batch fails when more than `max_fraction` of the
-//! attempts failed (`ALGORITHMS.md` §5).
+//! attempts failed (`docs/spec/ALGORITHMS.md` §5).
 
 use rayon::prelude::*;
 

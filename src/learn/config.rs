@@ -1,4 +1,4 @@
-//! Training configuration, presets and validation (`ALGORITHMS.md` §5, §14).
+//! Training configuration, presets and validation (`docs/spec/ALGORITHMS.md` §5, §14).
 //!
 //! A [`TrainConfig`] is fully resolved: every field has a value. [`TrainConfig::preset`] builds
 //! the defaults of a (task, mode, preset) triple; [`TrainConfig::from_toml`] reads a TOML file in
@@ -165,7 +165,7 @@ impl FromStr for Task {
     }
 }
 
-/// Execution mode (`ALGORITHMS.md` §2.2).
+/// Execution mode (`docs/spec/ALGORITHMS.md` §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -197,7 +197,7 @@ impl FromStr for Mode {
     }
 }
 
-/// Hyperparameter preset (`ALGORITHMS.md` §14).
+/// Hyperparameter preset (`docs/spec/ALGORITHMS.md` §14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
@@ -300,7 +300,7 @@ pub struct TrainConfig {
     pub learning_rate_final: Option<f64>,
     /// Exploration scale σ (control units).
     pub sigma: f64,
-    /// θ⁽⁰⁾ given explicitly (d entries) instead of the run seed's draw (`ENVIRONMENTS.md`
+    /// θ⁽⁰⁾ given explicitly (d entries) instead of the run seed's draw (`docs/spec/ENVIRONMENTS.md`
     /// §1.4); θ_f entries below `theta_f_floor` are projected up. `None` (default): the draw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theta0: Option<Vec<f64>>,

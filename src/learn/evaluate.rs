@@ -1,5 +1,5 @@
-//! Deterministic evaluation (σ = 0) and the reference controllers (`RESULTS.md` §6.2,
-//! `ENVIRONMENTS.md` §7.10).
+//! Deterministic evaluation (σ = 0) and the reference controllers (`docs/spec/RESULTS.md` §6.2,
+//! `docs/spec/ENVIRONMENTS.md` §7.10).
 //!
 //! * Nonlinear tasks: the mean true episode cost over the unperturbed demonstration states
 //!   x̄_k, the policy re-planning every h steps (Step: receding horizon with its H; Traj: open

@@ -1,4 +1,4 @@
-//! DiffOP training: Algorithm 1 of the paper (`ALGORITHMS.md` §5–6, §14).
+//! DiffOP training: Algorithm 1 of the paper (`docs/spec/ALGORITHMS.md` §5–6, §14).
 //!
 //! Per iteration k, N trajectories are collected with the current θ⁽ᵏ⁾. At every decision time
 //! t the policy solves its OCP from x_t, the executed actions are sampled around the plan,

@@ -1,4 +1,4 @@
-//! PDP (Offline) on the voltage task (`ALGORITHMS.md` §11.1, voltage part; every setting is a
+//! PDP (Offline) on the voltage task (`docs/spec/ALGORITHMS.md` §11.1, voltage part; every setting is a
 //! PROJECT DEFAULT: the paper gives no demonstrations).
 //!
 //! The policy is eq. 11 with H = 30 and θ = (θ_v, vec A), started from DiffOP's θ(0) of the run

@@ -1,5 +1,5 @@
 //! Algorithm 1: trajectory collection, the REINFORCE estimate and the update
-//! (`ALGORITHMS.md` §5–6; equations in the [module docs](super)).
+//! (`docs/spec/ALGORITHMS.md` §5–6; equations in the [module docs](super)).
 //!
 //! [`Trainer::step`] runs one iteration: it evaluates the deterministic policy when due, collects
 //! N trajectories in parallel (rayon), discards and redraws failed ones, forms ĝ and updates θ.
@@ -98,7 +98,7 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A fresh run: θ⁽⁰⁾ from the θ(0) stream of the run seed (`ENVIRONMENTS.md` §1.4, §7.12).
+    /// A fresh run: θ⁽⁰⁾ from the θ(0) stream of the run seed (`docs/spec/ENVIRONMENTS.md` §1.4, §7.12).
     pub fn new(config: TrainConfig) -> Result<Self, LearnError> {
         let theta = initial_theta(&config)?;
         let state = TrainState {

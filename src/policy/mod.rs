@@ -1,4 +1,4 @@
-//! The optimization-based policy and its exploration (`ALGORITHMS.md` §2, §4).
+//! The optimization-based policy and its exploration (`docs/spec/ALGORITHMS.md` §2, §4).
 //!
 //! * [`opt_policy`] — the policy itself: solve, execute h actions, vector–Jacobian products;
 //! * [`normal`] — the standard normal φ, Φ and Φ⁻¹ used by the sampler;

@@ -1,5 +1,5 @@
 //! The standard normal distribution: density φ, distribution function Φ, its complement and
-//! inverse Φ⁻¹ (`ALGORITHMS.md` §4.2).
+//! inverse Φ⁻¹ (`docs/spec/ALGORITHMS.md` §4.2).
 //!
 //! ```text
 //! φ(x) = exp(−x²/2) / √(2π),    Φ(x) = ∫_{−∞}^{x} φ(s) ds,    Φ(−x) = 1 − Φ(x)

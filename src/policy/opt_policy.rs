@@ -1,4 +1,4 @@
-//! The optimization-based policy π_θ(x) = (u*_0, …, u*_{h−1}) (paper eq. 2, `ALGORITHMS.md` §2).
+//! The optimization-based policy π_θ(x) = (u*_0, …, u*_{h−1}) (paper eq. 2, `docs/spec/ALGORITHMS.md` §2).
 //!
 //! [`OptPolicy`] owns a policy problem, its solver workspace and the current θ and context. It
 //! solves the OCP from the observed state and exposes the first h planned actions and their

@@ -1,4 +1,4 @@
-//! Truncated-Gaussian exploration and the REINFORCE score (`ALGORITHMS.md` §4, §6.1).
+//! Truncated-Gaussian exploration and the REINFORCE score (`docs/spec/ALGORITHMS.md` §4, §6.1).
 //!
 //! Every component j of an executed action is drawn independently around the planned action:
 //!

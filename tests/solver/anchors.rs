@@ -1,5 +1,5 @@
 //! Oracle anchors (§13 item 3): Traj mode, true θ_f, oracle weights, H = T, from the
-//! demonstration states; the true cost is w_u × the policy objective (`ENVIRONMENTS.md` §6).
+//! demonstration states; the true cost is w_u × the policy objective (`docs/spec/ENVIRONMENTS.md` §6).
 
 use super::common::{assert_kkt, kkt_check};
 use super::tasks::demo_states;

@@ -8,7 +8,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Norm-wise error of `ALGORITHMS.md` §13: ‖a − b‖ / max(‖b‖, 1).
+/// Norm-wise error of `docs/spec/ALGORITHMS.md` §13: ‖a − b‖ / max(‖b‖, 1).
 pub fn err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>();

@@ -12,7 +12,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// θ(0)-like parameters: cost weights w, φ_f perturbed as in `ENVIRONMENTS.md` §1.4.
+/// θ(0)-like parameters: cost weights w, φ_f perturbed as in `docs/spec/ENVIRONMENTS.md` §1.4.
 pub fn theta_perturbed(task: NonlinearTask, w: f64, seed: u64) -> Vec<f64> {
     let (n, _) = task.nm();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

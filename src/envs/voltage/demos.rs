@@ -1,4 +1,4 @@
-//! PDP (Offline) voltage demonstrations (`ALGORITHMS.md` §11.1, voltage part).
+//! PDP (Offline) voltage demonstrations (`docs/spec/ALGORITHMS.md` §11.1, voltage part).
 //!
 //! Safe-gradient-flow trajectories (α = 0.5, training limits) on reset seeds 20000–20019, 30 steps
 //! each, expressed in the policy's state x = (v², q) and control u:

@@ -1,4 +1,4 @@
-//! Reference controllers: TASRL's safe gradient flow (`ENVIRONMENTS.md` §7.13) and the zero
+//! Reference controllers: TASRL's safe gradient flow (`docs/spec/ENVIRONMENTS.md` §7.13) and the zero
 //! controller.
 //!
 //! ```text

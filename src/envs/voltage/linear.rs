@@ -1,4 +1,4 @@
-//! The linear model v² ≈ A q + v₀² (`ENVIRONMENTS.md` §7.11).
+//! The linear model v² ≈ A q + v₀² (`docs/spec/ENVIRONMENTS.md` §7.11).
 //!
 //! LinDistFlow with respect to reactive injections: A_ij = 2 X_ij / S_base with X_ij [p.u.] the
 //! reactance of the common part of the slack-to-bus paths of controlled buses i and j (v² in

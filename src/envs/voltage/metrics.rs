@@ -1,4 +1,4 @@
-//! The Table-2 evaluation (`ENVIRONMENTS.md` §7.10, `RESULTS.md` §2 and §4).
+//! The Table-2 evaluation (`docs/spec/ENVIRONMENTS.md` §7.10, `docs/spec/RESULTS.md` §2 and §4).
 //!
 //! For each test seed s: reset(s), run the deterministic controller for exactly T = 100 steps with
 //! the evaluation limits (no early termination) and record F_t = F(q_t). Then

@@ -1,4 +1,4 @@
-//! IEEE 13-bus voltage control (`ENVIRONMENTS.md` §7).
+//! IEEE 13-bus voltage control (`docs/spec/ENVIRONMENTS.md` §7).
 //!
 //! The plant is the full balanced AC power flow of TASRL's 13-bus feeder. An episode:
 //!

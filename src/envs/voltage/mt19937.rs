@@ -1,4 +1,4 @@
-//! MT19937, bit-compatible with numpy's legacy `RandomState` (`ENVIRONMENTS.md` §7.8).
+//! MT19937, bit-compatible with numpy's legacy `RandomState` (`docs/spec/ENVIRONMENTS.md` §7.8).
 //!
 //! Only the draws the scenario generator needs: seeding with a 32-bit integer (numpy's
 //! `mt19937_seed`, i.e. `init_genrand`), tempered 32-bit outputs, 53-bit doubles, `uniform` and

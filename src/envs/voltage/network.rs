@@ -1,4 +1,4 @@
-//! The IEEE 13-bus feeder as a radial tree (`ENVIRONMENTS.md` §7.1–§7.5).
+//! The IEEE 13-bus feeder as a radial tree (`docs/spec/ENVIRONMENTS.md` §7.1–§7.5).
 //!
 //! A single-phase equivalent of the IEEE 13-node feeder (TASRL's `case_13.mat`): 13 buses, 12
 //! series-impedance lines, no shunts. Bus 0 is the slack at 1∠0 p.u.; all other buses are PQ

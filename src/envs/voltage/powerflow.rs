@@ -1,4 +1,4 @@
-//! Balanced AC power flow of the radial feeder (`ENVIRONMENTS.md` §7.6).
+//! Balanced AC power flow of the radial feeder (`docs/spec/ENVIRONMENTS.md` §7.6).
 //!
 //! Two independent methods that converge to the same solution:
 //!

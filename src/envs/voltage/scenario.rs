@@ -1,4 +1,4 @@
-//! The scenario generator (`ENVIRONMENTS.md` §7.8), bit-exact with TASRL's numpy code.
+//! The scenario generator (`docs/spec/ENVIRONMENTS.md` §7.8), bit-exact with TASRL's numpy code.
 //!
 //! reset(seed): seed MT19937 with `seed`; scenario = choice([0, 1]); then the sgen active powers
 //! \[MW\] are drawn in this order:

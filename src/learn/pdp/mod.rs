@@ -1,5 +1,5 @@
 //! PDP (Offline): imitation of optimal demonstrations through the full optimal-control layer
-//! (Jin et al. 2020; `ALGORITHMS.md` §11.1).
+//! (Jin et al. 2020; `docs/spec/ALGORITHMS.md` §11.1).
 //!
 //! The policy is PDP's own parameterisation ([`TrueFormPolicy`], θ_PDP = (φ_f, w)) solved over
 //! the whole episode (H = T), or, with [`PdpParameterisation::Table1`] (the spec's option),
@@ -66,7 +66,7 @@ pub enum PdpError {
     Checkpoint(String),
 }
 
-/// The parameters PDP (Offline) learns (`ALGORITHMS.md` §11.1).
+/// The parameters PDP (Offline) learns (`docs/spec/ALGORITHMS.md` §11.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PdpParameterisation {

@@ -1,4 +1,4 @@
-//! RLMPC-DPG: deterministic policy gradient with a compatible critic (`ALGORITHMS.md` §11.3).
+//! RLMPC-DPG: deterministic policy gradient with a compatible critic (`docs/spec/ALGORITHMS.md` §11.3).
 //!
 //! ```text
 //! ∇_θπ(s)   = (∂u*_0/∂θ)ᵀ ∈ ℝ^{d×m}        (m adjoint solves, unit seeds on u_0)

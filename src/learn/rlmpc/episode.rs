@@ -1,4 +1,4 @@
-//! Exploring episodes of RLMPC and the MPC's value functions along them (`ALGORITHMS.md`
+//! Exploring episodes of RLMPC and the MPC's value functions along them (`docs/spec/ALGORITHMS.md`
 //! §11.2–11.3).
 //!
 //! At every step t of an episode the policy solves its OCP from s_t (giving π_θ(s_t) = u*_0 and

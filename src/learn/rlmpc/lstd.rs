@@ -1,4 +1,4 @@
-//! The RLMPC-DPG critic: quadratic value features and the pooled LSTD fit (`ALGORITHMS.md`
+//! The RLMPC-DPG critic: quadratic value features and the pooled LSTD fit (`docs/spec/ALGORITHMS.md`
 //! §11.3).
 //!
 //! ```text

@@ -1,5 +1,5 @@
-//! The RLMPC baselines: RLMPC-TD, RLMPC-DPG and the TD+DPG project proxy (`ALGORITHMS.md`
-//! §11.2–11.3, `RESULTS.md` §6.2).
+//! The RLMPC baselines: RLMPC-TD, RLMPC-DPG and the TD+DPG project proxy (`docs/spec/ALGORITHMS.md`
+//! §11.2–11.3, `docs/spec/RESULTS.md` §6.2).
 //!
 //! The MPC is the DiffOP Step-mode policy (same policy class, θ(0), horizon H and projection Π):
 //! V_θ(s) is the OCP optimum from s, Q_θ(s, a) the same problem with u_0 = a (eliminated, not

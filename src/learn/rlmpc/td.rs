@@ -1,5 +1,5 @@
 //! RLMPC-TD: episode-batch semi-gradient Q-learning with the MPC as function approximator
-//! (`ALGORITHMS.md` §11.2).
+//! (`docs/spec/ALGORITHMS.md` §11.2).
 //!
 //! ```text
 //! δ_t = c(s_t, a_t) + γ V_θ(s_{t+1}) − Q_θ(s_t, a_t)      (last transition: V_θ(s_T) → h(s_T), or 0)

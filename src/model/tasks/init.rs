@@ -1,4 +1,4 @@
-//! Initial parameters θ(0) and the θ_f projection (`ENVIRONMENTS.md` §1.3, §1.4, §7.12).
+//! Initial parameters θ(0) and the θ_f projection (`docs/spec/ENVIRONMENTS.md` §1.3, §1.4, §7.12).
 //!
 //! ```text
 //! nonlinear:  θ(0) = (θ_c = 1…1, θ_H = 1…1, θ_f = max(φ_f,true + σ₀ (U − ½), 0.05))
@@ -17,7 +17,7 @@ use thiserror::Error;
 pub const THETA_F_FLOOR: f64 = 0.05;
 
 /// The LinDistFlow sensitivity A = 2 X_common / S_base of v² to q at the controlled buses
-/// (2, 7, 9) of the IEEE 13-bus feeder, p.u.² per MVar, row-major (`ENVIRONMENTS.md` §7.11).
+/// (2, 7, 9) of the IEEE 13-bus feeder, p.u.² per MVar, row-major (`docs/spec/ENVIRONMENTS.md` §7.11).
 pub const A_LINEAR: [[f64; 3]; 3] = [
     [0.05931028, 0.04456361, 0.04456361],
     [0.04456361, 0.09803763, 0.08912722],
@@ -155,7 +155,7 @@ pub fn project_theta_f(
 }
 
 /// θ(0) of the voltage policy: θ_v = (1, 1, 1), then A(0)_jk = A_jk (1 + (U_jk − ½)) with
-/// A = [`A_LINEAR`], nine uniforms drawn row-major (`ENVIRONMENTS.md` §7.12). Length 12.
+/// A = [`A_LINEAR`], nine uniforms drawn row-major (`docs/spec/ENVIRONMENTS.md` §7.12). Length 12.
 pub fn theta0_voltage<R: Rng + ?Sized>(rng: &mut R) -> Vec<f64> {
     let mut theta = vec![1.0; 3];
     for row in &A_LINEAR {

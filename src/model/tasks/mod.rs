@@ -1,4 +1,4 @@
-//! The built-in policy problems of `ENVIRONMENTS.md`: the four nonlinear tasks in the paper's
+//! The built-in policy problems of `docs/spec/ENVIRONMENTS.md`: the four nonlinear tasks in the paper's
 //! Table-1 form ([`table1`]) and the voltage-control QP of eq. 11 ([`voltage`]).
 
 pub mod init;

@@ -1,4 +1,4 @@
-//! Table-1 policy problems for the nonlinear tasks (`ENVIRONMENTS.md` §1.3).
+//! Table-1 policy problems for the nonlinear tasks (`docs/spec/ENVIRONMENTS.md` §1.3).
 //!
 //! ```text
 //! c_θ(x, u)  = Σ_j (θc_j (x_j − x_nom,j))² + ‖u‖²
@@ -135,7 +135,7 @@ impl NonlinearTask {
     }
 
     /// Oracle Table-1 weights (θc = θH): the true cost rewritten in Table-1 form
-    /// (`ENVIRONMENTS.md` §2.4, §3.4, §4.5). `None` for the rocket, whose true cost is not
+    /// (`docs/spec/ENVIRONMENTS.md` §2.4, §3.4, §4.5). `None` for the rocket, whose true cost is not
     /// representable.
     pub fn oracle_weights(self) -> Option<Vec<f64>> {
         match self {

@@ -1,4 +1,4 @@
-//! PDP's own parameterisation of the nonlinear tasks (`ALGORITHMS.md` §11.1): the true
+//! PDP's own parameterisation of the nonlinear tasks (`docs/spec/ALGORITHMS.md` §11.1): the true
 //! dynamics with learnable physical parameters φ_f and the true *form* of the cost with
 //! learnable weights w (the control weight w_u stays fixed).
 //!

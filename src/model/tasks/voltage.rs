@@ -1,4 +1,4 @@
-//! The DiffOP voltage policy (paper eq. 11, `ENVIRONMENTS.md` §7.12).
+//! The DiffOP voltage policy (paper eq. 11, `docs/spec/ENVIRONMENTS.md` §7.12).
 //!
 //! ```text
 //! state x = (v, q) ∈ ℝ⁶ (v: squared magnitudes, q: cumulative set-points \[MVar\]), control u ∈ ℝ³
