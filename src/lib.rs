@@ -41,7 +41,8 @@ pub mod dynamics;
 pub mod envs;
 pub mod experiments;
 pub mod learn;
-pub mod linalg;
+// Dense kernels of the solver and the sensitivities: internal, not part of the API.
+pub(crate) mod linalg;
 pub mod model;
 pub mod policy;
 pub mod rng;

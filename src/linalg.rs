@@ -9,7 +9,7 @@
 //! Storage convention of the slice kernels: an r×c matrix is a column-major slice of length
 //! r·c (element (i, j) at `j·r + i`), exactly `DMatrix::as_slice`.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 
 /// Factorization of a small square matrix: Cholesky when positive definite, else LU with
 /// partial pivoting. Stored in place, allocation-free after construction.
@@ -56,7 +56,8 @@ impl SmallFactor {
 
     /// Try a Cholesky factorization of the leading k×k block of `a` (k = self.dim()).
     /// Returns false (and leaves the factor unusable) when `a` is not numerically positive
-    /// definite.
+    /// definite. (Tests; the solver factors slices with `cholesky_lower`.)
+    #[cfg(test)]
     pub fn cholesky(&mut self, a: &DMatrix<f64>) -> bool {
         self.cholesky_lower(a.as_slice(), a.nrows())
     }
@@ -325,13 +326,6 @@ impl SmallFactor {
         }
     }
 
-    /// Solve A X = B column by column, in place on the k×c matrix `b`. `tmp` needs length ≥ k.
-    pub fn solve_matrix_in_place(&self, b: &mut DMatrix<f64>, tmp: &mut [f64]) {
-        let k = self.dim();
-        for col in b.as_mut_slice().chunks_exact_mut(k.max(1)) {
-            self.solve_in_place(col, tmp);
-        }
-    }
 }
 
 /// Symmetrize a square matrix in place: A ← (A + Aᵀ)/2.
@@ -445,12 +439,13 @@ fn gemv(y: &mut [f64], base: Base, a: &[f64], lda: usize, x: &[f64]) {
 /// y += Σ_{j ∈ mask} A[:, j] x_j for the column-major `a` with leading dimension `lda` (column
 /// j at `a[j·lda..]`, y.len() rows): [`gemv_acc`] over the columns whose bit is set in `mask`
 /// (j < 64), in increasing order — a sparse x whose non-zero positions are known.
+#[cfg(test)]
 #[inline]
 pub fn gemv_mask_acc(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
     gemv_mask(y, Base::Acc, a, lda, mask, x);
 }
 
-/// y = y₀ + Σ_{j ∈ mask} A[:, j] x_j ([`gemv_mask_acc`] from a separate base, no copy).
+/// y = y₀ + Σ_{j ∈ mask} A[:, j] x_j (`gemv_mask_acc` from a separate base, no copy).
 ///
 /// # Panics
 /// If `y0.len() != y.len()` (a caller's indexing error, like a slice copy's).
@@ -459,7 +454,7 @@ pub fn gemv_mask_into(y: &mut [f64], y0: &[f64], a: &[f64], lda: usize, mask: u6
     gemv_mask(y, Base::From(y0), a, lda, mask, x);
 }
 
-/// y = Σ_{j ∈ mask} A[:, j] x_j ([`gemv_mask_acc`] from zero, no fill).
+/// y = Σ_{j ∈ mask} A[:, j] x_j (`gemv_mask_acc` from zero, no fill).
 #[inline]
 pub fn gemv_mask_zero(y: &mut [f64], a: &[f64], lda: usize, mask: u64, x: &[f64]) {
     gemv_mask(y, Base::Zero, a, lda, mask, x);
@@ -521,7 +516,7 @@ fn gemv_mask(y: &mut [f64], base: Base, a: &[f64], lda: usize, mask: u64, x: &[f
     }
 }
 
-/// The bit mask of the non-zero entries of `v` (v.len() ≤ 64), for [`gemv_mask_acc`].
+/// The bit mask of the non-zero entries of `v` (v.len() ≤ 64), for `gemv_mask_acc`.
 #[inline]
 pub fn nonzero_mask(v: &[f64]) -> u64 {
     v.iter()
@@ -529,7 +524,7 @@ pub fn nonzero_mask(v: &[f64]) -> u64 {
         .fold(0u64, |m, (r, &x)| m | (u64::from(x != 0.0) << r))
 }
 
-/// [`gemv_mask_acc`] with y of exactly R rows, all accumulated in registers.
+/// `gemv_mask_acc` with y of exactly R rows, all accumulated in registers.
 #[inline(always)]
 fn gemv_mask_whole<const R: usize>(
     y: &mut [f64],
@@ -706,14 +701,11 @@ pub fn norm_inf(v: &[f64]) -> f64 {
     m01.max(m23)
 }
 
-/// ‖v‖_∞ of a vector.
-pub fn vnorm_inf(v: &DVector<f64>) -> f64 {
-    norm_inf(v.as_slice())
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nalgebra::DVector;
 
     /// Deterministic pseudo-random entries in [−1, 1).
     fn fill(seed: u64, len: usize) -> Vec<f64> {

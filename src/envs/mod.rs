@@ -16,6 +16,63 @@ pub mod voltage;
 
 pub use voltage::VoltageEnv;
 
+/// What is wrong with an input of an environment (a state, a trajectory, a setting).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum InputError {
+    /// A vector has the wrong number of entries.
+    #[error("{what} has {got} entries, expected {expected}")]
+    Length {
+        /// The vector, with its context (e.g. "initial state of the arm task").
+        what: String,
+        /// Entries expected.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+    /// An entry is NaN or ±∞.
+    #[error("{what} entry {index} is not finite ({value})")]
+    NotFinite {
+        /// The vector.
+        what: &'static str,
+        /// Offending index.
+        index: usize,
+        /// Offending value.
+        value: f64,
+    },
+    /// A scalar setting is outside its range.
+    #[error("{what} must be {expected}, got {value}")]
+    OutOfRange {
+        /// The setting (with its index when it is one entry of a list).
+        what: String,
+        /// The allowed range, in words.
+        expected: &'static str,
+        /// The given value.
+        value: f64,
+    },
+    /// An interval [lo, hi] is not finite or empty.
+    #[error("{what} are invalid: [{lo}, {hi}]")]
+    Interval {
+        /// The interval (e.g. "reactive limits of controlled bus 2").
+        what: String,
+        /// Lower end.
+        lo: f64,
+        /// Upper end.
+        hi: f64,
+    },
+    /// A count must be positive.
+    #[error("{what} must be at least 1")]
+    Zero {
+        /// The count.
+        what: &'static str,
+    },
+    /// A seed range does not fit the u32 seeds of the scenario generator.
+    #[error("{what} exceeds u32")]
+    SeedRange {
+        /// The seeds.
+        what: &'static str,
+    },
+}
+
 /// Errors of the environments.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum EnvError {
@@ -37,12 +94,12 @@ pub enum EnvError {
         /// Offending value.
         value: f64,
     },
-    /// A state or scenario given by the caller is invalid.
+    /// A state, trajectory or argument given by the caller is invalid.
     #[error("invalid state: {0}")]
-    InvalidState(String),
+    InvalidState(InputError),
     /// Environment settings are invalid (wrong length, negative or non-finite value).
     #[error("invalid environment settings: {0}")]
-    InvalidSettings(String),
+    InvalidSettings(InputError),
     /// `step` was called after the episode ended or before `reset`.
     #[error("episode is over (t = {t}, T = {horizon}); call reset")]
     EpisodeOver {

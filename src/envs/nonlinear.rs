@@ -21,7 +21,7 @@
 //! With the default half-widths this is 1 + 4 draws for the cart-pole and the arm, and 1 + 6
 //! draws (r and v) for the quadrotor and the rocket.
 
-use super::{check_action, Env, EnvError, Step};
+use super::{check_action, Env, EnvError, InputError, Step};
 use crate::dynamics::{arm, cartpole, quadrotor, rocket};
 use crate::model::tasks::NonlinearTask;
 use crate::model::Scalar;
@@ -128,16 +128,16 @@ impl NonlinearEnvSettings {
     pub fn validate(&self, task: NonlinearTask) -> Result<(), EnvError> {
         let (n, _) = task.nm();
         if self.horizon == 0 {
-            return Err(EnvError::InvalidSettings(
-                "episode length T must be at least 1".into(),
-            ));
+            return Err(EnvError::InvalidSettings(InputError::Zero {
+                what: "episode length T",
+            }));
         }
         if self.half_widths.len() != n {
-            return Err(EnvError::InvalidSettings(format!(
-                "{} perturbation half-widths given, the {} task has n = {n}",
-                self.half_widths.len(),
-                task.name()
-            )));
+            return Err(EnvError::InvalidSettings(InputError::Length {
+                what: format!("perturbation half-widths of the {} task", task.name()),
+                expected: n,
+                got: self.half_widths.len(),
+            }));
         }
         if let Some((j, e)) = self
             .half_widths
@@ -145,9 +145,11 @@ impl NonlinearEnvSettings {
             .enumerate()
             .find(|(_, e)| !(e.is_finite() && **e >= 0.0))
         {
-            return Err(EnvError::InvalidSettings(format!(
-                "perturbation half-width {j} must be finite and ≥ 0, got {e}"
-            )));
+            return Err(EnvError::InvalidSettings(InputError::OutOfRange {
+                what: format!("perturbation half-width {j}"),
+                expected: "finite and ≥ 0",
+                value: *e,
+            }));
         }
         Ok(())
     }
@@ -232,17 +234,18 @@ impl NonlinearEnv {
     pub fn reset_to(&mut self, x0: &[f64]) -> Result<Vec<f64>, EnvError> {
         let n = self.x.len();
         if x0.len() != n {
-            return Err(EnvError::InvalidState(format!(
-                "initial state has {} entries, the {} task has n = {n}",
-                x0.len(),
-                self.task.name()
-            )));
+            return Err(EnvError::InvalidState(InputError::Length {
+                what: format!("initial state of the {} task", self.task.name()),
+                expected: n,
+                got: x0.len(),
+            }));
         }
         if let Some(j) = x0.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState(format!(
-                "initial state entry {j} is not finite ({})",
-                x0[j]
-            )));
+            return Err(EnvError::InvalidState(InputError::NotFinite {
+                what: "initial state",
+                index: j,
+                value: x0[j],
+            }));
         }
         self.x.copy_from_slice(x0);
         self.t = 0;
@@ -340,19 +343,18 @@ pub fn episode_cost<X: AsRef<[f64]>, U: AsRef<[f64]>>(
 ) -> Result<f64, EnvError> {
     let (n, m) = task.nm();
     if xs.len() != us.len() + 1 {
-        return Err(EnvError::InvalidState(format!(
-            "a trajectory with {} actions needs {} states, got {}",
-            us.len(),
-            us.len() + 1,
-            xs.len()
-        )));
+        return Err(EnvError::InvalidState(InputError::Length {
+            what: format!("the state list of a trajectory with {} actions", us.len()),
+            expected: us.len() + 1,
+            got: xs.len(),
+        }));
     }
     if let Some((t, x)) = xs.iter().enumerate().find(|(_, x)| x.as_ref().len() != n) {
-        return Err(EnvError::InvalidState(format!(
-            "state x_{t} has {} entries, the {} task has n = {n}",
-            x.as_ref().len(),
-            task.name()
-        )));
+        return Err(EnvError::InvalidState(InputError::Length {
+            what: format!("state x_{t} of the {} task", task.name()),
+            expected: n,
+            got: x.as_ref().len(),
+        }));
     }
     if let Some(u) = us.iter().find(|u| u.as_ref().len() != m) {
         return Err(EnvError::ActionDim {

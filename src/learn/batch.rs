@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::LearnError;
+use super::{Failure, LearnError};
 use crate::envs::EnvError;
 use crate::policy::sampler::SamplerError;
 use crate::policy::PolicyError;
@@ -16,7 +16,7 @@ use crate::policy::PolicyError;
 /// Why a trajectory attempt ended early.
 pub(crate) enum Abort {
     /// Recoverable: discard and redraw (failed solve, diverged plant).
-    Failed(String),
+    Failed(Failure),
     /// Misuse or a bug: stop training.
     Hard(LearnError),
 }
@@ -25,7 +25,7 @@ impl From<PolicyError> for Abort {
     fn from(e: PolicyError) -> Self {
         match e {
             PolicyError::SolveFailed(_) | PolicyError::Sensitivity(_) => {
-                Abort::Failed(e.to_string())
+                Abort::Failed(Failure::Policy(e))
             }
             other => Abort::Hard(other.into()),
         }
@@ -36,7 +36,7 @@ impl From<EnvError> for Abort {
     fn from(e: EnvError) -> Self {
         match e {
             EnvError::PowerFlowDiverged { .. } | EnvError::NonFiniteState { .. } => {
-                Abort::Failed(e.to_string())
+                Abort::Failed(Failure::Plant(e))
             }
             other => Abort::Hard(other.into()),
         }
@@ -65,7 +65,7 @@ where
 {
     let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
     let (mut attempts, mut failed) = (0usize, 0usize);
-    let mut last = String::new();
+    let mut last = None;
     loop {
         let pending: Vec<(usize, u64)> = (0..n)
             .filter(|&i| results[i].is_none())
@@ -85,9 +85,9 @@ where
             attempts += 1;
             match r {
                 Ok(v) => results[i] = Some(v),
-                Err(Abort::Failed(msg)) => {
+                Err(Abort::Failed(why)) => {
                     failed += 1;
-                    last = msg;
+                    last = Some(Box::new(why));
                 }
                 Err(Abort::Hard(e)) => return Err(e),
             }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use super::LearnError;
+use super::{Failure, LearnError};
 use crate::envs::voltage::metrics::{evaluate, EvalSettings, VoltageController};
 use crate::envs::voltage::{network::N_CTRL, VoltageEnv};
 use crate::envs::{Env, NonlinearEnv};
@@ -117,7 +117,7 @@ pub fn evaluate_kind(
 fn eval_policy_error(e: PolicyError) -> LearnError {
     match e {
         PolicyError::SolveFailed(_) | PolicyError::Sensitivity(_) => {
-            LearnError::Evaluation(e.to_string())
+            LearnError::Evaluation(Failure::Policy(e))
         }
         other => other.into(),
     }
@@ -168,7 +168,7 @@ fn episode_nonlinear(
         for ui in u.chunks(m) {
             let step = env
                 .step(ui)
-                .map_err(|e| LearnError::Evaluation(format!("plant failed: {e}")))?;
+                .map_err(|e| LearnError::Evaluation(Failure::Plant(e)))?;
             cost += step.cost;
             x = step.observation;
         }
@@ -250,7 +250,7 @@ fn evaluate_voltage(config: &TrainConfig, theta: &[f64]) -> Result<EvalOutcome, 
         ..EvalSettings::default()
     };
     let m = evaluate(&settings, || PolicyController::new(config, theta))
-        .map_err(|e| LearnError::Evaluation(e.to_string()))?;
+        .map_err(|e| LearnError::Evaluation(Failure::Voltage(Box::new(e))))?;
     Ok(EvalOutcome {
         cost: m.transient,
         transient: Some(m.transient),
@@ -279,8 +279,8 @@ pub(crate) fn evaluate_point(config: &TrainConfig, theta: &[f64]) -> Result<Eval
             steady: e.steady,
             error: None,
         }),
-        Err(LearnError::Evaluation(msg)) => Ok(EvalPoint {
-            error: Some(msg),
+        Err(LearnError::Evaluation(why)) => Ok(EvalPoint {
+            error: Some(why.to_string()),
             ..EvalPoint::default()
         }),
         Err(e) => Err(e),

@@ -59,6 +59,33 @@ pub use trainer::{IterationRecord, TrainState, Trainer};
 
 use thiserror::Error;
 
+/// A recoverable failure of one episode or evaluation: a failed solve or sensitivity, a
+/// diverged plant. Training discards and redraws such an episode; an evaluation records it.
+#[derive(Debug, Error)]
+pub enum Failure {
+    /// The policy's solve or sensitivity failed.
+    #[error("{0}")]
+    Policy(crate::policy::PolicyError),
+    /// The plant diverged (power flow, non-finite state).
+    #[error("plant failed: {0}")]
+    Plant(crate::envs::EnvError),
+    /// The voltage evaluation failed on one scenario.
+    #[error("{0}")]
+    Voltage(Box<crate::envs::voltage::metrics::EvalError<crate::policy::PolicyError>>),
+    /// Exploring episode j failed.
+    #[error("episode {episode} failed: {source}")]
+    Episode {
+        /// Episode (stream) index j.
+        episode: u64,
+        /// Why.
+        source: Box<Failure>,
+    },
+}
+
+fn display_last(last: &Option<Box<Failure>>) -> String {
+    last.as_ref().map_or_else(|| "none".into(), |f| f.to_string())
+}
+
 /// Errors of the learning layer.
 #[derive(Debug, Error)]
 pub enum LearnError {
@@ -68,7 +95,8 @@ pub enum LearnError {
     /// Too many failed trajectories in one batch.
     #[error(
         "iteration {iteration}: {failed} of {attempts} trajectory attempts failed \
-         (more than the allowed fraction {max_fraction}); last failure: {last}"
+         (more than the allowed fraction {max_fraction}); last failure: {}",
+        display_last(last)
     )]
     TooManyFailures {
         /// Iteration k.
@@ -79,12 +107,12 @@ pub enum LearnError {
         attempts: usize,
         /// Allowed fraction.
         max_fraction: f64,
-        /// Description of the last failure.
-        last: String,
+        /// The last failure.
+        last: Option<Box<Failure>>,
     },
     /// A deterministic evaluation failed (solve failure or plant divergence).
     #[error("evaluation failed: {0}")]
-    Evaluation(String),
+    Evaluation(Failure),
     /// A policy error that is not a recoverable solve failure (misuse, dimensions).
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
@@ -122,7 +150,7 @@ pub enum LearnError {
     Format(String),
     /// The rayon thread pool could not be built.
     #[error("thread pool: {0}")]
-    ThreadPool(String),
+    ThreadPool(#[from] rayon::ThreadPoolBuildError),
 }
 
 impl LearnError {

@@ -110,7 +110,7 @@ pub fn run_training(config: &TrainConfig, options: &RunOptions) -> Result<RunSum
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .build()
-            .map_err(|e| LearnError::ThreadPool(e.to_string()))?;
+            .map_err(LearnError::ThreadPool)?;
         pool.install(|| run_inner(config, options))
     } else {
         run_inner(config, options)

@@ -19,7 +19,7 @@ use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use crate::envs::{Env, NonlinearEnv};
 use crate::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
 use crate::model::OcpModel;
-use crate::policy::sampler::{SamplerError, TruncatedGaussian};
+use crate::policy::sampler::TruncatedGaussian;
 use crate::policy::{OptPolicy, PolicyError};
 use crate::rng::{stream, Stream};
 
@@ -590,12 +590,13 @@ fn plan_and_sample<M: OcpModel>(
     let weak = policy.plan(x)?.weakly_active;
     let u_star = policy.planned_actions(k);
     let mut u = vec![0.0; u_star.len()];
-    let sampler_err = |e: SamplerError| PolicyError::Settings(e.to_string());
     sampler
         .sample_into(&u_star, &mut u, rng)
-        .map_err(sampler_err)?;
+        .map_err(PolicyError::Sampler)?;
     let mut seed = vec![0.0; u.len()];
-    sampler.score(&u, &u_star, &mut seed).map_err(sampler_err)?;
+    sampler
+        .score(&u, &u_star, &mut seed)
+        .map_err(PolicyError::Sampler)?;
     Ok((u, weak, seed))
 }
 

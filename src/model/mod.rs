@@ -17,11 +17,19 @@
 //! differentiated.
 
 pub mod derivs;
+pub mod hints;
 pub mod scalar;
 pub mod symbolic;
+// The tape AD scalar is an implementation detail of `derivs`; public only for the
+// tape-vs-dual tests and the derivative timing example.
+#[doc(hidden)]
 pub mod tape;
 pub mod tasks;
 
+pub use hints::{
+    check_hints, check_hints_random, HintCheckSettings, HintError, HintPoint, HintReport,
+    WithoutHints,
+};
 pub use scalar::{cst, re, Scalar};
 
 /// Problem dimensions.

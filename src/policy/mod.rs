@@ -9,4 +9,4 @@ pub mod normal;
 pub mod opt_policy;
 pub mod sampler;
 
-pub use opt_policy::{OptPolicy, PolicyError};
+pub use opt_policy::{OptPolicy, PolicyError, PolicySettingsError};

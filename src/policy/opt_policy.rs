@@ -12,12 +12,80 @@ use crate::sensitivity::{self, Seed, SensitivityError};
 use crate::solver::{Solution, SolverError, SolverSettings, WarmStart, Workspace};
 use thiserror::Error;
 
+/// What is wrong with a policy's settings or arguments.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum PolicySettingsError {
+    /// The number of actions executed per solve is outside 1 … H.
+    #[error("actions per solve h = {h} must satisfy 1 ≤ h ≤ H = {horizon}")]
+    ActionsPerSolve {
+        /// h.
+        h: usize,
+        /// The horizon H.
+        horizon: usize,
+    },
+    /// A vector argument has the wrong length.
+    #[error("{what} has {got} entries, expected {expected}")]
+    Length {
+        /// The argument, with its context (e.g. "θ of the `arm` policy").
+        what: String,
+        /// Entries expected.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+    /// The Q-function needs a tail after the pinned first action.
+    #[error("Q needs a horizon H ≥ 2, got {horizon}")]
+    QHorizon {
+        /// The horizon given.
+        horizon: usize,
+    },
+    /// A control seed is not k whole actions with k ≤ H.
+    #[error("control seed has {got} entries; expected a multiple of m = {m}, at most H·m = {max}")]
+    ControlSeed {
+        /// Entries given.
+        got: usize,
+        /// Control dimension m.
+        m: usize,
+        /// H·m.
+        max: usize,
+    },
+    /// Per-action seeds and output rows do not match.
+    #[error(
+        "per-action seed: {entries} seed entries and {rows} output rows; expected k·m entries \
+         (m = {m}, k ≤ H = {horizon}) and k rows of d = {d}"
+    )]
+    PerActionSeed {
+        /// Seed entries given.
+        entries: usize,
+        /// Output rows given.
+        rows: usize,
+        /// Control dimension m.
+        m: usize,
+        /// Horizon H.
+        horizon: usize,
+        /// Parameter dimension d.
+        d: usize,
+    },
+    /// A call out of order (e.g. an action before `reset`); the message names it.
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+impl From<&'static str> for PolicySettingsError {
+    fn from(msg: &'static str) -> Self {
+        Self::Usage(msg)
+    }
+}
+
 /// Errors of the policy layer.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum PolicyError {
-    /// Invalid execution settings (h = 0, h > H, …).
+    /// Invalid execution settings or arguments (h = 0, h > H, wrong lengths, …).
     #[error("invalid policy settings: {0}")]
-    Settings(String),
+    Settings(PolicySettingsError),
+    /// The exploration sampler rejected its input.
+    #[error(transparent)]
+    Sampler(#[from] crate::policy::sampler::SamplerError),
     /// Misuse reported by the solver (dimensions, non-finite input, context).
     #[error(transparent)]
     Solver(#[from] SolverError),
@@ -51,19 +119,18 @@ impl<M: OcpModel> OptPolicy<M> {
         settings: SolverSettings,
     ) -> Result<Self, PolicyError> {
         if h_exec == 0 || h_exec > horizon {
-            return Err(PolicyError::Settings(format!(
-                "actions per solve h = {h_exec} must satisfy 1 ≤ h ≤ H = {horizon}"
-            )));
+            return Err(PolicyError::Settings(
+                PolicySettingsError::ActionsPerSolve { h: h_exec, horizon },
+            ));
         }
         let ws = Workspace::new(&model, horizon, settings)?;
         let dims = model.dims();
         if theta.len() != dims.d {
-            return Err(PolicyError::Settings(format!(
-                "θ has {} entries, the `{}` policy expects {}",
-                theta.len(),
-                model.name(),
-                dims.d
-            )));
+            return Err(PolicyError::Settings(PolicySettingsError::Length {
+                what: format!("θ of the `{}` policy", model.name()),
+                expected: dims.d,
+                got: theta.len(),
+            }));
         }
         Ok(Self {
             ctx: vec![0.0; dims.n_ctx],
@@ -98,11 +165,11 @@ impl<M: OcpModel> OptPolicy<M> {
     /// Replace θ.
     pub fn set_theta(&mut self, theta: &[f64]) -> Result<(), PolicyError> {
         if theta.len() != self.theta.len() {
-            return Err(PolicyError::Settings(format!(
-                "θ has {} entries, expected {}",
-                theta.len(),
-                self.theta.len()
-            )));
+            return Err(PolicyError::Settings(PolicySettingsError::Length {
+                what: "θ".into(),
+                expected: self.theta.len(),
+                got: theta.len(),
+            }));
         }
         self.theta.copy_from_slice(theta);
         Ok(())
@@ -111,11 +178,11 @@ impl<M: OcpModel> OptPolicy<M> {
     /// Replace the per-call context (e.g. the voltage task's v_env and limits).
     pub fn set_context(&mut self, ctx: &[f64]) -> Result<(), PolicyError> {
         if ctx.len() != self.ctx.len() {
-            return Err(PolicyError::Settings(format!(
-                "context has {} entries, expected {}",
-                ctx.len(),
-                self.ctx.len()
-            )));
+            return Err(PolicyError::Settings(PolicySettingsError::Length {
+                what: "context".into(),
+                expected: self.ctx.len(),
+                got: ctx.len(),
+            }));
         }
         self.ctx.copy_from_slice(ctx);
         Ok(())
@@ -180,10 +247,11 @@ impl<M: OcpModel> OptPolicy<M> {
         let (_, m, _) = self.ws.dims();
         let h = self.ws.horizon();
         if seed_u.len() % m != 0 || seed_u.len() > h * m {
-            return Err(PolicyError::Settings(format!(
-                "control seed has {} entries; expected a multiple of m = {m}, at most H·m",
-                seed_u.len()
-            )));
+            return Err(PolicyError::Settings(PolicySettingsError::ControlSeed {
+                got: seed_u.len(),
+                m,
+                max: h * m,
+            }));
         }
         let mut full = vec![0.0; h * m];
         full[..seed_u.len()].copy_from_slice(seed_u);
@@ -212,12 +280,13 @@ impl<M: OcpModel> OptPolicy<M> {
         let h = self.ws.horizon();
         let k = seed_u.len() / m.max(1);
         if seed_u.len() % m != 0 || k > h || out.len() != k || out.iter().any(|r| r.len() != d) {
-            return Err(PolicyError::Settings(format!(
-                "per-action seed: {} seed entries and {} output rows; expected k·m entries \
-                 (m = {m}, k ≤ H = {h}) and k rows of d = {d}",
-                seed_u.len(),
-                out.len()
-            )));
+            return Err(PolicyError::Settings(PolicySettingsError::PerActionSeed {
+                entries: seed_u.len(),
+                rows: out.len(),
+                m,
+                horizon: h,
+                d,
+            }));
         }
         if k == 1 {
             return self.vjp_controls(seed_u, &mut out[0]);

@@ -19,7 +19,7 @@ use super::metrics::VoltageController;
 use super::network::{Limits, N_CTRL};
 use super::{Saturation, VoltageEnv, VoltageEnvSettings};
 use crate::envs::voltage::powerflow::PowerFlowSettings;
-use crate::envs::EnvError;
+use crate::envs::{EnvError, InputError};
 
 /// Settings of the demonstration set.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,9 +67,13 @@ pub struct VoltageDemo {
 /// Generate the demonstrations.
 pub fn voltage_demos(settings: &DemoSettings) -> Result<Vec<VoltageDemo>, EnvError> {
     if settings.count == 0 || settings.steps == 0 {
-        return Err(EnvError::InvalidState(
-            "demonstrations need count ≥ 1 and steps ≥ 1".into(),
-        ));
+        return Err(EnvError::InvalidState(InputError::Zero {
+            what: if settings.count == 0 {
+                "demonstration count"
+            } else {
+                "demonstration steps"
+            },
+        }));
     }
     let env_settings = VoltageEnvSettings {
         limits: settings.limits,
@@ -84,7 +88,9 @@ pub fn voltage_demos(settings: &DemoSettings) -> Result<Vec<VoltageDemo>, EnvErr
         let seed = u32::try_from(i)
             .ok()
             .and_then(|i| settings.first_seed.checked_add(i))
-            .ok_or_else(|| EnvError::InvalidState("demonstration seed exceeds u32".into()))?;
+            .ok_or(EnvError::InvalidState(InputError::SeedRange {
+                what: "demonstration seed",
+            }))?;
         env.reset_seed(seed)?;
         let Ok(()) = expert.reset(&env);
         // Plant trajectory: v_0 … v_T and q_0 … q_T.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::metrics::VoltageController;
 use super::network::{COST_WEIGHTS, N_CTRL};
 use super::VoltageEnv;
-use crate::envs::EnvError;
+use crate::envs::{EnvError, InputError};
 
 /// Default safe-flow step α at evaluation (TASRL trains with 0.2).
 pub const DEFAULT_ALPHA: f64 = 0.5;
@@ -38,9 +38,11 @@ impl GradientFlow {
     /// A controller with step `alpha` ∈ (0, 1] (α > 1 could leave the box).
     pub fn new(alpha: f64) -> Result<Self, EnvError> {
         if !(alpha.is_finite() && alpha > 0.0 && alpha <= 1.0) {
-            return Err(EnvError::InvalidState(format!(
-                "gradient-flow step must be in (0, 1], got {alpha}"
-            )));
+            return Err(EnvError::InvalidState(InputError::OutOfRange {
+                what: "gradient-flow step".into(),
+                expected: "in (0, 1]",
+                value: alpha,
+            }));
         }
         Ok(Self { alpha })
     }

@@ -8,7 +8,7 @@
 
 use super::network::{Network, CONTROLLED_BUSES, LINES, N_CTRL, N_SGEN, S_BASE_MVA};
 use super::powerflow::{sweep, FLAT_START};
-use crate::envs::EnvError;
+use crate::envs::{EnvError, InputError};
 
 /// Total (r, x) [p.u.] of the lines shared by the paths from the slack to buses `i` and `j`.
 pub fn common_path_impedance(net: &Network, i: usize, j: usize) -> (f64, f64) {
@@ -50,9 +50,11 @@ pub fn r_closed_form() -> [[f64; N_CTRL]; N_CTRL] {
 /// = 0), step `h` \[MVar\]; entry (i, j) is row i, column j.
 pub fn a_by_finite_differences(h: f64) -> Result<[[f64; N_CTRL]; N_CTRL], EnvError> {
     if !(h.is_finite() && h > 0.0) {
-        return Err(EnvError::InvalidState(format!(
-            "finite-difference step must be positive, got {h}"
-        )));
+        return Err(EnvError::InvalidState(InputError::OutOfRange {
+            what: "finite-difference step".into(),
+            expected: "positive",
+            value: h,
+        }));
     }
     let net = Network::ieee13();
     let p = [0.0; N_SGEN];

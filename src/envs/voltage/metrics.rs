@@ -19,7 +19,7 @@ use thiserror::Error;
 use super::network::N_CTRL;
 use super::scenario::ScenarioKind;
 use super::{VoltageEnv, VoltageEnvSettings};
-use crate::envs::EnvError;
+use crate::envs::{EnvError, InputError};
 
 /// A deterministic voltage controller: maps the plant's current state to an increment u_t.
 ///
@@ -67,7 +67,7 @@ impl<F: FnMut(&VoltageEnv) -> [f64; N_CTRL]> VoltageController for FnController<
 pub enum EvalError<E: std::error::Error + 'static> {
     /// Invalid evaluation settings.
     #[error("invalid evaluation settings: {0}")]
-    InvalidSettings(String),
+    InvalidSettings(EnvError),
     /// The plant failed (e.g. the power flow diverged).
     #[error("plant failed at seed {seed}, t = {t}: {source}")]
     Env {
@@ -119,21 +119,30 @@ impl Default for EvalSettings {
 
 impl EvalSettings {
     /// Check the settings.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), EnvError> {
+        let bad = |e| Err(EnvError::InvalidSettings(e));
         if self.scenarios == 0 {
-            return Err("at least one scenario is needed".into());
+            return bad(InputError::Zero {
+                what: "number of evaluation scenarios",
+            });
         }
         if u32::try_from(self.scenarios - 1)
             .ok()
             .and_then(|n| self.first_seed.checked_add(n))
             .is_none()
         {
-            return Err("seed range exceeds u32".into());
+            return bad(InputError::SeedRange {
+                what: "evaluation seed range",
+            });
         }
         if !(self.discount.is_finite() && self.discount > 0.0 && self.discount <= 1.0) {
-            return Err(format!("discount must be in (0, 1], got {}", self.discount));
+            return bad(InputError::OutOfRange {
+                what: "discount".into(),
+                expected: "in (0, 1]",
+                value: self.discount,
+            });
         }
-        self.env.validate().map_err(|e| e.to_string())
+        self.env.validate()
     }
 }
 

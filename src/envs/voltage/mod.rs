@@ -40,7 +40,7 @@ pub use network::{Limits, Network, N_BUS, N_CTRL};
 pub use powerflow::{PowerFlow, PowerFlowMethod, PowerFlowSettings};
 pub use scenario::{Scenario, ScenarioKind};
 
-use super::{check_action, Env, EnvError, Step};
+use super::{check_action, Env, EnvError, InputError, Step};
 use network::{injections, objective, CONTROLLED_BUSES};
 use powerflow::FLAT_START;
 
@@ -100,9 +100,9 @@ impl VoltageEnvSettings {
         self.limits.validate()?;
         self.power_flow.validate()?;
         if self.horizon == 0 {
-            return Err(EnvError::InvalidState(
-                "voltage episode length must be at least 1".into(),
-            ));
+            return Err(EnvError::InvalidState(InputError::Zero {
+                what: "voltage episode length",
+            }));
         }
         Ok(())
     }

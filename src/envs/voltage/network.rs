@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::complex::Complex;
-use crate::envs::EnvError;
+use crate::envs::{EnvError, InputError};
 
 /// Number of buses.
 pub const N_BUS: usize = 13;
@@ -120,10 +120,11 @@ impl Limits {
         let (lo, hi) = (self.q_min(), self.q_max());
         for i in 0..N_CTRL {
             if !lo[i].is_finite() || !hi[i].is_finite() || lo[i] > hi[i] {
-                return Err(EnvError::InvalidState(format!(
-                    "reactive limits of controlled bus {i} are invalid: [{}, {}]",
-                    lo[i], hi[i]
-                )));
+                return Err(EnvError::InvalidState(InputError::Interval {
+                    what: format!("reactive limits of controlled bus {i}"),
+                    lo: lo[i],
+                    hi: hi[i],
+                }));
             }
         }
         Ok(())

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::complex::Complex;
 use super::network::{Network, N_BUS, SLACK};
-use crate::envs::EnvError;
+use crate::envs::{EnvError, InputError};
 
 /// Number of unknowns of the Newton–Raphson system (angle and magnitude of 12 PQ buses).
 const N_NR: usize = 2 * (N_BUS - 1);
@@ -65,15 +65,16 @@ impl PowerFlowSettings {
     /// Check the tolerance and the iteration caps.
     pub fn validate(&self) -> Result<(), EnvError> {
         if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(EnvError::InvalidState(format!(
-                "power-flow tolerance must be positive and finite, got {}",
-                self.tol
-            )));
+            return Err(EnvError::InvalidState(InputError::OutOfRange {
+                what: "power-flow tolerance".into(),
+                expected: "positive and finite",
+                value: self.tol,
+            }));
         }
         if self.max_sweeps == 0 || self.max_newton == 0 {
-            return Err(EnvError::InvalidState(
-                "power-flow iteration caps must be at least 1".into(),
-            ));
+            return Err(EnvError::InvalidState(InputError::Zero {
+                what: "power-flow iteration caps",
+            }));
         }
         Ok(())
     }

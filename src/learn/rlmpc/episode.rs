@@ -18,6 +18,7 @@
 //! Q solve or policy Jacobian only marks that transition (it is skipped by the update).
 
 use crate::learn::batch::Abort;
+use crate::learn::Failure;
 use nalgebra::{DMatrix, DVector};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
@@ -32,7 +33,7 @@ use crate::learn::LearnError;
 use crate::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
 use crate::model::OcpModel;
 use crate::policy::normal::inv_cdf;
-use crate::policy::{OptPolicy, PolicyError};
+use crate::policy::{OptPolicy, PolicyError, PolicySettingsError};
 use crate::rng::{stream, Stream};
 use crate::sensitivity::{q_value, QValue, SensitivityError, TailProblem};
 use crate::solver::{SolverSettings, WarmStart, Workspace};
@@ -98,9 +99,9 @@ impl<M: OcpModel> MpcFunctions<M> {
         drop_first: bool,
     ) -> Result<Self, PolicyError> {
         if horizon < 2 {
-            return Err(PolicyError::Settings(format!(
-                "Q needs a horizon H ≥ 2, got {horizon}"
-            )));
+            return Err(PolicyError::Settings(PolicySettingsError::QHorizon {
+                horizon,
+            }));
         }
         let tail = Workspace::new(
             &TailProblem {
@@ -216,7 +217,10 @@ impl Needs {
 /// ChaCha streams of the run seed switched to stream j, as in DiffOP's trainer).
 pub fn collect_episode(config: &RlmpcConfig, theta: &[f64], j: u64) -> Result<Episode, LearnError> {
     collect(config, theta, j).map_err(|e| match e {
-        Abort::Failed(msg) => LearnError::Evaluation(format!("episode {j} failed: {msg}")),
+        Abort::Failed(why) => LearnError::Evaluation(Failure::Episode {
+            episode: j,
+            source: Box::new(why),
+        }),
         Abort::Hard(e) => e,
     })
 }

@@ -114,7 +114,7 @@ pub fn run_rlmpc(
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.threads)
             .build()
-            .map_err(|e| LearnError::ThreadPool(e.to_string()))?;
+            .map_err(LearnError::ThreadPool)?;
         pool.install(|| run_inner(config, options))
     } else {
         run_inner(config, options)
