@@ -86,6 +86,87 @@ fn display_last(last: &Option<Box<Failure>>) -> String {
     last.as_ref().map_or_else(|| "none".into(), |f| f.to_string())
 }
 
+/// Why a checkpoint cannot be used (DiffOP, RLMPC and PDP runs).
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    /// The format version is not this build's.
+    #[error("format version {found} is not supported (expected {expected})")]
+    Version {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        expected: u32,
+    },
+    /// The checkpoint belongs to another task.
+    #[error("the checkpoint is of task `{found}`, not `{expected}`")]
+    Task {
+        /// Task in the file.
+        found: String,
+        /// Task of the run.
+        expected: String,
+    },
+    /// The run's settings differ from the checkpoint's in more than the resumable fields.
+    #[error(
+        "the checkpoint was written with different {kind} settings (differing: {}); only \
+         {resumable} may change on resume",
+        .differing.join(", ")
+    )]
+    Settings {
+        /// Which learner ("PDP", "RLMPC", …).
+        kind: &'static str,
+        /// The differing fields.
+        differing: Vec<String>,
+        /// The fields that may change.
+        resumable: &'static str,
+    },
+    /// The checkpoint is further than the configured number of iterations.
+    #[error("the checkpoint is at iteration {at}, beyond the configured {limit} iterations")]
+    Iteration {
+        /// Iterations done in the checkpoint.
+        at: usize,
+        /// Iterations configured.
+        limit: usize,
+    },
+    /// θ (or another vector) has the wrong length or non-finite entries.
+    #[error("{what} needs {expected} finite entries, the checkpoint has {got}")]
+    Theta {
+        /// The vector.
+        what: &'static str,
+        /// Entries expected.
+        expected: usize,
+        /// Entries in the checkpoint.
+        got: usize,
+    },
+    /// Two parts of the file that must agree do not.
+    #[error("{what} ({found} against {expected})")]
+    Inconsistent {
+        /// What disagrees, e.g. "the state and its exact copy differ in length".
+        what: &'static str,
+        /// One count.
+        found: usize,
+        /// The other.
+        expected: usize,
+    },
+    /// The file is not valid JSON of the expected shape.
+    #[error("{path}: corrupt JSON: {source}")]
+    Json {
+        /// The file ("" for text not read from a file).
+        path: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Errors of the learning layer.
 #[derive(Debug, Error)]
 pub enum LearnError {

@@ -22,6 +22,7 @@ use super::config::{Mode, Preset, Task, TrainConfig};
 use super::evaluate::{evaluate_theta, initial_theta, EvalOutcome};
 use super::pdp::{
     average_terms, imitation_term, PdpCheckpoint, PdpError, PdpProgress, PdpRunSettings,
+    PdpSettingsError,
 };
 use super::LearnError;
 use crate::envs::voltage::demos::{voltage_demos, DemoSettings, VoltageDemo};
@@ -69,17 +70,20 @@ impl VoltagePdpSettings {
     /// Check the settings.
     pub fn validate(&self) -> Result<(), PdpError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(PdpError::Settings(format!(
-                "lr must be > 0, got {}",
-                self.lr
-            )));
+            return Err(PdpError::Settings(PdpSettingsError::OutOfRange {
+                field: "lr",
+                expected: "> 0",
+                value: self.lr,
+            }));
         }
         if self.demos.steps < 2 {
-            return Err(PdpError::Settings(
-                "demonstrations need at least 2 steps (H = steps ≥ 2)".into(),
-            ));
+            return Err(PdpError::Settings(PdpSettingsError::DemoSteps {
+                steps: self.demos.steps,
+            }));
         }
-        self.solver.validate().map_err(PdpError::Settings)
+        self.solver
+            .validate()
+            .map_err(|e| PdpError::Settings(PdpSettingsError::Solver(e.into())))
     }
 
     /// The DiffOP (Traj) configuration whose θ(0) and evaluation PDP shares.
@@ -134,8 +138,7 @@ impl VoltagePdp {
             env.reset_seed(d.seed)?;
             contexts.push(env.policy_context().to_vec());
         }
-        let theta = initial_theta(&settings.train_config())
-            .map_err(|e| PdpError::Settings(e.to_string()))?;
+        let theta = initial_theta(&settings.train_config()).map_err(Box::new)?;
         let model = VoltagePolicy::default();
         let workspaces = demos
             .iter()

@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{PdpError, PdpSettings};
+use super::{PdpError, PdpSettings, PdpSettingsError};
+use crate::learn::CheckpointError;
 use crate::learn::checkpoint::{bits, differing_fields, unbits, write_atomic};
 use crate::solver::WarmStart;
 
@@ -89,31 +90,30 @@ impl<S: PdpRunSettings> PdpCheckpoint<S> {
     /// must not be below the iterations already done); the error names the differing settings.
     pub fn check_compatible(&self, task: &str, settings: &S) -> Result<(), PdpError> {
         if self.version != PDP_CHECKPOINT_VERSION {
-            return Err(PdpError::Checkpoint(format!(
-                "format version {} is not supported (expected {PDP_CHECKPOINT_VERSION})",
-                self.version
-            )));
+            return Err(PdpError::Checkpoint(CheckpointError::Version {
+                found: self.version,
+                expected: PDP_CHECKPOINT_VERSION,
+            }));
         }
         if self.task != task {
-            return Err(PdpError::Checkpoint(format!(
-                "the checkpoint is of task `{}`, not `{task}`",
-                self.task
-            )));
+            return Err(PdpError::Checkpoint(CheckpointError::Task {
+                found: self.task.clone(),
+                expected: task.to_string(),
+            }));
         }
         let (saved, wanted) = (self.settings.without_budget(), settings.without_budget());
         if saved != wanted {
-            return Err(PdpError::Checkpoint(format!(
-                "the checkpoint was written with different PDP settings (differing: {}); only \
-                 iterations may change on resume",
-                differing_fields(&saved, &wanted).join(", ")
-            )));
+            return Err(PdpError::Checkpoint(CheckpointError::Settings {
+                kind: "PDP",
+                differing: differing_fields(&saved, &wanted),
+                resumable: "iterations",
+            }));
         }
         if self.state.iteration > settings.iterations() {
-            return Err(PdpError::Checkpoint(format!(
-                "the checkpoint is at iteration {}, beyond the configured {} iterations",
-                self.state.iteration,
-                settings.iterations()
-            )));
+            return Err(PdpError::Checkpoint(CheckpointError::Iteration {
+                at: self.state.iteration,
+                limit: settings.iterations(),
+            }));
         }
         Ok(())
     }
@@ -121,17 +121,24 @@ impl<S: PdpRunSettings> PdpCheckpoint<S> {
     /// The state with its exact values restored.
     pub fn exact_state(&self) -> Result<PdpState, PdpError> {
         let s = &self.state;
-        if self.exact.theta.len() != s.theta.len() || self.exact.losses.len() != s.losses.len() {
-            return Err(PdpError::Checkpoint(
-                "the state and its exact copy differ in length".into(),
-            ));
+        let inconsistent = |what, found, expected| {
+            Err(PdpError::Checkpoint(CheckpointError::Inconsistent {
+                what,
+                found,
+                expected,
+            }))
+        };
+        if self.exact.theta.len() != s.theta.len() {
+            let what = "θ and its exact copy differ in length";
+            return inconsistent(what, self.exact.theta.len(), s.theta.len());
+        }
+        if self.exact.losses.len() != s.losses.len() {
+            let what = "the losses and their exact copy differ in length";
+            return inconsistent(what, self.exact.losses.len(), s.losses.len());
         }
         if s.losses.len() != s.iteration {
-            return Err(PdpError::Checkpoint(format!(
-                "{} losses recorded for {} iterations",
-                s.losses.len(),
-                s.iteration
-            )));
+            let what = "losses recorded against iterations done";
+            return inconsistent(what, s.losses.len(), s.iteration);
         }
         Ok(PdpState {
             theta: unbits(&self.exact.theta),
@@ -142,17 +149,29 @@ impl<S: PdpRunSettings> PdpCheckpoint<S> {
 
     /// Write atomically to `path` (JSON).
     pub fn save(&self, path: &Path) -> Result<(), PdpError> {
-        let json = serde_json::to_string_pretty(self)
-            .map_err(|e| PdpError::Checkpoint(format!("JSON: {e}")))?;
-        write_atomic(path, json.as_bytes()).map_err(|e| PdpError::Checkpoint(e.to_string()))
+        let json = serde_json::to_string_pretty(self).map_err(|source| {
+            PdpError::Checkpoint(CheckpointError::Json {
+                path: path.display().to_string(),
+                source,
+            })
+        })?;
+        write_atomic(path, json.as_bytes()).map_err(|e| PdpError::Learn(Box::new(e)))
     }
 
     /// Read from `path`.
     pub fn load(path: &Path) -> Result<Self, PdpError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PdpError::Checkpoint(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| PdpError::Checkpoint(format!("{}: corrupt JSON: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            PdpError::Checkpoint(CheckpointError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        })?;
+        serde_json::from_str(&text).map_err(|source| {
+            PdpError::Checkpoint(CheckpointError::Json {
+                path: path.display().to_string(),
+                source,
+            })
+        })
     }
 }
 
@@ -190,10 +209,11 @@ impl PdpProgress {
     pub(crate) fn restore(&mut self, state: PdpState) -> Result<(), PdpError> {
         let d = self.state.theta.len();
         if state.theta.len() != d || state.theta.iter().any(|v| !v.is_finite()) {
-            return Err(PdpError::Checkpoint(format!(
-                "θ needs {d} finite entries, the checkpoint has {}",
-                state.theta.len()
-            )));
+            return Err(PdpError::Checkpoint(CheckpointError::Theta {
+                what: "θ",
+                expected: d,
+                got: state.theta.len(),
+            }));
         }
         self.state = state;
         self.cold_workspaces = true;
@@ -216,10 +236,9 @@ impl PdpProgress {
     /// gradient is an error and leaves θ unchanged.
     pub(crate) fn descend(&mut self, loss: f64, grad: &[f64], lr: f64) -> Result<(), PdpError> {
         if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
-            return Err(PdpError::Settings(format!(
-                "non-finite loss or gradient at iteration {}",
-                self.state.iteration
-            )));
+            return Err(PdpError::NonFinite {
+                iteration: self.state.iteration,
+            });
         }
         for (t, g) in self.state.theta.iter_mut().zip(grad) {
             *t -= lr * g;
@@ -253,11 +272,11 @@ pub(crate) fn average_terms(
 /// in the error).
 pub(crate) fn replace_theta(dst: &mut [f64], src: &[f64], what: &str) -> Result<(), PdpError> {
     if src.len() != dst.len() || src.iter().any(|v| !v.is_finite()) {
-        return Err(PdpError::Settings(format!(
-            "{what} needs {} finite entries, got {}",
-            dst.len(),
-            src.len()
-        )));
+        return Err(PdpError::Settings(PdpSettingsError::Theta {
+            what: what.to_string(),
+            expected: dst.len(),
+            got: src.len(),
+        }));
     }
     dst.copy_from_slice(src);
     Ok(())

@@ -38,6 +38,40 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// What is wrong with PDP settings.
+#[derive(Debug, Error)]
+pub enum PdpSettingsError {
+    /// A scalar setting is outside its range.
+    #[error("{field} must be {expected}, got {value}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// The allowed range, in words.
+        expected: &'static str,
+        /// The given value.
+        value: f64,
+    },
+    /// Voltage demonstrations must have at least two steps (H = steps).
+    #[error("demonstrations need at least 2 steps (H = steps ≥ 2), got {steps}")]
+    DemoSteps {
+        /// The configured steps.
+        steps: usize,
+    },
+    /// A θ vector has the wrong length or non-finite entries.
+    #[error("{what} needs {expected} finite entries, got {got}")]
+    Theta {
+        /// The vector.
+        what: String,
+        /// Entries expected.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+    /// The solver settings are invalid.
+    #[error("solver: {0}")]
+    Solver(Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Errors of PDP (Offline).
 #[derive(Debug, Error)]
 pub enum PdpError {
@@ -60,10 +94,22 @@ pub enum PdpError {
     Env(#[from] EnvError),
     /// Invalid settings.
     #[error("invalid PDP settings: {0}")]
-    Settings(String),
+    Settings(PdpSettingsError),
+    /// θ(0) could not be drawn or projected.
+    #[error(transparent)]
+    Init(#[from] crate::model::tasks::init::InitError),
+    /// The shared DiffOP configuration (voltage θ(0), evaluation) failed.
+    #[error(transparent)]
+    Learn(#[from] Box<crate::learn::LearnError>),
+    /// The imitation loss or its gradient became non-finite.
+    #[error("non-finite loss or gradient at iteration {iteration}")]
+    NonFinite {
+        /// Iteration.
+        iteration: usize,
+    },
     /// A checkpoint is unusable (wrong version, incompatible settings, corrupt, unreadable).
     #[error("PDP checkpoint: {0}")]
-    Checkpoint(String),
+    Checkpoint(crate::learn::CheckpointError),
 }
 
 /// The parameters PDP (Offline) learns (`docs/spec/ALGORITHMS.md` §11.1).
@@ -132,24 +178,29 @@ impl PdpSettings {
     /// Check the settings.
     pub fn validate(&self) -> Result<(), PdpError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(PdpError::Settings(format!(
-                "lr must be > 0, got {}",
-                self.lr
-            )));
+            return Err(PdpError::Settings(PdpSettingsError::OutOfRange {
+                field: "lr",
+                expected: "> 0",
+                value: self.lr,
+            }));
         }
         if !(self.phi_floor.is_finite() && self.phi_floor > 0.0) {
-            return Err(PdpError::Settings(format!(
-                "phi_floor must be finite and > 0, got {}",
-                self.phi_floor
-            )));
+            return Err(PdpError::Settings(PdpSettingsError::OutOfRange {
+                field: "phi_floor",
+                expected: "finite and > 0",
+                value: self.phi_floor,
+            }));
         }
         if !(self.sigma0.is_finite() && self.sigma0 >= 0.0) {
-            return Err(PdpError::Settings(format!(
-                "sigma0 must be ≥ 0, got {}",
-                self.sigma0
-            )));
+            return Err(PdpError::Settings(PdpSettingsError::OutOfRange {
+                field: "sigma0",
+                expected: "≥ 0",
+                value: self.sigma0,
+            }));
         }
-        self.solver.validate().map_err(PdpError::Settings)
+        self.solver
+            .validate()
+            .map_err(|e| PdpError::Settings(PdpSettingsError::Solver(e.into())))
     }
 }
 
@@ -256,8 +307,7 @@ impl Pdp {
             PdpParameterisation::TrueForm => initial_theta(task, &settings, &mut rng),
             // DiffOP's θ(0) of the same seed (the trainer draws it from the same stream).
             PdpParameterisation::Table1 => {
-                theta0_nonlinear_with(task, settings.sigma0, settings.phi_floor, &mut rng)
-                    .map_err(|e| PdpError::Settings(e.to_string()))?
+                theta0_nonlinear_with(task, settings.sigma0, settings.phi_floor, &mut rng)?
             }
         };
         let model = PdpModel::new(task, settings.parameterisation);
