@@ -15,7 +15,7 @@ use diffop::dynamics::{cartpole, quadrotor};
 use diffop::model::derivs::{Differentiator, StageBlock, ThetaBlock};
 use diffop::model::tasks::init::{theta0_nonlinear, theta0_voltage};
 use diffop::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
-use diffop::model::{Dims, OcpModel, Scalar};
+use diffop::model::{check_hints, Dims, HintPoint, OcpModel, Scalar};
 use diffop::rng::{stream, Stream};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
@@ -364,27 +364,24 @@ fn check_theta<M: OcpModel>(model: &M, name: &str, p: &Point) {
     let _ = m;
 }
 
-/// The hinted evaluation gives the same blocks as the full one.
+/// The hinted evaluation gives the same blocks as the full one (the library's hint checker:
+/// curvature hint on the tape and dual paths, compiled programs, linear–quadratic structure).
 fn check_hint<M: OcpModel + Clone>(model: &M, name: &str, p: &Point) {
     assert!(
         model.stage_curvature_vars().is_some(),
         "{name}: no hint to check"
     );
-    let full = NoHint(model.clone());
-    assert!(full.stage_curvature_vars().is_none());
-    let a = stage_block(model, p, &p.x, &p.u, &p.theta);
-    let b = stage_block(&full, p, &p.x, &p.u, &p.theta);
-    let tol = 1e-13;
-    check(&format!("{name} hint: f"), &col(&a.f), &col(&b.f), tol);
-    check(&format!("{name} hint: f_x"), &a.fx, &b.fx, tol);
-    check(&format!("{name} hint: f_u"), &a.fu, &b.fu, tol);
-    check(&format!("{name} hint: c_x"), &col(&a.cx), &col(&b.cx), tol);
-    check(&format!("{name} hint: c_u"), &col(&a.cu), &col(&b.cu), tol);
-    check(&format!("{name} hint: g"), &col(&a.g), &col(&b.g), tol);
-    check(&format!("{name} hint: g_x"), &a.gx, &b.gx, tol);
-    check(&format!("{name} hint: g_u"), &a.gu, &b.gu, tol);
-    check(&format!("{name} hint: ∇²ℓ"), &a.hess, &b.hess, tol);
-    assert_eq!(a.c, b.c, "{name} hint: c");
+    let point = HintPoint {
+        stage: p.i,
+        x: p.x.clone(),
+        u: p.u.clone(),
+        lam: p.lam.clone(),
+        mu: p.mu.clone(),
+        mu_terminal: p.mu_h.clone(),
+    };
+    let report = check_hints(model, &p.theta, &p.ctx, p.i + 1, &[point], 1e-12)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(report.curvature && report.points == 1, "{name}");
 }
 
 fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {

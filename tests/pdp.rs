@@ -225,7 +225,7 @@ fn nonlinear_resume_equals_uninterrupted() {
         ..settings.clone()
     };
     match Pdp::resume(task, other, &ck) {
-        Err(PdpError::Checkpoint(msg)) => assert!(msg.contains("lr"), "{msg}"),
+        Err(PdpError::Checkpoint(e)) => assert!(e.to_string().contains("lr"), "{e}"),
         r => panic!(
             "expected a checkpoint error, got {:?}",
             r.map(|p| p.iteration())
@@ -283,7 +283,7 @@ fn voltage_resume_equals_uninterrupted() {
     let mut other = settings.clone();
     other.demos.count = 4;
     match VoltagePdp::resume(other, &ck) {
-        Err(PdpError::Checkpoint(msg)) => assert!(msg.contains("demos"), "{msg}"),
+        Err(PdpError::Checkpoint(e)) => assert!(e.to_string().contains("demos"), "{e}"),
         r => panic!(
             "expected a checkpoint error, got {:?}",
             r.map(|p| p.iteration())

@@ -17,7 +17,7 @@ use std::path::Path;
 use super::jobs::{Job, JobResult, Method};
 use super::plot::{save_grid, Band, HLine, Line, Panel};
 use super::stats::{mean, percentile};
-use super::{write_file, ExperimentError, ReproduceReport};
+use super::{write_file, ExperimentError, OptionsError, ReproduceReport};
 use crate::learn::pdp::demonstrations;
 use crate::learn::Task;
 use crate::solver::SolverSettings;
@@ -48,9 +48,11 @@ pub fn jobs(tasks: &[Task], seeds: &[u64]) -> Vec<Job> {
 
 /// The optimal open-loop cost of a task: the mean true cost of its demonstrations.
 pub fn optimum(task: Task) -> Result<f64, ExperimentError> {
-    let t = task.nonlinear().ok_or_else(|| {
-        ExperimentError::Config("the optimum is defined for nonlinear tasks".into())
-    })?;
+    let t = task
+        .nonlinear()
+        .ok_or(ExperimentError::Config(OptionsError::NeedsNonlinear(
+            "the optimum",
+        )))?;
     let demos = demonstrations(t, &SolverSettings::default())?;
     Ok(demos.iter().map(|d| d.cost).sum::<f64>() / demos.len() as f64)
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::jobs::{diffop_config, Job, JobResult, Method};
 use super::plot::{save_grid, Line, Panel};
-use super::{write_file, ExperimentError, ReproduceReport, Scale};
+use super::{write_file, ExperimentError, OptionsError, ReproduceReport, Scale};
 use crate::envs::voltage::{VoltageController, VoltageEnv, VoltageEnvSettings, N_CTRL};
 use crate::learn::evaluate::PolicyController;
 use crate::learn::{Mode, Task, TrainConfig};
@@ -72,19 +72,22 @@ pub fn simulate(
     theta: &[f64],
     seed: u32,
 ) -> Result<Trajectory, ExperimentError> {
-    let err = |e: String| ExperimentError::Config(format!("scenario {seed}: {e}"));
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| ExperimentError::Evaluation {
+        what: format!("scenario {seed}"),
+        source: e,
+    };
     let mut env =
-        VoltageEnv::new(VoltageEnvSettings::evaluation()).map_err(|e| err(e.to_string()))?;
-    env.reset_seed(seed).map_err(|e| err(e.to_string()))?;
+        VoltageEnv::new(VoltageEnvSettings::evaluation()).map_err(|e| err(e.into()))?;
+    env.reset_seed(seed).map_err(|e| err(e.into()))?;
     let mut ctl = PolicyController::new(config, theta);
-    ctl.reset(&env).map_err(|e| err(e.to_string()))?;
+    ctl.reset(&env).map_err(|e| err(e.into()))?;
     let mut tr = Trajectory {
         v: vec![env.v()],
         q: vec![env.q()],
     };
     for _ in 0..STEPS {
-        let u = ctl.act(&env).map_err(|e| err(e.to_string()))?;
-        let s = env.step_u(u).map_err(|e| err(e.to_string()))?;
+        let u = ctl.act(&env).map_err(|e| err(e.into()))?;
+        let s = env.step_u(u).map_err(|e| err(e.into()))?;
         tr.v.push(s.v);
         tr.q.push(s.q);
     }
@@ -217,16 +220,13 @@ pub fn write(
     }
     let cols = grid.first().map_or(0, |r| r.len());
     if cols == 0 {
-        return Err(ExperimentError::Config(
-            "Figure 3 needs the DiffOP voltage runs".into(),
-        ));
+        return Err(ExperimentError::Config(OptionsError::MissingRuns("Figure 3")));
     }
     for row in grid {
         panels.extend(row);
     }
     write_file(root, "figure3/trajectories.csv", &csv, report)?;
-    let json = serde_json::to_string_pretty(&spreads)
-        .map_err(|e| ExperimentError::Format(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&spreads)?;
     write_file(root, "figure3/summary.json", &json, report)?;
     save_grid(
         &root.join("figure3/figure3"),

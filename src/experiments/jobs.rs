@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ExperimentError, Scale};
+use super::{ExperimentError, OptionsError, Scale};
 use crate::learn::checkpoint::{write_atomic, Checkpoint};
 use crate::learn::evaluate::initial_theta;
 use crate::learn::pdp::{Pdp, PdpCheckpoint, PdpParameterisation, PdpSettings};
@@ -274,8 +274,7 @@ fn run_job(
         Method::PdpTable1 => run_pdp(job, PdpParameterisation::Table1, scale, &dir, bar)?,
     };
     result.wall_time_s = start.elapsed().as_secs_f64();
-    let json = serde_json::to_string_pretty(&result)
-        .map_err(|e| ExperimentError::Format(format!("JSON: {e}")))?;
+    let json = serde_json::to_string_pretty(&result)?;
     write_atomic(&result_path, json.as_bytes())?;
     Ok(result)
 }
@@ -418,9 +417,12 @@ fn run_pdp(
     dir: &Path,
     bar: &ProgressBar,
 ) -> Result<JobResult, ExperimentError> {
-    let task = job.task.nonlinear().ok_or_else(|| {
-        ExperimentError::Config("nonlinear PDP needs a nonlinear task".to_string())
-    })?;
+    let task = job
+        .task
+        .nonlinear()
+        .ok_or(ExperimentError::Config(OptionsError::NeedsNonlinear(
+            "nonlinear PDP",
+        )))?;
     let iterations = scale.pdp_iterations(job.task);
     let settings = PdpSettings {
         seed: job.seed,

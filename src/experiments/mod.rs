@@ -38,6 +38,26 @@ use crate::learn::pdp::PdpError;
 use crate::learn::{LearnError, Task};
 pub use jobs::{Job, JobFailure, JobResult, Method};
 
+/// What is wrong with the options of a reproduction.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OptionsError {
+    /// The artefact name is not known.
+    #[error("unknown artefact `{0}`; expected figure2, table2, figure3 or all")]
+    UnknownArtefact(String),
+    /// A count or period is zero.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    /// Something defined only for the nonlinear tasks was asked of the voltage task.
+    #[error("{0} needs a nonlinear task")]
+    NeedsNonlinear(&'static str),
+    /// Figure 2 was asked for the voltage task.
+    #[error("Figure 2 covers the nonlinear tasks; the voltage task is Table 2")]
+    VoltageInFigure2,
+    /// An artefact's input runs are missing.
+    #[error("{0} needs the DiffOP voltage runs")]
+    MissingRuns(&'static str),
+}
+
 /// Errors of the experiments.
 #[derive(Debug, Error)]
 pub enum ExperimentError {
@@ -59,11 +79,20 @@ pub enum ExperimentError {
     #[error("plot failed: {0}")]
     Plot(String),
     /// Serialisation failed.
-    #[error("format error: {0}")]
-    Format(String),
+    #[error("format error: JSON: {0}")]
+    Format(#[from] serde_json::Error),
     /// Invalid options.
     #[error("invalid reproduction options: {0}")]
-    Config(String),
+    Config(OptionsError),
+    /// A reference evaluation or simulation failed.
+    #[error("{what}: {source}")]
+    Evaluation {
+        /// What was evaluated (e.g. "scenario 3").
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl ExperimentError {
@@ -98,8 +127,8 @@ impl FromStr for Artefact {
             "table2" => Ok(Self::Table2),
             "figure3" => Ok(Self::Figure3),
             "all" => Ok(Self::All),
-            _ => Err(ExperimentError::Config(format!(
-                "unknown artefact `{s}`; expected figure2, table2, figure3 or all"
+            _ => Err(ExperimentError::Config(OptionsError::UnknownArtefact(
+                s.to_string(),
             ))),
         }
     }
@@ -163,7 +192,7 @@ impl Scale {
     }
 
     fn validate(&self) -> Result<(), ExperimentError> {
-        let bad = |w: &str| Err(ExperimentError::Config(format!("{w} must be at least 1")));
+        let bad = |w| Err(ExperimentError::Config(OptionsError::Zero(w)));
         if self.nonlinear_iterations == 0 || self.voltage_iterations == 0 {
             return bad("iterations");
         }
@@ -223,12 +252,10 @@ pub fn reproduce(
 ) -> Result<ReproduceReport, ExperimentError> {
     options.scale.validate()?;
     if options.seeds == 0 {
-        return Err(ExperimentError::Config("--seeds must be at least 1".into()));
+        return Err(ExperimentError::Config(OptionsError::Zero("--seeds")));
     }
     if options.tasks.contains(&Task::Voltage) {
-        return Err(ExperimentError::Config(
-            "Figure 2 covers the nonlinear tasks; the voltage task is Table 2".into(),
-        ));
+        return Err(ExperimentError::Config(OptionsError::VoltageInFigure2));
     }
     std::fs::create_dir_all(&options.out).map_err(|e| ExperimentError::io(&options.out, e))?;
     let seeds: Vec<u64> = (0..options.seeds as u64).collect();
@@ -259,8 +286,7 @@ pub fn reproduce(
     if want(Artefact::Figure3) {
         figure3::write(&options.out, &options.scale, &results, &mut report)?;
     }
-    let json = serde_json::to_string_pretty(&report)
-        .map_err(|e| ExperimentError::Format(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&report)?;
     write_file(&options.out, "report.json", &json, &mut report)?;
     Ok(report)
 }
