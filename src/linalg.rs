@@ -325,7 +325,6 @@ impl SmallFactor {
             }
         }
     }
-
 }
 
 /// Symmetrize a square matrix in place: A ← (A + Aᵀ)/2.
@@ -700,7 +699,6 @@ pub fn norm_inf(v: &[f64]) -> f64 {
     let (m01, m23) = (acc[0].max(acc[1]), acc[2].max(acc[3]));
     m01.max(m23)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -76,8 +76,7 @@ pub fn simulate(
         what: format!("scenario {seed}"),
         source: e,
     };
-    let mut env =
-        VoltageEnv::new(VoltageEnvSettings::evaluation()).map_err(|e| err(e.into()))?;
+    let mut env = VoltageEnv::new(VoltageEnvSettings::evaluation()).map_err(|e| err(e.into()))?;
     env.reset_seed(seed).map_err(|e| err(e.into()))?;
     let mut ctl = PolicyController::new(config, theta);
     ctl.reset(&env).map_err(|e| err(e.into()))?;
@@ -220,7 +219,9 @@ pub fn write(
     }
     let cols = grid.first().map_or(0, |r| r.len());
     if cols == 0 {
-        return Err(ExperimentError::Config(OptionsError::MissingRuns("Figure 3")));
+        return Err(ExperimentError::Config(OptionsError::MissingRuns(
+            "Figure 3",
+        )));
     }
     for row in grid {
         panels.extend(row);

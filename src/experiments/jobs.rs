@@ -417,12 +417,12 @@ fn run_pdp(
     dir: &Path,
     bar: &ProgressBar,
 ) -> Result<JobResult, ExperimentError> {
-    let task = job
-        .task
-        .nonlinear()
-        .ok_or(ExperimentError::Config(OptionsError::NeedsNonlinear(
-            "nonlinear PDP",
-        )))?;
+    let task =
+        job.task
+            .nonlinear()
+            .ok_or(ExperimentError::Config(OptionsError::NeedsNonlinear(
+                "nonlinear PDP",
+            )))?;
     let iterations = scale.pdp_iterations(job.task);
     let settings = PdpSettings {
         seed: job.seed,

@@ -100,12 +100,11 @@ pub fn write(
         scenarios: scale.eval_scenarios,
         ..EvalSettings::default()
     };
-    let flow = evaluate(&settings, GradientFlow::default).map_err(|e| {
-        ExperimentError::Evaluation {
+    let flow =
+        evaluate(&settings, GradientFlow::default).map_err(|e| ExperimentError::Evaluation {
             what: "gradient-flow evaluation".into(),
             source: e.into(),
-        }
-    })?;
+        })?;
     rows.push(Row {
         method: "safe gradient flow (α = 0.5)".into(),
         source: "reference",

@@ -83,7 +83,8 @@ pub enum Failure {
 }
 
 fn display_last(last: &Option<Box<Failure>>) -> String {
-    last.as_ref().map_or_else(|| "none".into(), |f| f.to_string())
+    last.as_ref()
+        .map_or_else(|| "none".into(), |f| f.to_string())
 }
 
 /// Why a checkpoint cannot be used (DiffOP, RLMPC and PDP runs).

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{PdpError, PdpSettings, PdpSettingsError};
-use crate::learn::CheckpointError;
 use crate::learn::checkpoint::{bits, differing_fields, unbits, write_atomic};
+use crate::learn::CheckpointError;
 use crate::solver::WarmStart;
 
 /// Format version of [`PdpCheckpoint`].
