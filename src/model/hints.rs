@@ -482,8 +482,8 @@ impl<'a, M: OcpModel> Checker<'a, M> {
             for r in 0..full.nrows() {
                 let (a, b) = (hinted[(r, c)], full[(r, c)]);
                 let rel = (a - b).abs() / b.abs().max(1.0);
-                // NaN in the hinted value fails (`!(rel <= tol)`).
-                if !(rel <= self.tol) {
+                // A NaN in either value fails.
+                if rel.is_nan() || rel > self.tol {
                     return Err(HintError::Mismatch(Box::new(HintMismatch {
                         hint,
                         point: self.point,

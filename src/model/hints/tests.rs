@@ -93,7 +93,10 @@ fn built_in_hints_hold() {
     let s = HintCheckSettings::default();
     for task in NonlinearTask::ALL {
         let model = Table1Policy::new(task);
-        let theta = task.oracle_theta().unwrap();
+        // Unit cost weights and the true physical parameters (θ(0)'s form).
+        let (n, _) = task.nm();
+        let mut theta = vec![1.0; 2 * n];
+        theta.extend_from_slice(task.phi_true());
         let r = check_hints_random(&model, &theta, &[], &s).unwrap();
         assert!(r.curvature && r.symbolic && !r.linear_quadratic, "{task:?}");
         assert_eq!(r.points, s.points);
@@ -171,7 +174,8 @@ fn symbolic_key_shared_by_different_models_is_caught() {
     assert!(r.symbolic);
     // A differently configured model with the same key gets that program: wrong f_u.
     let e = mismatch(check_hints_random(&Scaled { k: 2.0 }, &[0.5], &[], &s));
-    assert_eq!((e.hint, e.block), (Hint::Symbolic, "f_u"));
+    // The dynamics value f = x + k·θ·u is the first entry that differs.
+    assert_eq!((e.hint, e.block), (Hint::Symbolic, "f"));
 }
 
 #[test]
