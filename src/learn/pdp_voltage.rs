@@ -79,7 +79,9 @@ impl VoltagePdpSettings {
                 "demonstrations need at least 2 steps (H = steps ≥ 2)".into(),
             ));
         }
-        self.solver.validate().map_err(PdpError::Settings)
+        self.solver
+            .validate()
+            .map_err(|e| PdpError::Settings(e.to_string()))
     }
 
     /// The DiffOP (Traj) configuration whose θ(0) and evaluation PDP shares.

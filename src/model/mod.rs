@@ -16,12 +16,15 @@
 //! state nor a parameter (for the voltage task: v_env and the reactive limits); it is never
 //! differentiated.
 
+mod block;
+mod context;
 pub mod derivs;
 pub mod scalar;
 pub mod symbolic;
 pub mod tape;
 pub mod tasks;
 
+pub use context::ContextError;
 pub use scalar::{cst, re, Scalar};
 
 /// Problem dimensions.
@@ -160,18 +163,7 @@ pub trait OcpModel: Send + Sync {
     }
 
     /// Validate a context vector; the default accepts any finite vector of length n_ctx.
-    fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
-        let n_ctx = self.dims().n_ctx;
-        if ctx.len() != n_ctx {
-            return Err(format!(
-                "context has length {}, expected {}",
-                ctx.len(),
-                n_ctx
-            ));
-        }
-        if let Some(k) = ctx.iter().position(|v| !v.is_finite()) {
-            return Err(format!("context entry {k} is not finite"));
-        }
-        Ok(())
+    fn check_context(&self, ctx: &[f64]) -> Result<(), ContextError> {
+        context::check_finite(ctx, self.dims().n_ctx)
     }
 }

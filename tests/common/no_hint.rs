@@ -1,6 +1,6 @@
 //! A model wrapper without structure hints, the reference for the hinted evaluations.
 
-use diffop::model::{Dims, OcpModel, Scalar};
+use diffop::model::{ContextError, Dims, OcpModel, Scalar};
 
 /// Forwards everything to the inner model but gives no structure hint: no curvature set and
 /// not declared linear–quadratic, so every derivative is evaluated in full.
@@ -45,7 +45,7 @@ impl<M: OcpModel> OcpModel for NoHint<M> {
     fn stage_curvature_vars(&self) -> Option<&[usize]> {
         None
     }
-    fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
+    fn check_context(&self, ctx: &[f64]) -> Result<(), ContextError> {
         self.0.check_context(ctx)
     }
 }

@@ -149,7 +149,9 @@ impl PdpSettings {
                 self.sigma0
             )));
         }
-        self.solver.validate().map_err(PdpError::Settings)
+        self.solver
+            .validate()
+            .map_err(|e| PdpError::Settings(e.to_string()))
     }
 }
 
