@@ -626,7 +626,9 @@ impl TrainConfig {
                 self.max_failure_fraction
             ));
         }
-        self.solver.validate().map_err(LearnError::Config)?;
+        self.solver
+            .validate()
+            .map_err(|e| LearnError::Config(e.to_string()))?;
         Ok(())
     }
 

@@ -83,7 +83,7 @@ impl VoltagePdpSettings {
         }
         self.solver
             .validate()
-            .map_err(|e| PdpError::Settings(PdpSettingsError::Solver(e.into())))
+            .map_err(|e| PdpError::Settings(PdpSettingsError::Solver(e)))
     }
 
     /// The DiffOP (Traj) configuration whose θ(0) and evaluation PDP shares.

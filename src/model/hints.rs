@@ -88,7 +88,7 @@ macro_rules! forward_without_hints {
         fn terminal_constraints<S: Scalar>(&self, x: &[S], th: &[S], c: &[f64], out: &mut [S]) {
             self.0.terminal_constraints(x, th, c, out)
         }
-        fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
+        fn check_context(&self, ctx: &[f64]) -> Result<(), crate::model::ContextError> {
             self.0.check_context(ctx)
         }
     };

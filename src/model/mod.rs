@@ -16,6 +16,8 @@
 //! state nor a parameter (for the voltage task: v_env and the reactive limits); it is never
 //! differentiated.
 
+mod block;
+mod context;
 pub mod derivs;
 pub mod hints;
 pub mod scalar;
@@ -30,6 +32,7 @@ pub use hints::{
     check_hints, check_hints_random, HintCheckSettings, HintError, HintPoint, HintReport,
     WithoutHints,
 };
+pub use context::ContextError;
 pub use scalar::{cst, re, Scalar};
 
 /// Problem dimensions.
@@ -168,18 +171,7 @@ pub trait OcpModel: Send + Sync {
     }
 
     /// Validate a context vector; the default accepts any finite vector of length n_ctx.
-    fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
-        let n_ctx = self.dims().n_ctx;
-        if ctx.len() != n_ctx {
-            return Err(format!(
-                "context has length {}, expected {}",
-                ctx.len(),
-                n_ctx
-            ));
-        }
-        if let Some(k) = ctx.iter().position(|v| !v.is_finite()) {
-            return Err(format!("context entry {k} is not finite"));
-        }
-        Ok(())
+    fn check_context(&self, ctx: &[f64]) -> Result<(), ContextError> {
+        context::check_finite(ctx, self.dims().n_ctx)
     }
 }

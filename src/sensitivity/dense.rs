@@ -8,7 +8,7 @@
 //! Cost O((N_ζ + n_κ)³): use the structured routes of [`super`] in real work.
 
 use super::routes::{factorized, theta_blocks};
-use super::SensitivityError;
+use super::{SensitivityError, SingularSystem};
 use crate::model::OcpModel;
 use crate::solver::Workspace;
 use nalgebra::DMatrix;
@@ -39,7 +39,7 @@ impl DenseKkt {
         let (n, m, dd) = ws.dims();
         let h = ws.horizon();
         let nz = (h + 1) * n + h * m;
-        let n_act = ws.rows.len();
+        let n_act = ws.active_rows().len();
         let nk = (h + 1) * n + n_act;
         let tb = theta_blocks(ws, model);
         let xo: Vec<usize> = (0..=h).map(|i| (n + m) * i).collect();
@@ -51,7 +51,7 @@ impl DenseKkt {
         for i in 0..=h {
             let k = if i < h { n + m } else { n };
             let o = xo[i];
-            let hs = &ws.blocks[i].hess;
+            let hs = &ws.stage_blocks()[i].hess;
             for r in 0..k {
                 for s in 0..k {
                     d[(o + r, o + s)] = hs[(r, s)];
@@ -67,8 +67,8 @@ impl DenseKkt {
         }
         row += n;
         for i in 0..=h {
-            let blk = &ws.blocks[i];
-            for (st, r) in ws.rows.iter().copied() {
+            let blk = &ws.stage_blocks()[i];
+            for (st, r) in ws.active_rows().iter().copied() {
                 if st != i {
                     continue;
                 }
@@ -136,7 +136,7 @@ impl DenseKkt {
         let lu = k.lu();
         let sol = lu
             .solve(&rhs)
-            .ok_or_else(|| SensitivityError::Singular("dense KKT matrix".into()))?;
+            .ok_or_else(|| SensitivityError::Singular(SingularSystem::DenseKkt))?;
         Ok(sol.rows(0, nz).into_owned())
     }
 
@@ -146,12 +146,12 @@ impl DenseKkt {
             .d
             .clone()
             .try_inverse()
-            .ok_or_else(|| SensitivityError::Singular("D is singular".into()))?;
+            .ok_or_else(|| SensitivityError::Singular(SingularSystem::DenseHessian))?;
         let at = self.a.transpose();
         let s = &self.a * &dinv * &at;
         let sinv = s
             .try_inverse()
-            .ok_or_else(|| SensitivityError::Singular("A D⁻¹ Aᵀ is singular".into()))?;
+            .ok_or_else(|| SensitivityError::Singular(SingularSystem::DenseReduced))?;
         let db = &dinv * &self.b;
         Ok(&dinv * &at * sinv * (&self.a * &db - &self.c) - db)
     }

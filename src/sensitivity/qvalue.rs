@@ -17,7 +17,7 @@
 
 use super::{value_gradient, SensitivityError};
 use crate::model::derivs::{Differentiator, ThetaBlock};
-use crate::model::{Dims, OcpModel, Scalar};
+use crate::model::{ContextError, Dims, OcpModel, Scalar};
 use crate::solver::{WarmStart, Workspace};
 use nalgebra::DVector;
 
@@ -78,7 +78,7 @@ impl<M: OcpModel> OcpModel for TailProblem<'_, M> {
     fn stage_diagonal_vars(&self) -> &[usize] {
         self.inner.stage_diagonal_vars()
     }
-    fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
+    fn check_context(&self, ctx: &[f64]) -> Result<(), ContextError> {
         self.inner.check_context(ctx)
     }
 }
@@ -125,9 +125,7 @@ pub fn q_value<M: OcpModel>(
     let mut x1 = vec![0.0; dims.n];
     model.dynamics(0, x, a, theta, ctx, &mut x1);
     let c0 = model.stage_cost(0, x, a, theta, ctx);
-    ws_tail
-        .solve(&tail, &x1, theta, ctx, start)
-        .map_err(|e| SensitivityError::Model(e.to_string()))?;
+    ws_tail.solve(&tail, &x1, theta, ctx, start)?;
     let vg = value_gradient(ws_tail, &tail)?;
     let mut diff = Differentiator::new();
     let mut tb = ThetaBlock::new(dims.n, 0, dims.d);

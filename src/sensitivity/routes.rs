@@ -1,10 +1,11 @@
 //! Structured sensitivity routes on the solver's kept factorization.
 
-use super::SensitivityError;
-use crate::linalg::{dot, is_zero};
+use super::{SensitivityError, SingularSystem};
 use crate::model::derivs::ThetaBlock;
 use crate::model::OcpModel;
-use crate::solver::Workspace;
+use crate::solver::adjoint::KktSingular;
+use crate::solver::kkt::Row;
+use crate::solver::{ModelFingerprint, Workspace};
 use nalgebra::{DMatrix, DVector};
 
 /// A seed g on the trajectory blocks: `x` ((H+1)·n, stage-major) and/or `u` (H·m).
@@ -52,10 +53,7 @@ pub struct ValueGradient {
 
 fn ready(ws: &Workspace) -> Result<(), SensitivityError> {
     if !ws.kkt_ready() {
-        return Err(SensitivityError::NotReady(format!(
-            "{:?}",
-            ws.solution().status
-        )));
+        return Err(SensitivityError::NotReady(ws.solution().status));
     }
     Ok(())
 }
@@ -69,24 +67,18 @@ pub(crate) fn factorized<M: OcpModel>(
     ready(ws)?;
     check_model(ws, model)?;
     if !ws.ensure_kkt(model) {
-        return Err(SensitivityError::Singular(
-            "KKT matrix at the solution (reduced Hessian)".into(),
-        ));
+        return Err(SensitivityError::Singular(SingularSystem::ReducedHessian));
     }
     Ok(())
 }
 
 fn check_model<M: OcpModel>(ws: &Workspace, model: &M) -> Result<(), SensitivityError> {
-    let d = model.dims();
-    let (n, m, dd) = ws.dims();
-    if d.n != n || d.m != m || d.d != dd {
-        return Err(SensitivityError::Model(format!(
-            "`{}` has (n, m, d) = ({}, {}, {}), the workspace ({n}, {m}, {dd})",
-            model.name(),
-            d.n,
-            d.m,
-            d.d
-        )));
+    let expected = ws.model_fingerprint();
+    if !expected.matches(model) {
+        return Err(SensitivityError::Model {
+            expected: Box::new(expected.clone()),
+            got: Box::new(ModelFingerprint::of(model)),
+        });
     }
     Ok(())
 }
@@ -114,23 +106,9 @@ fn stage_theta_at<M: OcpModel>(
     wz: &[f64],
     tb: &mut ThetaBlock,
 ) {
-    let h = ws.horizon();
-    let (stage, u, lam_next) = if i < h {
-        (Some(i), ws.u[i].as_slice(), ws.lam[i + 1].as_slice())
-    } else {
-        (None, &[][..], &[][..])
-    };
-    ws.diff.stage_theta(
-        model,
-        stage,
-        ws.x[i].as_slice(),
-        u,
-        &ws.theta,
-        &ws.ctx,
-        lam_next,
-        ws.mu[i].as_slice(),
-        wz,
-        tb,
+    let (p, diff) = ws.stage_point(i);
+    diff.stage_theta(
+        model, p.stage, p.x, p.u, p.theta, p.ctx, p.lam_next, p.mu, wz, tb,
     );
 }
 
@@ -139,7 +117,71 @@ fn stage_theta_at<M: OcpModel>(
 /// The workspace must hold a polished solution of `model` (the factorization kept by the
 /// solver is reused). Active inequality rows are equalities; weakly active rows were dropped
 /// by the solver, so the result is the one-sided derivative of `ALGORITHMS.md` §3.
+/// [`vjp_full`] also returns gᵀ ∂ζ*/∂x_init from the same solve.
 pub fn vjp<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+    seed: Seed<'_>,
+    out: &mut [f64],
+) -> Result<(), SensitivityError> {
+    adjoint(ws, model, seed, out)
+}
+
+/// Vector–Jacobian products with respect to θ **and** the initial state from one adjoint
+/// solve: `grad_theta` (length d) ← gᵀ ∂ζ*/∂θ, exactly as [`vjp`] (bitwise), and `grad_x0`
+/// (length n) ← gᵀ ∂ζ*/∂x_init.
+///
+/// The initial state enters the KKT system of Proposition 1 only through the constraint
+/// x_0 = x_init, whose right-hand-side derivative is the identity. Writing the adjoint system
+/// as K (w, y) = (g, 0) (the solve [`vjp`] already does: linear term −g, homogeneous
+/// constraints), the product with the x_init column block is the multiplier of that one
+/// constraint, gᵀ ∂ζ*/∂x_init = −λ^w_0, where λ^w_0 is the adjoint costate at stage 0 (the
+/// Riccati recursion's ∂V/∂x_0 of the adjoint LQ problem; `ALGORITHMS.md` §7.3). So the x_init
+/// gradient costs nothing beyond the θ one, compared with n solves for
+/// [`jacobian_x0`]. Active inequality rows are treated as in [`vjp`] (one-sided derivative).
+///
+/// ```
+/// use diffop::model::tasks::{NonlinearTask, Table1Policy};
+/// use diffop::model::OcpModel;
+/// use diffop::sensitivity::{self, Seed};
+/// use diffop::solver::{SolverSettings, WarmStart, Workspace};
+/// let model = Table1Policy::new(NonlinearTask::Cartpole);
+/// let theta = NonlinearTask::Cartpole.oracle_theta().unwrap();
+/// let mut ws = Workspace::new(&model, 6, SolverSettings::default()).unwrap();
+/// ws.solve(&model, &[0.1, 0.0, 0.2, 0.0], &theta, &[], WarmStart::Cold).unwrap();
+/// // gradient of the first control with respect to θ and x_init
+/// let mut su = vec![0.0; 6];
+/// su[0] = 1.0;
+/// let (mut g_theta, mut g_x0) = (vec![0.0; model.n_theta()], vec![0.0; 4]);
+/// sensitivity::vjp_full(&mut ws, &model, Seed { x: None, u: Some(&su) }, &mut g_theta, &mut g_x0)
+///     .unwrap();
+/// assert!(g_x0.iter().all(|v| v.is_finite()));
+/// ```
+pub fn vjp_full<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+    seed: Seed<'_>,
+    grad_theta: &mut [f64],
+    grad_x0: &mut [f64],
+) -> Result<(), SensitivityError> {
+    let (n, _, _) = ws.dims();
+    if grad_x0.len() != n {
+        return Err(SensitivityError::Dimension {
+            what: "vjp x_init output",
+            got: grad_x0.len(),
+            expected: n,
+        });
+    }
+    adjoint(ws, model, seed, grad_theta)?;
+    for (g, l) in grad_x0.iter_mut().zip(ws.kkt_step().lam[0].iter()) {
+        *g = -l;
+    }
+    Ok(())
+}
+
+/// The adjoint solve of [`vjp`] / [`vjp_full`]: on return the workspace's KKT step holds w
+/// and the adjoint costates, and `out` the θ-contraction −(Bᵀw + Cᵀy).
+fn adjoint<M: OcpModel>(
     ws: &mut Workspace,
     model: &M,
     seed: Seed<'_>,
@@ -159,179 +201,32 @@ pub fn vjp<M: OcpModel>(
         check_seed("seed u", su, h * m)?;
     }
     // LQ with linear term −g, homogeneous constraints.
-    for i in 0..=h {
-        let l = &mut ws.lin[i];
-        l.fill(0.0);
-        if let Some(sx) = seed.x {
-            for j in 0..n {
-                l[j] = -sx[i * n + j];
-            }
-        }
-        if i < h {
-            if let Some(su) = seed.u {
-                for j in 0..m {
-                    l[n + j] = -su[i * m + j];
-                }
-            }
-        }
-    }
-    let k = ws.rows.len();
-    if ws.kkt_eq {
-        // One solve of the equality-constrained recursion gives the step and ν.
-        if !ws.kkt_solve(None, None, false) {
-            return Err(SensitivityError::Singular("active-row KKT system".into()));
-        }
-    } else {
-        if k > 0 {
-            active_multipliers_by_symmetry(ws)?;
-        }
-        ws.riccati.solve(
-            &ws.blocks,
-            &ws.lin,
-            None,
-            None,
-            &mut ws.dx,
-            &mut ws.du,
-            &mut ws.lam_new,
-        );
-    }
-    contract(ws, model, k, out);
+    ws.solve_adjoint(seed.x, seed.u).map_err(singular)?;
+    contract(ws, model, out);
     Ok(())
 }
 
-/// Active-row multipliers of the VJP without the unconstrained solve, then the LQ linear term
-/// of the constrained one.
-///
-/// With homogeneous constraints the LQ solution is linear and symmetric in its linear term:
-/// z(l) = −M l with M = Mᵀ. The kept columns are W_a = z(G_a), so for Δ = z(l)
-///
-/// ```text
-/// G_a·Δ = −G_aᵀ M l = ⟨W_a, l⟩,        ν = S⁻¹(−G Δ),        Δ + Σ_a ν_a W_a = z(l + Σ_a ν_a G_a).
-/// ```
-///
-/// ⟨W_a, l⟩ only runs over the stages where l ≠ 0 (a control seed: one stage), and the
-/// corrected step is a single Riccati solve instead of k axpys over the whole horizon. On
-/// return `ws.lin` holds l + Gᵀν and `schur_rhs` holds ν.
-fn active_multipliers_by_symmetry(ws: &mut Workspace) -> Result<(), SensitivityError> {
-    let (n, h) = (ws.n, ws.h);
-    let k = ws.rows.len();
-    let rhs = &mut ws.schur_rhs[..k];
-    rhs.fill(0.0);
-    for i in 0..=h {
-        let l = ws.lin[i].as_slice();
-        if is_zero(l) {
-            continue;
-        }
-        for (a, r) in rhs.iter_mut().enumerate() {
-            *r -= dot(ws.wx[a][i].as_slice(), &l[..n]);
-            if i < h {
-                *r -= dot(ws.wu[a][i].as_slice(), &l[n..]);
-            }
-        }
-    }
-    solve_schur(ws)?;
-    for a in 0..k {
-        let (st, row) = ws.rows[a];
-        let nu = ws.schur_rhs[a];
-        let b = &ws.blocks[st];
-        let l = &mut ws.lin[st];
-        for j in 0..n {
-            l[j] += nu * b.gx[(row, j)];
-        }
-        if st < h {
-            for j in 0..ws.m {
-                l[n + j] += nu * b.gu[(row, j)];
-            }
-        }
-    }
-    Ok(())
+/// The sensitivity error of a singular KKT solve.
+fn singular(e: KktSingular) -> SensitivityError {
+    SensitivityError::Singular(match e {
+        KktSingular::ActiveRows => SingularSystem::ActiveRows,
+        KktSingular::SchurComplement => SingularSystem::SchurComplement,
+    })
 }
 
-/// schur_rhs ← S⁻¹ schur_rhs, with a singular complement reported as an error.
-fn solve_schur(ws: &mut Workspace) -> Result<(), SensitivityError> {
-    let k = ws.rows.len();
-    ws.schur_fac
-        .solve_in_place(&mut ws.schur_rhs[..k], &mut ws.schur_tmp);
-    if ws.schur_rhs[..k].iter().any(|v| !v.is_finite()) {
-        return Err(SensitivityError::Singular(
-            "active-row Schur complement".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Solve the KKT system of the kept factorization (see [`Workspace::kkt_solve`]) with the
-/// active-row constants in `ws.row_e` (`with_e`) or zero; a singular system is an error.
-fn kkt_solve(
-    ws: &mut Workspace,
-    defect: Option<&[DVector<f64>]>,
-    x0: Option<&DVector<f64>>,
-    with_e: bool,
-) -> Result<(), SensitivityError> {
-    if ws.kkt_solve(defect, x0, with_e) {
-        Ok(())
-    } else {
-        Err(SensitivityError::Singular("active-row KKT system".into()))
-    }
-}
-
-/// out = −(Bᵀw + Cᵀy) for w = (dx, du), λ^w = lam_new and active multipliers ν = schur_rhs.
-fn contract<M: OcpModel>(ws: &mut Workspace, model: &M, k: usize, out: &mut [f64]) {
-    let (n, m, d) = ws.dims();
-    let h = ws.horizon();
+/// out = −(Bᵀw + Cᵀy) for the adjoint step w = (Δx, Δu), its costates λ^w and the active
+/// rows' multipliers ν, stage by stage.
+fn contract<M: OcpModel>(ws: &mut Workspace, model: &M, out: &mut [f64]) {
     out.fill(0.0);
-    let qmax = ws.q.iter().copied().max().unwrap_or(0);
-    let mut wz = std::mem::take(&mut ws.vjp_wz);
-    let mut gw = std::mem::take(&mut ws.vjp_gw);
-    let mut part = std::mem::take(&mut ws.vjp_part);
-    wz.resize(n + m, 0.0);
-    gw.resize(qmax, 0.0);
-    part.resize(d, 0.0);
-    for i in 0..=h {
-        let qi = ws.q[i];
-        wz[..n].copy_from_slice(ws.dx[i].as_slice());
-        if i < h {
-            wz[n..].copy_from_slice(ws.du[i].as_slice());
-        }
-        gw[..qi].fill(0.0);
-        if k > 0 {
-            for (a, &(st, row)) in ws.rows.iter().enumerate() {
-                if st == i {
-                    gw[row] = ws.schur_rhs[a];
-                }
-            }
-        }
-        let (stage, u, lam_next) = if i < h {
-            (Some(i), ws.u[i].as_slice(), ws.lam[i + 1].as_slice())
-        } else {
-            (None, &[][..], &[][..])
-        };
-        let fw = if i < h {
-            ws.lam_new[i + 1].as_slice()
-        } else {
-            &[][..]
-        };
-        ws.diff.stage_theta_contract(
-            model,
-            stage,
-            ws.x[i].as_slice(),
-            u,
-            &ws.theta,
-            &ws.ctx,
-            lam_next,
-            ws.mu[i].as_slice(),
-            &wz[..if i < h { n + m } else { n }],
-            fw,
-            &gw[..qi],
-            &mut part,
+    ws.for_each_adjoint_stage(|_, s, diff| {
+        let (p, part) = (s.point, s.part);
+        diff.stage_theta_contract(
+            model, p.stage, p.x, p.u, p.theta, p.ctx, p.lam_next, p.mu, s.wz, s.fw, s.gw, part,
         );
-        for j in 0..d {
-            out[j] -= part[j];
+        for (o, v) in out.iter_mut().zip(part.iter()) {
+            *o -= v;
         }
-    }
-    ws.vjp_wz = wz;
-    ws.vjp_gw = gw;
-    ws.vjp_part = part;
+    });
 }
 
 /// The θ-blocks of every stage: B rows (∇²_{zθ}ℓ_i, (n+m)×d), E_i = ∂f_i/∂θ and ∂g_i/∂θ.
@@ -349,25 +244,12 @@ pub(crate) fn theta_blocks<M: OcpModel>(ws: &mut Workspace, model: &M) -> ThetaB
     let mut gth = Vec::with_capacity(h + 1);
     for i in 0..=h {
         let k = if i < h { n + m } else { n };
-        let qi = ws.q[i];
+        let qi = ws.constraint_counts()[i];
         let mut bi = DMatrix::zeros(k, d);
         let mut tb = ThetaBlock::new(n, qi, d);
-        let (stage, u, lam_next) = if i < h {
-            (Some(i), ws.u[i].as_slice(), ws.lam[i + 1].as_slice())
-        } else {
-            (None, &[][..], &[][..])
-        };
-        ws.diff.stage_theta_all(
-            model,
-            stage,
-            ws.x[i].as_slice(),
-            u,
-            &ws.theta,
-            &ws.ctx,
-            lam_next,
-            ws.mu[i].as_slice(),
-            &mut bi,
-            &mut tb,
+        let (p, diff) = ws.stage_point(i);
+        diff.stage_theta_all(
+            model, p.stage, p.x, p.u, p.theta, p.ctx, p.lam_next, p.mu, &mut bi, &mut tb,
         );
         b.push(bi);
         e.push(tb.f_theta.clone());
@@ -388,22 +270,14 @@ pub fn jacobian<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Jacobian, 
     };
     let mut defect: Vec<DVector<f64>> = vec![DVector::zeros(n); h];
     for col in 0..d {
-        for i in 0..=h {
-            let k = if i < h { n + m } else { n };
-            for r in 0..k {
-                ws.lin[i][r] = tb.b[i][(r, col)];
-            }
-            if i < h {
-                for r in 0..n {
-                    defect[i][r] = tb.e[i][(r, col)];
-                }
+        for i in 0..h {
+            for r in 0..n {
+                defect[i][r] = tb.e[i][(r, col)];
             }
         }
-        for a in 0..ws.rows.len() {
-            let (st, row) = ws.rows[a];
-            ws.row_e[a] = tb.gth[st][(row, col)];
-        }
-        kkt_solve(ws, Some(&defect), None, true)?;
+        let row_e = |(st, row): Row| tb.gth[st][(row, col)];
+        ws.solve_column(|i, r| tb.b[i][(r, col)], Some(&defect), None, Some(&row_e))
+            .map_err(singular)?;
         store_column(ws, &mut jac, col);
     }
     Ok(jac)
@@ -411,12 +285,13 @@ pub fn jacobian<M: OcpModel>(ws: &mut Workspace, model: &M) -> Result<Jacobian, 
 
 /// Copy the solved step (dx, du) into column `col` of a Jacobian.
 fn store_column(ws: &Workspace, jac: &mut Jacobian, col: usize) {
-    for (i, dx) in ws.dx.iter().enumerate() {
+    let step = ws.kkt_step();
+    for (i, dx) in step.dx.iter().enumerate() {
         for r in 0..dx.len() {
             jac.x[i][(r, col)] = dx[r];
         }
     }
-    for (i, du) in ws.du.iter().enumerate() {
+    for (i, du) in step.du.iter().enumerate() {
         for r in 0..du.len() {
             jac.u[i][(r, col)] = du[r];
         }
@@ -436,13 +311,11 @@ pub fn jacobian_x0<M: OcpModel>(
         u: vec![DMatrix::zeros(m, n); h],
     };
     let mut e = DVector::zeros(n);
-    for l in ws.lin.iter_mut() {
-        l.fill(0.0);
-    }
     for col in 0..n {
         e.fill(0.0);
         e[col] = 1.0;
-        kkt_solve(ws, None, Some(&e), false)?;
+        ws.solve_column(|_, _| 0.0, None, Some(&e), None)
+            .map_err(singular)?;
         store_column(ws, &mut jac, col);
     }
     Ok(jac)
@@ -461,7 +334,7 @@ pub fn value_gradient<M: OcpModel>(
     let mut g = DVector::zeros(d);
     let wz = vec![0.0; n + m];
     for i in 0..=h {
-        let mut tb = ThetaBlock::new(n, ws.q[i], d);
+        let mut tb = ThetaBlock::new(n, ws.constraint_counts()[i], d);
         stage_theta_at(ws, model, i, &wz[..if i < h { n + m } else { n }], &mut tb);
         g += &tb.l_theta;
     }

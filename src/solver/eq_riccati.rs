@@ -30,6 +30,7 @@
 //! [`super::riccati`]: the Lagrangian carries + μᵀ(G z + e) and λ_{i+1} multiplies
 //! x_{i+1} − A x_i − B u_i − b_i.
 
+use super::householder::{back_upper, householder_u, ix};
 use super::riccati::StageHessians;
 use crate::linalg::{gemv_acc, gemv_tr_acc, is_zero, mirror_lower, SmallFactor};
 use crate::model::derivs::StageBlock;
@@ -109,11 +110,6 @@ pub struct EqRiccati {
     ub: Vec<f64>,
     nu: Vec<f64>,
     t_n: Vec<f64>,
-}
-
-#[inline(always)]
-fn ix(ld: usize, i: usize, j: usize) -> usize {
-    j * ld + i
 }
 
 impl EqRiccati {
@@ -228,7 +224,8 @@ impl EqRiccati {
         Ok(())
     }
 
-    /// One backward step: stage i from P_{i+1}, C_{i+1}.
+    /// One backward step: stage i from P_{i+1}, C_{i+1} — the stacked rows, their null space
+    /// in the controls, the reduced Hessian (the inertia test) and the gains.
     fn factor_stage<S: StageHessians + ?Sized>(
         &mut self,
         i: usize,
@@ -236,6 +233,22 @@ impl EqRiccati {
         blocks: &[StageBlock],
         rows: &[(usize, usize)],
     ) -> Result<(), EqFactorError> {
+        let r = self.stack_stage(i, hess, blocks, rows)?;
+        self.control_null_space(i, r)?;
+        self.factor_reduced_hessian(i)?;
+        self.stage_gains(i);
+        Ok(())
+    }
+
+    /// M = H + Fᵀ P_{i+1} F into `mt` and the stacked rows D = [G_i; C_{i+1} F] into `d`;
+    /// returns their number r.
+    fn stack_stage<S: StageHessians + ?Sized>(
+        &mut self,
+        i: usize,
+        hess: &S,
+        blocks: &[StageBlock],
+        rows: &[(usize, usize)],
+    ) -> Result<usize, EqFactorError> {
         let (n, m) = (self.n, self.m);
         let nm = n + m;
         let rp_next = self.rp[i + 1];
@@ -284,8 +297,15 @@ impl EqRiccati {
                 }
             }
         }
+        self.st[i].r = r;
+        Ok(r)
+    }
+
+    /// Column-pivoted QR of the stacked rows' control part: the row transform T, rank ρ,
+    /// Y, Z, L = −Y D̂_x1, and the rows C_i propagated to stage i − 1.
+    fn control_null_space(&mut self, i: usize, r: usize) -> Result<(), EqFactorError> {
+        let (n, m) = (self.n, self.m);
         let s = &mut self.st[i];
-        s.r = r;
         let ldt = self.rcap[i];
         let rho = householder_u(
             &mut self.d,
@@ -342,6 +362,16 @@ impl EqRiccati {
                 self.c[i][ix(n, j, col)] = self.d[ix(r, rho + j, col)];
             }
         }
+        Ok(())
+    }
+
+    /// The blocks of M, M̄_xx (into P_i), M̄_wx and the factorization of the reduced Hessian
+    /// M̄_ww = Zᵀ M_uu Z: Cholesky, or LU when indefinite (recorded).
+    fn factor_reduced_hessian(&mut self, i: usize) -> Result<(), EqFactorError> {
+        let (n, m) = (self.n, self.m);
+        let nm = n + m;
+        let s = &mut self.st[i];
+        let nw = m - s.rho;
         // Blocks of M.
         for c in 0..m {
             for rw in 0..m {
@@ -419,6 +449,14 @@ impl EqRiccati {
             }
             self.indefinite = true;
         }
+        Ok(())
+    }
+
+    /// K_w = −M̄_ww⁻¹ M̄_wx, P_i += M̄_wxᵀ K_w and the gain K = L + Z K_w.
+    fn stage_gains(&mut self, i: usize) {
+        let (n, m) = (self.n, self.m);
+        let s = &mut self.st[i];
+        let nw = m - s.rho;
         // K_w = −M̄_ww⁻¹ M̄_wx, P_i += M̄_wxᵀ K_w, K = L + Z K_w.
         let kw = &mut self.v; // reuse: V is no longer needed
         for col in 0..n {
@@ -451,12 +489,6 @@ impl EqRiccati {
                 s.kg[ix(m, rw, col)] = v;
             }
         }
-        Ok(())
-    }
-
-    /// Gain K_i (m×n, column-major) of the last factorization: u_i = K_i x_i + k_i.
-    pub fn gain(&self, i: usize) -> &[f64] {
-        &self.st[i].kg
     }
 
     /// Solve the equality-constrained LQ problem with the stored factorization.
@@ -476,6 +508,19 @@ impl EqRiccati {
         u: &mut [DVector<f64>],
         lam: &mut [DVector<f64>],
         mu: &mut [f64],
+    ) {
+        self.backward_solve(blocks, lin, defect, e);
+        self.forward_solve(blocks, defect, x0, x, u, lam, mu);
+    }
+
+    /// The backward pass of [`EqRiccati::solve`]: the affine terms p_i, c_i, k_i and the
+    /// linear parts of the stage multipliers.
+    fn backward_solve(
+        &mut self,
+        blocks: &[StageBlock],
+        lin: &[DVector<f64>],
+        defect: Option<&[DVector<f64>]>,
+        e: Option<&[f64]>,
     ) {
         let (n, m, h) = (self.n, self.m, self.h);
         let ecoef = |a: usize| e.map_or(0.0, |e| e[a]);
@@ -553,6 +598,21 @@ impl EqRiccati {
             // k = l⁰ + Z k_w
             gemv_acc(kv, &s.z, m, &w[..nw]);
         }
+    }
+
+    /// The forward pass of [`EqRiccati::solve`]: the trajectory, costates and row multipliers.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_solve(
+        &mut self,
+        blocks: &[StageBlock],
+        defect: Option<&[DVector<f64>]>,
+        x0: Option<&DVector<f64>>,
+        x: &mut [DVector<f64>],
+        u: &mut [DVector<f64>],
+        lam: &mut [DVector<f64>],
+        mu: &mut [f64],
+    ) {
+        let (n, m, h) = (self.n, self.m, self.h);
         // Forward.
         match x0 {
             Some(v) => x[0].copy_from(v),
@@ -601,108 +661,4 @@ impl EqRiccati {
         let kh = self.rp[h];
         mu[self.term_off..self.term_off + kh].copy_from_slice(&self.nu[..kh]);
     }
-}
-
-/// Solve R11 w = w in place, R11 the leading ρ×ρ upper triangle read through `rr`.
-fn back_upper(rr: &impl Fn(usize, usize) -> f64, rho: usize, w: &mut [f64]) {
-    for j in (0..rho).rev() {
-        let mut v = w[j];
-        for c in j + 1..rho {
-            v -= rr(j, c) * w[c];
-        }
-        w[j] = v / rr(j, j);
-    }
-}
-
-/// Column-pivoted Householder QR of the control columns of D (r × (n + m), leading dimension
-/// r; the control part starts at column n). On return D holds T D with T (r×r, leading
-/// dimension `ldt` = its capacity) orthogonal, the control columns permuted by `perm` (column
-/// j of the result is control `perm[j]`), T D_u upper trapezoidal with rank ρ (returned) and
-/// its rows ρ.. zeroed. A column whose remaining norm is ≤ 1e-10 · (largest column norm of
-/// D) ends the factorization.
-fn householder_u(
-    d: &mut [f64],
-    (r, n, m): (usize, usize, usize),
-    (t, ldt): (&mut [f64], usize),
-    perm: &mut [usize],
-    tmp: &mut [f64],
-) -> usize {
-    for b in 0..r {
-        for a in 0..r {
-            t[ix(ldt, a, b)] = if a == b { 1.0 } else { 0.0 };
-        }
-    }
-    for (j, p) in perm.iter_mut().enumerate() {
-        *p = j;
-    }
-    let nm = n + m;
-    let colnorm2 = |d: &[f64], c: usize, from: usize| -> f64 {
-        (from..r).map(|a| d[ix(r, a, c)] * d[ix(r, a, c)]).sum()
-    };
-    let scale = (0..nm)
-        .map(|c| colnorm2(d, c, 0))
-        .fold(0.0f64, f64::max)
-        .sqrt();
-    let tol = 1e-10 * scale;
-    let mut rho = 0;
-    for j in 0..m.min(r) {
-        // pivot: the control column with the largest remaining norm
-        let (mut best, mut bn) = (j, -1.0);
-        for c in j..m {
-            let v = colnorm2(d, n + c, j);
-            if v > bn {
-                bn = v;
-                best = c;
-            }
-        }
-        if bn.sqrt() <= tol || scale == 0.0 {
-            break;
-        }
-        if best != j {
-            for a in 0..r {
-                d.swap(ix(r, a, n + j), ix(r, a, n + best));
-            }
-            perm.swap(j, best);
-        }
-        // Householder v with (I − 2vvᵀ/vᵀv) x = ∓‖x‖ e_j on rows j..r.
-        let norm = bn.sqrt();
-        let x0 = d[ix(r, j, n + j)];
-        let alpha = if x0 >= 0.0 { -norm } else { norm };
-        let v = &mut tmp[..r];
-        v.fill(0.0);
-        for a in j..r {
-            v[a] = d[ix(r, a, n + j)];
-        }
-        v[j] -= alpha;
-        let vtv: f64 = v[j..r].iter().map(|x| x * x).sum();
-        if vtv > 0.0 {
-            let beta = 2.0 / vtv;
-            for c in 0..nm {
-                let s: f64 = (j..r).map(|a| v[a] * d[ix(r, a, c)]).sum();
-                if s != 0.0 {
-                    for a in j..r {
-                        d[ix(r, a, c)] -= beta * s * v[a];
-                    }
-                }
-            }
-            for c in 0..r {
-                let s: f64 = (j..r).map(|a| v[a] * t[ix(ldt, a, c)]).sum();
-                if s != 0.0 {
-                    for a in j..r {
-                        t[ix(ldt, a, c)] -= beta * s * v[a];
-                    }
-                }
-            }
-        }
-        for a in j + 1..r {
-            d[ix(r, a, n + j)] = 0.0;
-        }
-        rho = j + 1;
-    }
-    for c in rho..m {
-        for a in rho..r {
-            d[ix(r, a, n + c)] = 0.0;
-        }
-    }
-    rho
 }

@@ -16,13 +16,13 @@ impl Workspace {
         let mut ad = 1.0f64;
         for i in 0..=self.h {
             for j in 0..self.q[i] {
-                let ds = self.ds[i][j];
+                let ds = self.step.ds[i][j];
                 if ds < 0.0 {
-                    ap = ap.min(-FTB * self.s[i][j] / ds);
+                    ap = ap.min(-FTB * self.it.s[i][j] / ds);
                 }
-                let dm = self.mu_new[i][j] - self.mu[i][j];
+                let dm = self.step.mu[i][j] - self.it.mu[i][j];
                 if dm < 0.0 {
-                    ad = ad.min(-FTB * self.mu[i][j] / dm);
+                    ad = ad.min(-FTB * self.it.mu[i][j] / dm);
                 }
             }
         }
@@ -39,21 +39,21 @@ impl Workspace {
     /// Newton step closes: its forward pass simulates the closed loop with the Riccati gains.
     pub(super) fn rollout_current<M: OcpModel>(&mut self, model: &M) {
         const ROLLOUT_LIMIT: f64 = 1e8;
-        self.x[0].copy_from(&self.x_init);
+        self.it.x[0].copy_from(&self.x_init);
         let limit = ROLLOUT_LIMIT * norm_inf(self.x_init.as_slice()).max(1.0);
         for i in 0..self.h {
-            let (lo, hi) = self.x.split_at_mut(i + 1);
+            let (lo, hi) = self.it.x.split_at_mut(i + 1);
             model.dynamics(
                 i,
                 lo[i].as_slice(),
-                self.u[i].as_slice(),
+                self.it.u[i].as_slice(),
                 &self.theta,
                 &self.ctx,
                 hi[0].as_mut_slice(),
             );
             let next = hi[0].as_slice();
             if !all_finite(next) || norm_inf(next) > limit {
-                for xj in &mut self.x[1..] {
+                for xj in &mut self.it.x[1..] {
                     xj.copy_from(&self.x_init);
                 }
                 break;
@@ -64,16 +64,16 @@ impl Workspace {
     /// Nonlinear rollout trial (DDP forward pass): u_i = ū_i + α du_i + K_i (x_i − x̄_i − α dx_i).
     pub(super) fn rollout_trial<M: OcpModel>(&mut self, model: &M, alpha: f64) {
         let n = self.n;
-        self.xt[0].copy_from(&self.x_init);
+        self.trial.x[0].copy_from(&self.x_init);
         for i in 0..self.h {
             // e = x_t − x̄ − α dx
             for j in 0..n {
-                self.fbuf[j] = self.xt[i][j] - self.x[i][j] - alpha * self.dx[i][j];
+                self.fbuf[j] = self.trial.x[i][j] - self.it.x[i][j] - alpha * self.step.dx[i][j];
             }
-            let ut = &mut self.ut[i];
-            ut.copy_from(&self.u[i]);
-            ut.axpy(alpha, &self.du[i], 1.0);
-            let k = self.riccati.gain(i);
+            let ut = &mut self.trial.u[i];
+            ut.copy_from(&self.it.u[i]);
+            ut.axpy(alpha, &self.step.du[i], 1.0);
+            let k = self.kkt.riccati.gain(i);
             for r in 0..self.m {
                 let mut v = 0.0;
                 for j in 0..n {
@@ -81,11 +81,11 @@ impl Workspace {
                 }
                 ut[r] += v;
             }
-            let (lo, hi) = self.xt.split_at_mut(i + 1);
+            let (lo, hi) = self.trial.x.split_at_mut(i + 1);
             model.dynamics(
                 i,
                 lo[i].as_slice(),
-                self.ut[i].as_slice(),
+                self.trial.u[i].as_slice(),
                 &self.theta,
                 &self.ctx,
                 hi[0].as_mut_slice(),
@@ -96,9 +96,9 @@ impl Workspace {
     /// Objective J at the current or trial point (+∞ if not finite).
     pub(super) fn objective<M: OcpModel>(&self, model: &M, trial: bool) -> f64 {
         let (xs, us) = if trial {
-            (&self.xt, &self.ut)
+            (&self.trial.x, &self.trial.u)
         } else {
-            (&self.x, &self.u)
+            (&self.it.x, &self.it.u)
         };
         let mut j = 0.0;
         for i in 0..self.h {
@@ -122,16 +122,16 @@ impl Workspace {
     pub(super) fn trial_point(&mut self, alpha: f64) {
         let h = self.h;
         for i in 0..=h {
-            self.xt[i].copy_from(&self.x[i]);
-            self.xt[i].axpy(alpha, &self.dx[i], 1.0);
+            self.trial.x[i].copy_from(&self.it.x[i]);
+            self.trial.x[i].axpy(alpha, &self.step.dx[i], 1.0);
             if self.q[i] > 0 {
-                self.st[i].copy_from(&self.s[i]);
-                self.st[i].axpy(alpha, &self.ds[i], 1.0);
+                self.trial.s[i].copy_from(&self.it.s[i]);
+                self.trial.s[i].axpy(alpha, &self.step.ds[i], 1.0);
             }
         }
         for i in 0..h {
-            self.ut[i].copy_from(&self.u[i]);
-            self.ut[i].axpy(alpha, &self.du[i], 1.0);
+            self.trial.u[i].copy_from(&self.it.u[i]);
+            self.trial.u[i].axpy(alpha, &self.step.du[i], 1.0);
         }
     }
 
@@ -140,9 +140,9 @@ impl Workspace {
     pub(super) fn merit<M: OcpModel>(&mut self, model: &M, trial: bool, tau: f64, nu: f64) -> f64 {
         let h = self.h;
         let (xs, us, ss) = if trial {
-            (&self.xt, &self.ut, &self.st)
+            (&self.trial.x, &self.trial.u, &self.trial.s)
         } else {
-            (&self.x, &self.u, &self.s)
+            (&self.it.x, &self.it.u, &self.it.s)
         };
         let mut phi = 0.0;
         let mut viol = norm1_diff(self.x_init.as_slice(), xs[0].as_slice());
@@ -220,9 +220,9 @@ impl Workspace {
             let hm = self.lq_hessians().stage_hessian(i);
             let z = |j: usize| {
                 if j < n {
-                    self.dx[i][j]
+                    self.step.dx[i][j]
                 } else {
-                    self.du[i][j - n]
+                    self.step.du[i][j - n]
                 }
             };
             for a in 0..k {
@@ -243,21 +243,21 @@ impl Workspace {
     pub(super) fn merit_parts(&self, tau: f64) -> (f64, f64) {
         let (n, h) = (self.n, self.h);
         let mut d = 0.0;
-        let mut viol = self.x0_defect.iter().map(|v| v.abs()).sum::<f64>();
+        let mut viol = self.lq.x0_defect.iter().map(|v| v.abs()).sum::<f64>();
         for i in 0..=h {
-            let b = &self.blocks[i];
+            let b = &self.lq.blocks[i];
             for j in 0..n {
-                d += b.cx[j] * self.dx[i][j];
+                d += b.cx[j] * self.step.dx[i][j];
             }
             if i < h {
                 for j in 0..self.m {
-                    d += b.cu[j] * self.du[i][j];
+                    d += b.cu[j] * self.step.du[i][j];
                 }
-                viol += self.defect[i].iter().map(|v| v.abs()).sum::<f64>();
+                viol += self.lq.defect[i].iter().map(|v| v.abs()).sum::<f64>();
             }
             for j in 0..self.q[i] {
-                d -= tau * self.ds[i][j] / self.s[i][j];
-                viol += (b.g[j] + self.s[i][j]).abs();
+                d -= tau * self.step.ds[i][j] / self.it.s[i][j];
+                viol += (b.g[j] + self.it.s[i][j]).abs();
             }
         }
         (d, viol)

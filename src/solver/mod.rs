@@ -1,7 +1,7 @@
 //! The structured constrained OCP solver.
 //!
 //! A primal–dual interior-point method on the multiple-shooting formulation (x_0 = x_init is an
-//! equality), whose Newton step is a Riccati recursion ([`riccati`]), O(H(n+m)³) per iteration.
+//! equality), whose Newton step is a Riccati recursion (`riccati.rs`), O(H(n+m)³) per iteration.
 //! The exact Lagrangian Hessian is used; when the inertia test inside the Riccati recursion
 //! fails, a multiple of the identity is added (inertia correction), so non-convex problems such
 //! as the cart-pole swing-up converge. Steps are globalised by an ℓ1 merit line search with
@@ -11,7 +11,7 @@
 //! After convergence the **exact finish** of `ALGORITHMS.md` §3 runs (`polish.rs`): the active
 //! set is read from the multipliers (active iff μ_j > |g_j|), Newton's method is applied to the
 //! equality-constrained KKT system of that set (active rows eliminated stage by stage inside the
-//! Riccati recursion, [`eq_riccati`]: O(H) whatever the number of active rows; a Schur
+//! Riccati recursion, `eq_riccati.rs`: O(H) whatever the number of active rows; a Schur
 //! complement on top of the plain Riccati factorization when the rows are degenerate), signs
 //! are checked, weakly active rows are dropped, and the final
 //! factorization — exactly the KKT matrix of Proposition 1 at the returned point — is kept in the
@@ -34,19 +34,33 @@
 //! assert!(sol.status.is_solved());
 //! ```
 
-pub mod eq_riccati;
+pub(crate) mod adjoint;
+pub(crate) mod eq_riccati;
+mod evaluate;
+mod factorize;
+mod fingerprint;
+mod householder;
 mod ipm;
+pub(crate) mod kkt;
 mod line_search;
+mod lq;
+mod newton;
 mod polish;
+mod residuals;
+#[doc(hidden)]
 pub mod riccati;
 pub mod settings;
 pub mod solution;
+mod variables;
 mod workspace;
 
-pub use settings::SolverSettings;
+pub use fingerprint::ModelFingerprint;
+pub use kkt::KktFactorization;
+pub use settings::{SettingsError, SolverSettings};
 pub use solution::{Solution, Status};
-pub use workspace::{KktFactorization, WarmStart, Workspace};
+pub use workspace::{WarmStart, Workspace};
 
+use crate::model::{ContextError, Dims};
 use thiserror::Error;
 
 /// Misuse of the solver: wrong dimensions, non-finite input, invalid settings or context.
@@ -72,15 +86,43 @@ pub enum SolverError {
         /// Offending value.
         value: f64,
     },
-    /// The horizon is zero or the problem is too large for the dual-number buckets.
-    #[error("invalid problem size: {0}")]
-    Size(String),
+    /// The horizon is zero.
+    #[error("invalid problem size: horizon must be ≥ 1")]
+    ZeroHorizon,
+    /// The state or control dimension is zero.
+    #[error("invalid problem size: state and control dimensions must be ≥ 1 (n = {n}, m = {m})")]
+    EmptyDimension {
+        /// State dimension n.
+        n: usize,
+        /// Control dimension m.
+        m: usize,
+    },
+    /// The problem is too large for the dual-number buckets.
+    #[error("invalid problem size: n + m = {vars} and d = {d} must not exceed {max}")]
+    TooLarge {
+        /// n + m.
+        vars: usize,
+        /// Number of parameters d.
+        d: usize,
+        /// The bucket limit ([`crate::model::derivs::MAX_VARS`]).
+        max: usize,
+    },
+    /// The model's dimensions differ from the workspace's.
+    #[error("model `{model}` has dimensions {got:?}, the workspace {expected:?}")]
+    ModelDims {
+        /// Name of the model.
+        model: String,
+        /// Dimensions of the workspace.
+        expected: Dims,
+        /// Dimensions of the model.
+        got: Dims,
+    },
     /// Invalid settings.
     #[error("invalid solver settings: {0}")]
-    Settings(String),
+    Settings(#[from] SettingsError),
     /// Invalid context vector.
     #[error("invalid context: {0}")]
-    Context(String),
+    Context(#[from] ContextError),
     /// A warm start was requested but there is no previous solution of this size.
     #[error("warm start requested but the workspace holds no previous solution")]
     NoWarmStart,
@@ -99,4 +141,11 @@ pub(crate) fn check_vec(what: &'static str, v: &[f64], expected: usize) -> Resul
         return Err(SolverError::NonFinite { what, index, value });
     }
     Ok(())
+}
+
+/// Per-iteration trace on stderr when the environment variable `DIFFOP_TRACE` is set.
+pub(crate) fn trace_enabled() -> bool {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("DIFFOP_TRACE").is_some())
 }

@@ -111,14 +111,12 @@ impl Default for SolverSettings {
 
 impl SolverSettings {
     /// Check every field; returns a message naming the first bad one.
-    pub fn validate(&self) -> Result<(), String> {
-        let pos = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let pos = |field: &'static str, value: f64| {
+            if value.is_finite() && value > 0.0 {
                 Ok(())
             } else {
-                Err(format!(
-                    "solver setting `{name}` must be finite and > 0, got {v}"
-                ))
+                Err(SettingsError::NotPositive { field, value })
             }
         };
         pos("tol", self.tol)?;
@@ -131,18 +129,70 @@ impl SolverSettings {
         pos("reg_max", self.reg_max)?;
         pos("armijo", self.armijo)?;
         if self.armijo >= 0.5 {
-            return Err("solver setting `armijo` must be < 0.5".into());
+            return Err(SettingsError::NotBelow {
+                field: "armijo",
+                value: self.armijo,
+                bound: 0.5,
+            });
         }
         if self.max_iter == 0 {
-            return Err("solver setting `max_iter` must be ≥ 1".into());
+            return Err(SettingsError::ZeroIterations);
         }
         pos("acceptable_tol", self.acceptable_tol)?;
         if self.acceptable_tol < self.tol {
-            return Err("`acceptable_tol` must be ≥ `tol`".into());
+            return Err(SettingsError::BelowOther {
+                field: "acceptable_tol",
+                value: self.acceptable_tol,
+                other: "tol",
+                bound: self.tol,
+            });
         }
         if self.polish_accept_tol < self.polish_tol {
-            return Err("`polish_accept_tol` must be ≥ `polish_tol`".into());
+            return Err(SettingsError::BelowOther {
+                field: "polish_accept_tol",
+                value: self.polish_accept_tol,
+                other: "polish_tol",
+                bound: self.polish_tol,
+            });
         }
         Ok(())
     }
+}
+
+/// An invalid [`SolverSettings`] field: which one, its value and the rule it breaks.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum SettingsError {
+    /// A tolerance, step or regularization that must be finite and positive.
+    #[error("solver setting `{field}` must be finite and > 0, got {value}")]
+    NotPositive {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A setting at or above its upper limit.
+    #[error("solver setting `{field}` must be < {bound}, got {value}")]
+    NotBelow {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+        /// The (exclusive) upper limit.
+        bound: f64,
+    },
+    /// `max_iter` is zero.
+    #[error("solver setting `max_iter` must be ≥ 1")]
+    ZeroIterations,
+    /// A setting below another one it must not undercut.
+    #[error("`{field}` = {value} must be ≥ `{other}` = {bound}")]
+    BelowOther {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+        /// The setting it is compared with.
+        other: &'static str,
+        /// That setting's value.
+        bound: f64,
+    },
 }

@@ -3,8 +3,10 @@
 
 use super::tasks::voltage_case;
 use diffop::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};
-use diffop::model::{cst, Dims, OcpModel, Scalar};
-use diffop::solver::{Solution, SolverError, SolverSettings, Status, WarmStart, Workspace};
+use diffop::model::{cst, ContextError, Dims, OcpModel, Scalar};
+use diffop::solver::{
+    SettingsError, Solution, SolverError, SolverSettings, Status, WarmStart, Workspace,
+};
 use proptest::prelude::*;
 
 fn cartpole() -> (Table1Policy, Vec<f64>) {
@@ -64,11 +66,21 @@ fn wrong_dimensions_are_typed_errors() {
     let e = ws
         .solve(&volt, &x0, &vth, &ctx, WarmStart::Cold)
         .unwrap_err();
-    assert!(matches!(e, SolverError::Size(_)), "{e}");
+    assert!(
+        matches!(
+            e,
+            SolverError::ModelDims {
+                expected: Dims { n: 4, m: 1, .. },
+                got: Dims { n: 6, m: 3, .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
     // horizon 0 and bad settings
     assert!(matches!(
         Workspace::new(&model, 0, SolverSettings::default()),
-        Err(SolverError::Size(_))
+        Err(SolverError::ZeroHorizon)
     ));
     let bad = SolverSettings {
         tol: f64::NAN,
@@ -76,7 +88,10 @@ fn wrong_dimensions_are_typed_errors() {
     };
     assert!(matches!(
         Workspace::new(&model, 6, bad),
-        Err(SolverError::Settings(_))
+        Err(SolverError::Settings(SettingsError::NotPositive {
+            field: "tol",
+            ..
+        }))
     ));
 }
 
@@ -137,7 +152,18 @@ fn non_finite_inputs_are_typed_errors() {
     let mut c = ctx.clone();
     c[3] = 2.0;
     let e = ws.solve(&volt, &x0, &vth, &c, WarmStart::Cold).unwrap_err();
-    assert!(matches!(e, SolverError::Context(_)), "{e}");
+    assert!(
+        matches!(
+            e,
+            SolverError::Context(ContextError::BoundOrder {
+                lower: "q_min",
+                upper: "q_max",
+                index: 0,
+                ..
+            })
+        ),
+        "{e}"
+    );
 }
 
 /// Wraps the cart-pole policy; the stage cost turns NaN once |x| exceeds a threshold, or at

@@ -69,7 +69,7 @@ pub enum PdpSettingsError {
     },
     /// The solver settings are invalid.
     #[error("solver: {0}")]
-    Solver(Box<dyn std::error::Error + Send + Sync>),
+    Solver(crate::solver::SettingsError),
 }
 
 /// Errors of PDP (Offline).
@@ -200,7 +200,7 @@ impl PdpSettings {
         }
         self.solver
             .validate()
-            .map_err(|e| PdpError::Settings(PdpSettingsError::Solver(e.into())))
+            .map_err(|e| PdpError::Settings(PdpSettingsError::Solver(e)))
     }
 }
 

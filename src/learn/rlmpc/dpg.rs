@@ -13,8 +13,8 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::episode::Episode;
 use super::lstd::{n_features, quadratic_features, LstdSolution, LstdSystem};
+use super::transition::Episode;
 use crate::learn::LearnError;
 use crate::model::OcpModel;
 use crate::policy::{OptPolicy, PolicyError};

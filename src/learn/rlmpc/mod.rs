@@ -40,6 +40,7 @@ pub mod episode;
 pub mod lstd;
 pub mod run;
 pub mod td;
+pub mod transition;
 
 use nalgebra::DVector;
 use serde::{Deserialize, Serialize};
@@ -233,7 +234,9 @@ impl RlmpcConfig {
                 self.max_failure_fraction
             ));
         }
-        self.solver.validate().map_err(LearnError::Config)?;
+        self.solver
+            .validate()
+            .map_err(|e| LearnError::Config(e.to_string()))?;
         Ok(())
     }
 

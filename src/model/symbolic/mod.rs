@@ -30,7 +30,7 @@ mod svar;
 
 pub use svar::SVar;
 
-use super::derivs::StageBlock;
+use super::block::StageBlock;
 use super::OcpModel;
 use compile::{Instr, Program, Recording, Scatter};
 use graph::{apply, Node};

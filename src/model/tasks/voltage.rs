@@ -11,7 +11,8 @@
 //!
 //! Constraint rows of a stage are ordered (q − q_max ≤ 0 for the 3 buses, then q_min − q ≤ 0).
 
-use crate::model::{cst, Dims, OcpModel, Scalar};
+use crate::model::context::check_finite;
+use crate::model::{cst, ContextError, Dims, OcpModel, Scalar};
 
 /// Default control weights C_u = diag(0.105, 0.075, 0.09) (the plant's own weights).
 pub const DEFAULT_CU: [f64; 3] = [0.105, 0.075, 0.09];
@@ -159,23 +160,17 @@ impl OcpModel for VoltagePolicy {
         &Self::DIAGONAL
     }
 
-    fn check_context(&self, ctx: &[f64]) -> Result<(), String> {
-        if ctx.len() != 9 {
-            return Err(format!(
-                "voltage context needs 9 entries (v_env, q_min, q_max), got {}",
-                ctx.len()
-            ));
-        }
-        if let Some(k) = ctx.iter().position(|v| !v.is_finite()) {
-            return Err(format!("voltage context entry {k} is not finite"));
-        }
+    fn check_context(&self, ctx: &[f64]) -> Result<(), ContextError> {
+        check_finite(ctx, 9)?;
         for b in 0..3 {
             if ctx[3 + b] > ctx[6 + b] {
-                return Err(format!(
-                    "q_min[{b}] = {} exceeds q_max[{b}] = {}",
-                    ctx[3 + b],
-                    ctx[6 + b]
-                ));
+                return Err(ContextError::BoundOrder {
+                    lower: "q_min",
+                    upper: "q_max",
+                    index: b,
+                    lower_value: ctx[3 + b],
+                    upper_value: ctx[6 + b],
+                });
             }
         }
         Ok(())
