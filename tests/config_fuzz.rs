@@ -7,8 +7,8 @@
 //!
 //! The case count follows `PROPTEST_CASES` (default 256 per property here).
 
-use diffop::learn::{Mode, Preset, Task, TrainConfig};
 use diffop::learn::LearnError;
+use diffop::learn::{Mode, Preset, Task, TrainConfig};
 use proptest::prelude::*;
 
 fn cases() -> u32 {

@@ -77,17 +77,36 @@ fn check_answer(request: &[u8]) -> Result<(), TestCaseError> {
     prop_assert!(answer.is_object(), "not an object\n{}", ctx());
     if code == 1 {
         let msg = answer["error"].as_str().unwrap_or("");
-        prop_assert!(!msg.is_empty(), "exit 1 without an error message\n{}", ctx());
-        prop_assert!(!stderr.trim().is_empty(), "exit 1 with a silent stderr\n{}", ctx());
+        prop_assert!(
+            !msg.is_empty(),
+            "exit 1 without an error message\n{}",
+            ctx()
+        );
+        prop_assert!(
+            !stderr.trim().is_empty(),
+            "exit 1 with a silent stderr\n{}",
+            ctx()
+        );
         return Ok(());
     }
     let status = answer["status"].as_str().unwrap_or("");
     let solved = SOLVED.contains(&status);
-    prop_assert_eq!(code == 0, solved, "exit code vs status {}\n{}", status, ctx());
+    prop_assert_eq!(
+        code == 0,
+        solved,
+        "exit code vs status {}\n{}",
+        status,
+        ctx()
+    );
     if solved {
         for key in ["x", "u", "costates", "mu", "jacobian", "jacobian_x0", "vjp"] {
             if let Some(v) = answer.get(key) {
-                prop_assert!(all_numbers(v), "non-finite `{}` in a solved answer\n{}", key, ctx());
+                prop_assert!(
+                    all_numbers(v),
+                    "non-finite `{}` in a solved answer\n{}",
+                    key,
+                    ctx()
+                );
             }
         }
         prop_assert!(
