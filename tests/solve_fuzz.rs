@@ -11,19 +11,18 @@
 //! The case count follows `PROPTEST_CASES` (default 64 per property here); the campaign of
 //! `docs/robustness.md` runs thousands.
 
+use diffop::learn::Task;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// (name, n, m, d, Step-mode H) of every task.
-const TASKS: [(&str, usize, usize, usize, usize); 5] = [
-    ("cartpole", 4, 1, 6, 6),
-    ("arm", 4, 2, 6, 12),
-    ("quadrotor", 13, 4, 12, 12),
-    ("rocket", 13, 3, 10, 12),
-    ("voltage", 6, 3, 12, 6),
-];
+/// (name, n, m, d, Step-mode H) of task `t` (index into `Task::ALL`).
+fn spec(t: usize) -> (&'static str, usize, usize, usize, usize) {
+    let task = Task::ALL[t];
+    let (n, m) = task.nm();
+    (task.name(), n, m, task.d(), task.step_horizon())
+}
 
 const SOLVED: [&str; 3] = ["solved", "solved_inaccurate", "solved_unpolished"];
 
@@ -217,7 +216,7 @@ fn solver() -> impl Strategy<Value = Option<String>> {
 
 /// A structurally valid request for task `t` with random, extreme and wrongly sized fields.
 fn request_for(t: usize) -> impl Strategy<Value = String> {
-    let (name, n, m, d, step) = TASKS[t];
+    let (name, n, m, d, step) = spec(t);
     let x0 = length(n).prop_flat_map(numbers);
     let theta = prop_oneof![
         2 => Just(None),
@@ -272,8 +271,8 @@ fn request_for(t: usize) -> impl Strategy<Value = String> {
 /// A valid request near the nominal problem: nominal θ scaled by up to ±50 % per entry and a
 /// small random state, so most solves succeed and the solved path (Jacobians, VJP) is checked.
 fn near_nominal(t: usize) -> impl Strategy<Value = String> {
-    let (name, n, m, d, step) = TASKS[t];
-    let theta = nominal_theta(name);
+    let (name, n, m, d, step) = spec(t);
+    let theta = Task::ALL[t].mpc_true_theta();
     assert_eq!(theta.len(), d);
     (
         prop::collection::vec(-0.3f64..0.3, n),
@@ -294,13 +293,6 @@ fn near_nominal(t: usize) -> impl Strategy<Value = String> {
                    "vjp_seed": seed})
             .to_string()
         })
-}
-
-/// The nominal ("mpc-true") θ of a task.
-fn nominal_theta(name: &str) -> Vec<f64> {
-    name.parse::<diffop::learn::Task>()
-        .expect("task name")
-        .mpc_true_theta()
 }
 
 proptest! {
