@@ -12,6 +12,7 @@ use super::table::{self, median, micros, num, quantile};
 use super::task::{parse_task_sel, TableFormat, Task, TaskSel};
 use anyhow::{bail, Result};
 use clap::Args;
+use diffop::policy::PolicyError;
 use rand::Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -48,9 +49,14 @@ pub struct BenchArgs {
     /// Output format (json: one array of rows).
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
-    /// Solved fraction over random initial states with θ perturbed by up to ±50 %.
+    /// Solved fraction over random initial states with θ perturbed multiplicatively
+    /// (see `--theta-perturb`); every solved plan and its VJP are checked for NaN.
     #[arg(long)]
     pub robustness: bool,
+    /// Relative size p of the `--robustness` θ perturbation: θ_j = θ̄_j (1 + p (2U − 1)),
+    /// U ~ U(0, 1) per entry (0.5: ±50 %).
+    #[arg(long, default_value_t = 0.5)]
+    pub theta_perturb: f64,
     /// Number of samples per task of `--robustness`.
     #[arg(long, default_value_t = 10_000)]
     pub samples: usize,
@@ -109,8 +115,17 @@ pub struct RobustnessRow {
     pub solved_fraction: f64,
     /// Median cold-solve time [µs].
     pub solve_median_us: f64,
-    /// Count of every final status.
+    /// Relative θ perturbation p (θ_j = θ̄_j (1 + p (2U − 1))).
+    pub theta_perturb: f64,
+    /// Count of every outcome: the solver's final status, or `error:<kind>` for a typed error
+    /// of the policy (`settings`, `solver`, `sensitivity`, `other`).
     pub statuses: BTreeMap<String, usize>,
+    /// Solves marked solved whose plan (x, u, costates, λ₀, μ, objective) has a non-finite
+    /// entry. Must be 0.
+    pub nonfinite_solved: usize,
+    /// VJPs (seed 1 on u₀) after a solved plan: outcome counts (`finite`, `nonfinite` — must
+    /// be 0 — or `error:<kind>`).
+    pub vjp: BTreeMap<String, usize>,
 }
 
 /// One scaling row.
@@ -304,57 +319,147 @@ fn print_timing(rows: &[TimingRow]) {
 }
 
 fn robustness(args: &BenchArgs, tasks: &[Task]) -> Result<Vec<RobustnessRow>> {
+    let p = args.theta_perturb;
+    if !(p.is_finite() && p >= 0.0) {
+        bail!("--theta-perturb must be finite and ≥ 0, got {p}");
+    }
     let mut rows = Vec::new();
     for &task in tasks {
-        let h = args.horizon.unwrap_or(task.step_horizon());
-        let nominal = task.mpc_true_theta();
-        let mut policy = MpcPolicy::new(task, h, 1, nominal.clone())?;
-        let mut plant = Plant::new(task, args.seed)?;
-        let mut prng = diffop::rng::stream(args.seed, diffop::rng::Stream::ThetaInit);
-        let mut statuses = BTreeMap::new();
-        let mut times = Vec::with_capacity(args.samples);
-        let mut solved = 0;
-        let mut theta = nominal.clone();
-        for _ in 0..args.samples {
-            plant.reset()?;
-            for (t, &w) in theta.iter_mut().zip(&nominal) {
-                let u: f64 = prng.random::<f64>();
-                *t = w * (1.0 + (u - 0.5));
-            }
-            policy.set_theta(&theta)?;
-            policy.set_context(&plant.policy_context())?;
-            policy.reset();
-            let x = plant.policy_state();
-            let t0 = Instant::now();
-            let ok = policy.plan(&x)?;
-            times.push(micros(t0.elapsed()));
-            solved += usize::from(ok);
-            let status = serde_json::to_value(policy.status())?
-                .as_str()
-                .unwrap_or("unknown")
-                .to_string();
-            *statuses.entry(status).or_insert(0) += 1;
-        }
-        rows.push(RobustnessRow {
-            section: "robustness",
-            task: task.name(),
-            horizon: h,
-            samples: args.samples,
-            solved,
-            solved_fraction: solved as f64 / args.samples as f64,
-            solve_median_us: median(&mut times),
-            statuses,
-        });
+        rows.push(robustness_task(args, task)?);
     }
     Ok(rows)
 }
 
+/// The outcome key of a typed policy error: `error:<kind>`.
+fn error_key(e: &anyhow::Error) -> String {
+    let kind = match e.downcast_ref::<PolicyError>() {
+        Some(PolicyError::Settings(_)) => "settings",
+        Some(PolicyError::Solver(_)) => "solver",
+        Some(PolicyError::SolveFailed(_)) => "solve_failed",
+        Some(PolicyError::Sensitivity(_)) => "sensitivity",
+        None => "other",
+    };
+    format!("error:{kind}")
+}
+
+/// True when every number of the plan is finite.
+fn plan_is_finite(policy: &MpcPolicy) -> bool {
+    let sol = match policy {
+        MpcPolicy::Nonlinear(p) => p.solution(),
+        MpcPolicy::Voltage(p) => p.solution(),
+    };
+    let all = |v: &[nalgebra::DVector<f64>]| v.iter().all(|r| r.iter().all(|x| x.is_finite()));
+    sol.objective.is_finite()
+        && all(&sol.x)
+        && all(&sol.u)
+        && all(&sol.costates)
+        && all(&sol.mu)
+        && sol.lambda0.iter().all(|x| x.is_finite())
+}
+
+/// Draw θ_j = θ̄_j (1 + p (2U − 1)) (p = ½: the historical θ̄_j (1 + (U − ½))).
+fn perturb_theta(theta: &mut [f64], nominal: &[f64], p: f64, rng: &mut impl Rng) {
+    for (t, &w) in theta.iter_mut().zip(nominal) {
+        let u: f64 = rng.random::<f64>();
+        *t = w * (1.0 + (u - 0.5) * (2.0 * p));
+    }
+}
+
+/// One sample: set θ and the context, cold-solve from the plant's state, check the plan and
+/// its VJP; the outcome is counted in `row`. Only an I/O-free bookkeeping error is returned.
+fn robustness_sample(
+    policy: &mut MpcPolicy,
+    plant: &Plant,
+    theta: &[f64],
+    row: &mut RobustnessRow,
+    times: &mut Vec<f64>,
+    g: &mut [f64],
+) -> Result<()> {
+    let setup = policy
+        .set_theta(theta)
+        .and_then(|()| policy.set_context(&plant.policy_context()));
+    if let Err(e) = setup {
+        *row.statuses.entry(error_key(&e)).or_insert(0) += 1;
+        return Ok(());
+    }
+    policy.reset();
+    let x = plant.policy_state();
+    let t0 = Instant::now();
+    let planned = policy.plan(&x);
+    times.push(micros(t0.elapsed()));
+    let ok = match planned {
+        Ok(ok) => ok,
+        Err(e) => {
+            *row.statuses.entry(error_key(&e)).or_insert(0) += 1;
+            return Ok(());
+        }
+    };
+    let status = serde_json::to_value(policy.status())?
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    *row.statuses.entry(status).or_insert(0) += 1;
+    if !ok {
+        return Ok(());
+    }
+    row.solved += 1;
+    if !plan_is_finite(policy) {
+        row.nonfinite_solved += 1;
+    }
+    let seed = vec![1.0; policy.first_action().len()];
+    let key = match policy.vjp_first(&seed, g) {
+        Ok(()) if g.iter().all(|v| v.is_finite()) => "finite".to_string(),
+        Ok(()) => "nonfinite".to_string(),
+        Err(e) => error_key(&e),
+    };
+    *row.vjp.entry(key).or_insert(0) += 1;
+    Ok(())
+}
+
+fn robustness_task(args: &BenchArgs, task: Task) -> Result<RobustnessRow> {
+    let h = args.horizon.unwrap_or(task.step_horizon());
+    let nominal = task.mpc_true_theta();
+    let mut policy = MpcPolicy::new(task, h, 1, nominal.clone())?;
+    let mut plant = Plant::new(task, args.seed)?;
+    let mut prng = diffop::rng::stream(args.seed, diffop::rng::Stream::ThetaInit);
+    let mut times = Vec::with_capacity(args.samples);
+    let mut theta = nominal.clone();
+    let mut g = vec![0.0; task.d()];
+    let mut row = RobustnessRow {
+        section: "robustness",
+        task: task.name(),
+        horizon: h,
+        samples: args.samples,
+        solved: 0,
+        solved_fraction: 0.0,
+        solve_median_us: 0.0,
+        theta_perturb: args.theta_perturb,
+        statuses: BTreeMap::new(),
+        nonfinite_solved: 0,
+        vjp: BTreeMap::new(),
+    };
+    for _ in 0..args.samples {
+        plant.reset()?;
+        perturb_theta(&mut theta, &nominal, args.theta_perturb, &mut prng);
+        robustness_sample(&mut policy, &plant, &theta, &mut row, &mut times, &mut g)?;
+    }
+    row.solved_fraction = row.solved as f64 / args.samples as f64;
+    row.solve_median_us = median(&mut times);
+    Ok(row)
+}
+
 fn print_robustness(rows: &[RobustnessRow]) {
-    println!("robustness: cold solves, random initial states, θ = nominal · (1 + U(−½, ½))");
+    if let Some(r) = rows.first() {
+        println!(
+            "robustness: cold solves, random initial states, θ = nominal · (1 + {} · U(−1, 1))",
+            r.theta_perturb
+        );
+    }
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let st: Vec<String> = r.statuses.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let vjp: Vec<String> = r.vjp.iter().map(|(k, v)| format!("{k}={v}")).collect();
             vec![
                 r.task.to_string(),
                 r.horizon.to_string(),
@@ -362,6 +467,8 @@ fn print_robustness(rows: &[RobustnessRow]) {
                 r.solved.to_string(),
                 num(r.solved_fraction, 4),
                 num(r.solve_median_us, 1),
+                r.nonfinite_solved.to_string(),
+                vjp.join(" "),
                 st.join(" "),
             ]
         })
@@ -374,6 +481,8 @@ fn print_robustness(rows: &[RobustnessRow]) {
             "solved",
             "fraction",
             "solve_med_us",
+            "nan_solved",
+            "vjp",
             "statuses",
         ],
         &cells,
