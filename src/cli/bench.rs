@@ -334,6 +334,7 @@ fn robustness(args: &BenchArgs, tasks: &[Task]) -> Result<Vec<RobustnessRow>> {
 fn error_key(e: &anyhow::Error) -> String {
     let kind = match e.downcast_ref::<PolicyError>() {
         Some(PolicyError::Settings(_)) => "settings",
+        Some(PolicyError::Sampler(_)) => "sampler",
         Some(PolicyError::Solver(_)) => "solver",
         Some(PolicyError::SolveFailed(_)) => "solve_failed",
         Some(PolicyError::Sensitivity(_)) => "sensitivity",
