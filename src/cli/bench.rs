@@ -6,6 +6,7 @@
 //! solve). Each call is timed with `Instant`; the table reports medians over calls.
 //! `--robustness` and `--scaling` run their own studies instead.
 
+use super::out::outln;
 use super::mpc::MpcPolicy;
 use super::plant::Plant;
 use super::table::{self, median, micros, num, quantile};
@@ -153,9 +154,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !args.robustness && !args.scaling {
         let rows = timing(&args, &tasks)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         } else {
-            print_timing(&rows);
+            print_timing(&rows)?;
         }
         return Ok(());
     }
@@ -170,7 +171,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 out.push(serde_json::to_value(r)?);
             }
         } else {
-            print_robustness(&rows);
+            print_robustness(&rows)?;
         }
     }
     if args.scaling {
@@ -180,11 +181,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 out.push(serde_json::to_value(r)?);
             }
         } else {
-            print_scaling(&rows);
+            print_scaling(&rows)?;
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     }
     Ok(())
 }
@@ -268,7 +269,7 @@ fn time_config(args: &BenchArgs, task: Task, h: usize, cold: bool) -> Result<Tim
     })
 }
 
-fn print_timing(rows: &[TimingRow]) {
+fn print_timing(rows: &[TimingRow]) -> Result<()> {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -300,7 +301,8 @@ fn print_timing(rows: &[TimingRow]) {
             "failures",
         ],
         &cells,
-    );
+    )?;
+    Ok(())
 }
 
 fn robustness(args: &BenchArgs, tasks: &[Task]) -> Result<Vec<RobustnessRow>> {
@@ -349,8 +351,8 @@ fn robustness(args: &BenchArgs, tasks: &[Task]) -> Result<Vec<RobustnessRow>> {
     Ok(rows)
 }
 
-fn print_robustness(rows: &[RobustnessRow]) {
-    println!("robustness: cold solves, random initial states, θ = nominal · (1 + U(−½, ½))");
+fn print_robustness(rows: &[RobustnessRow]) -> Result<()> {
+    outln!("robustness: cold solves, random initial states, θ = nominal · (1 + U(−½, ½))")?;
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -377,7 +379,8 @@ fn print_robustness(rows: &[RobustnessRow]) {
             "statuses",
         ],
         &cells,
-    );
+    )?;
+    Ok(())
 }
 
 fn scale_point(
@@ -437,7 +440,7 @@ fn scaling(args: &BenchArgs, tasks: &[Task]) -> Result<Vec<ScalingRow>> {
     Ok(rows)
 }
 
-fn print_scaling(rows: &[ScalingRow]) {
+fn print_scaling(rows: &[ScalingRow]) -> Result<()> {
     for (section, title) in [
         (
             "scaling_horizon",
@@ -463,7 +466,7 @@ fn print_scaling(rows: &[ScalingRow]) {
         if cells.is_empty() {
             continue;
         }
-        println!("{title}");
+        outln!("{title}")?;
         table::print(
             &[
                 "task",
@@ -475,7 +478,8 @@ fn print_scaling(rows: &[ScalingRow]) {
                 "failures",
             ],
             &cells,
-        );
-        println!();
+        )?;
+        outln!()?;
     }
+    Ok(())
 }

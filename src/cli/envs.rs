@@ -1,5 +1,6 @@
 //! `diffop env list`: the tasks with their dimensions, horizons and exploration σ.
 
+use super::out::outln;
 use super::table::{self, num};
 use super::task::{TableFormat, Task};
 use anyhow::Result;
@@ -70,7 +71,7 @@ fn list(args: &ListArgs) -> Result<()> {
         })
         .collect();
     match args.format {
-        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        TableFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         TableFormat::Table => {
             let cells: Vec<Vec<String>> = rows
                 .iter()
@@ -91,11 +92,11 @@ fn list(args: &ListArgs) -> Result<()> {
             table::print(
                 &["task", "n", "m", "d", "T", "Step H", "Traj H", "σ", "σ₀"],
                 &cells,
-            );
-            println!(
+            )?;
+            outln!(
                 "\nvoltage: T = 30 in training, 100 steps at evaluation; Step H = 6 is the \
                  short-horizon configuration (H = 30 the long one)."
-            );
+            )?;
         }
     }
     Ok(())

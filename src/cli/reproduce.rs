@@ -1,5 +1,6 @@
 //! `diffop reproduce`: regenerate the paper's Figure 2, Table 2 and Figure 3 into one folder.
 
+use super::out::{errln, outln};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use diffop::experiments::{reproduce, Artefact, ReproduceOptions, Scale};
@@ -113,19 +114,19 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     } else {
         work()?
     };
-    println!("results in {}:", args.out.display());
+    outln!("results in {}:", args.out.display())?;
     for f in &report.files {
-        println!("  {f}");
+        outln!("  {f}")?;
     }
     if !report.checks.is_empty() {
-        println!("acceptance checks (RESULTS.md §9):");
+        outln!("acceptance checks (RESULTS.md §9):")?;
         for (c, ok) in &report.checks {
-            println!("  [{}] {c}", if *ok { "pass" } else { "FAIL" });
+            outln!("  [{}] {c}", if *ok { "pass" } else { "FAIL" })?;
         }
     }
     if !report.failures.is_empty() {
         for f in &report.failures {
-            eprintln!("job {} failed: {}", f.job, f.error);
+            errln!("job {} failed: {}", f.job, f.error);
         }
         bail!(
             "{} job(s) failed; the other results were written (run the command again to retry them)",

@@ -312,6 +312,7 @@ fn run_diffop(
         quiet: true,
         references: false,
         progress: Some(ProgressHook(Arc::new(move |_r| hook_bar.inc(1)))),
+        stop_after: None,
     };
     let summary = run_training(&config, &options)?;
     let state = Checkpoint::load(&ckpt)?.exact_state()?;
