@@ -10,7 +10,7 @@ use super::voltage::network::{Q_MAX_EVALUATION, Q_MIN};
 use crate::model::tasks::NonlinearTask;
 
 /// One state or control component.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Var {
     /// Short symbol (e.g. `q`, `ω_x`).
     pub symbol: &'static str,
@@ -141,6 +141,14 @@ pub fn voltage_controls() -> Vec<Var> {
     (0..3)
         .map(|b| free(u[b], names[b], "MVar", "set-point increments"))
         .collect()
+}
+
+/// The state and control components of `task` (the voltage task: its policy state and control).
+pub fn variables(task: crate::learn::Task) -> (Vec<Var>, Vec<Var>) {
+    match task.nonlinear() {
+        Some(t) => (nonlinear_states(t).to_vec(), nonlinear_controls(t).to_vec()),
+        None => (voltage_states(), voltage_controls()),
+    }
 }
 
 /// Group `vars` by [`Var::group`], in order of first appearance: (group, indices).

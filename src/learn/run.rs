@@ -173,6 +173,19 @@ fn entries(out: &Path) -> Result<Vec<String>, LearnError> {
     Ok(names)
 }
 
+/// Remove the temporary files an interrupted atomic write left behind (best effort).
+fn remove_stale_temporaries(out: &Path) {
+    let Ok(dir) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn not_a_run(out: &Path, found: &[String], what: &str) -> LearnError {
     let shown: Vec<&str> = found.iter().take(3).map(String::as_str).collect();
     LearnError::OutDir {
@@ -238,6 +251,7 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
     let out = &options.out;
     let (mut trainer, mut references) = start(config, options)?;
     std::fs::create_dir_all(out).map_err(|e| LearnError::io(out, e))?;
+    remove_stale_temporaries(out);
     if trainer.state().iteration == 0 && references.is_none() {
         // Resumable from the start: the reference evaluations below take seconds.
         Checkpoint::new(trainer.config(), trainer.state(), None)
@@ -265,6 +279,12 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
     let bar = Progress::new(config.iterations, log && tty);
     bar.set_position(trainer.state().iteration as u64);
     while !trainer.is_done() {
+        let k = trainer.state().iteration;
+        if options.stop_after.is_some_and(|s| k >= s) {
+            save(&trainer, &references, out)?;
+            bar.finish_and_clear();
+            return Err(LearnError::Stopped { iteration: k });
+        }
         let rec = trainer.step()?;
         if let Some(hook) = &options.progress {
             (hook.0)(&rec);
@@ -287,13 +307,8 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
             ));
         }
         let k = trainer.state().iteration;
-        let stop = options.stop_after.is_some_and(|s| k >= s) && !trainer.is_done();
-        if k % config.checkpoint_every == 0 || trainer.is_done() || stop {
+        if k % config.checkpoint_every == 0 || trainer.is_done() {
             save(&trainer, &references, out)?;
-        }
-        if stop {
-            bar.finish_and_clear();
-            return Err(LearnError::Stopped { iteration: k });
         }
     }
     bar.finish_and_clear();
