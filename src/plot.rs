@@ -190,7 +190,12 @@ pub fn save(
 }
 
 /// [`save`] to `<stem>.png` and `<stem>.svg` with 560 × 400 panels.
-pub fn save_grid(stem: &Path, caption: &str, panels: &[Panel], cols: usize) -> Result<(), PlotError> {
+pub fn save_grid(
+    stem: &Path,
+    caption: &str,
+    panels: &[Panel],
+    cols: usize,
+) -> Result<(), PlotError> {
     let size = (560, 400);
     save(&stem.with_extension("png"), caption, panels, cols, size)?;
     save(&stem.with_extension("svg"), caption, panels, cols, size)
@@ -200,7 +205,11 @@ pub fn save_grid(stem: &Path, caption: &str, panels: &[Panel], cols: usize) -> R
 pub fn tick_label(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 || !v.is_finite() {
-        return if v.is_finite() { "0".into() } else { v.to_string() };
+        return if v.is_finite() {
+            "0".into()
+        } else {
+            v.to_string()
+        };
     }
     if (v - v.round()).abs() <= 1e-9 * a.max(1.0) && a < 1e7 {
         return format!("{}", v.round() as i64);
@@ -286,34 +295,49 @@ fn ranges(p: &Panel) -> Option<(f64, f64, f64, f64)> {
     Some((x0, x1, y0 - pad, y1 + pad))
 }
 
-/// The corner of the panel whose quarter (35 % × 40 % of the area) holds the fewest points.
-fn legend_corner(p: &Panel, (x0, x1, y0, y1): (f64, f64, f64, f64)) -> SeriesLabelPosition {
-    let corners = [
-        (SeriesLabelPosition::UpperRight, true, true),
-        (SeriesLabelPosition::UpperLeft, false, true),
-        (SeriesLabelPosition::LowerRight, true, false),
-        (SeriesLabelPosition::LowerLeft, false, false),
-    ];
+/// The points of a panel in drawing coordinates (lines, and samples of the reference lines).
+fn all_points(p: &Panel, (x0, x1, _, _): (f64, f64, f64, f64)) -> Vec<(f64, f64)> {
     let mut pts: Vec<(f64, f64)> = p.lines.iter().flat_map(|l| points(p, l)).collect();
     for h in &p.hlines {
         if let Some(y) = ty(p, h.y) {
             pts.extend((0..=20).map(|k| (x0 + (x1 - x0) * k as f64 / 20.0, y)));
         }
     }
-    let count = |right: bool, top: bool| {
-        pts.iter()
-            .filter(|&&(x, y)| {
-                let fx = (x - x0) / (x1 - x0);
-                let fy = (y - y0) / (y1 - y0);
-                let inx = if right { fx >= 0.62 } else { fx <= 0.38 };
-                let iny = if top { fy >= 0.58 } else { fy <= 0.42 };
-                inx && iny
-            })
-            .count()
+    pts
+}
+
+/// How many points lie in the quarter (38 % × 42 % of the area) at a legend corner.
+fn corner_count(p: &Panel, range: (f64, f64, f64, f64), pos: &SeriesLabelPosition) -> usize {
+    let (x0, x1, y0, y1) = range;
+    let (right, top) = match pos {
+        SeriesLabelPosition::UpperRight => (true, true),
+        SeriesLabelPosition::UpperLeft => (false, true),
+        SeriesLabelPosition::LowerRight => (true, false),
+        _ => (false, false),
     };
+    all_points(p, range)
+        .iter()
+        .filter(|&&(x, y)| {
+            let fx = (x - x0) / (x1 - x0);
+            let fy = (y - y0) / (y1 - y0);
+            let inx = if right { fx >= 0.62 } else { fx <= 0.38 };
+            let iny = if top { fy >= 0.58 } else { fy <= 0.42 };
+            inx && iny
+        })
+        .count()
+}
+
+/// The corner of the panel holding the fewest points (upper right on ties).
+fn legend_corner(p: &Panel, range: (f64, f64, f64, f64)) -> SeriesLabelPosition {
+    let corners = [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::LowerLeft,
+    ];
     let mut best = (usize::MAX, SeriesLabelPosition::UpperRight);
-    for (pos, right, top) in corners {
-        let c = count(right, top);
+    for pos in corners {
+        let c = corner_count(p, range, &pos);
         if c < best.0 {
             best = (c, pos);
         }
@@ -347,7 +371,24 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
             .map_err(|x| e(&x))?;
         return Ok(());
     };
-    let (x0, x1, y0, y1) = range;
+    let entries = p.lines.iter().filter(|l| !l.label.is_empty()).count()
+        + p.hlines.iter().filter(|h| !h.label.is_empty()).count();
+    let (x0, x1, y0, mut y1) = range;
+    let mut corner = legend_corner(p, range);
+    if entries > 0 && corner_count(p, range, &corner) > 0 {
+        // Every corner holds data: make room above it for the legend (≈ 7 % per entry).
+        let top = (y1 - y0) * (0.08 * entries as f64 + 0.04);
+        y1 += top / (1.0 - (0.08 * entries as f64 + 0.04)).max(0.3);
+        let up = (x0, x1, y0, y1);
+        corner = if corner_count(p, up, &SeriesLabelPosition::UpperLeft)
+            < corner_count(p, up, &SeriesLabelPosition::UpperRight)
+        {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        };
+    }
+    let range = (x0, x1, y0, y1);
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 17))
         .margin(8)
@@ -449,14 +490,13 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
             });
         }
     }
-    if p.lines.iter().any(|l| !l.label.is_empty()) || p.hlines.iter().any(|h| !h.label.is_empty())
-    {
+    if p.lines.iter().any(|l| !l.label.is_empty()) || p.hlines.iter().any(|h| !h.label.is_empty()) {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))
-            .position(legend_corner(p, range))
+            .position(corner)
             .draw()
             .map_err(|x| e(&x))?;
     }
@@ -485,7 +525,10 @@ mod tests {
             Err(PlotError::Extension(_))
         ));
         let e = check_output(Path::new("/nonexistent-dir-diffop/x.png")).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent-dir-diffop/x.png"), "{e}");
+        assert!(
+            e.to_string().contains("/nonexistent-dir-diffop/x.png"),
+            "{e}"
+        );
     }
 
     #[test]

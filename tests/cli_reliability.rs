@@ -48,7 +48,13 @@ fn closed_pipe_exits_quietly_after_writing_the_plot() {
     std::fs::create_dir_all(&dir).unwrap();
     let png = dir.join("v.png");
     let mut child = bin()
-        .args(["rollout", "--task", "voltage", "--controller", "gradient-flow"])
+        .args([
+            "rollout",
+            "--task",
+            "voltage",
+            "--controller",
+            "gradient-flow",
+        ])
         .arg("--plot")
         .arg(&png)
         .stdout(Stdio::piped())
@@ -75,7 +81,10 @@ fn full_disk_is_a_typed_error_not_a_panic() {
     let err = stderr(&out);
     assert!(err.contains("writing to standard output failed"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let out = bin()
         .args(["env", "list"])
         .stdout(full)
@@ -95,50 +104,120 @@ fn exit_codes_usage_2_unconverged_3() {
     assert_ne!(v["status"], "solved");
     let help = run(&["--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
-    assert!(text.contains("3 `solve`: the solve did not converge"), "{text}");
+    assert!(
+        text.contains("3 `solve`: the solve did not converge"),
+        "{text}"
+    );
 }
 
 #[test]
 fn bounds_on_threads_horizon_and_echoed_input() {
-    let out = run(&["train", "--threads", "100000", "--quiet", "--out", "/nonexistent/x"]);
+    let out = run(&[
+        "train",
+        "--threads",
+        "100000",
+        "--quiet",
+        "--out",
+        "/nonexistent/x",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("at most 1024"));
-    let out = run(&["train", "--horizon", "200000", "--quiet", "--out", "/nonexistent/x"]);
+    let out = run(&[
+        "train",
+        "--horizon",
+        "200000",
+        "--quiet",
+        "--out",
+        "/nonexistent/x",
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("between 1 and 1000"), "{}", stderr(&out));
-    let out = run(&["eval", "--task", "cartpole", "--controller", "mpc-true", "--horizon", "5000"]);
+    assert!(
+        stderr(&out).contains("between 1 and 1000"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "eval",
+        "--task",
+        "cartpole",
+        "--controller",
+        "mpc-true",
+        "--horizon",
+        "5000",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = solve_with(
         br#"{"task":"cartpole","x0":[0,0.5,0,0],"horizon":20000}"#,
         Stdio::piped(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("between 1 and 10000"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("between 1 and 10000"),
+        "{}",
+        stderr(&out)
+    );
     // A 5 MB string where θ should be: the message is shortened, on stderr and in the JSON.
     let long = "9".repeat(5_000_000);
     let req = format!(r#"{{"task":"cartpole","x0":[0,0.5,0,0],"theta":"{long}"}}"#);
     let out = solve_with(req.as_bytes(), Stdio::piped());
     assert_eq!(out.status.code(), Some(1));
-    assert!(out.stderr.len() < 4000, "stderr has {} bytes", out.stderr.len());
-    assert!(out.stdout.len() < 4000, "stdout has {} bytes", out.stdout.len());
+    assert!(
+        out.stderr.len() < 4000,
+        "stderr has {} bytes",
+        out.stderr.len()
+    );
+    assert!(
+        out.stdout.len() < 4000,
+        "stdout has {} bytes",
+        out.stdout.len()
+    );
     assert!(stderr(&out).contains("more characters"), "{}", stderr(&out));
 }
 
 #[test]
 fn rollout_plot_path_is_checked_before_the_episode() {
-    let out = run(&["rollout", "--task", "cartpole", "--controller", "mpc-true", "--plot", "/missing/x.png"]);
+    let out = run(&[
+        "rollout",
+        "--task",
+        "cartpole",
+        "--controller",
+        "mpc-true",
+        "--plot",
+        "/missing/x.png",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing printed before the error");
     let err = stderr(&out);
-    assert!(err.contains("cannot create the plot file `/missing/x.png`"), "{err}");
-    assert_eq!(err.matches("No such file or directory").count(), 1, "OS error once: {err}");
+    assert!(
+        err.contains("cannot create the plot file `/missing/x.png`"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("No such file or directory").count(),
+        1,
+        "OS error once: {err}"
+    );
 }
 
 #[test]
 fn options_that_need_a_checkpoint_are_usage_errors() {
-    let out = run(&["rollout", "--task", "cartpole", "--controller", "mpc-true", "--untrained"]);
+    let out = run(&[
+        "rollout",
+        "--task",
+        "cartpole",
+        "--controller",
+        "mpc-true",
+        "--untrained",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = run(&["eval", "--task", "cartpole", "--controller", "mpc-true", "--references"]);
+    let out = run(&[
+        "eval",
+        "--task",
+        "cartpole",
+        "--controller",
+        "mpc-true",
+        "--references",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
@@ -147,7 +226,14 @@ fn env_list_names_states_and_controls() {
     let out = run(&["env", "list"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for s in ["pole angle", "rad", "rotor thrusts", "MVar", "-1.4", "attitude quaternion"] {
+    for s in [
+        "pole angle",
+        "rad",
+        "rotor thrusts",
+        "MVar",
+        "-1.4",
+        "attitude quaternion",
+    ] {
         assert!(text.contains(s), "missing {s}: {text}");
     }
     let out = run(&["env", "list", "--format", "json"]);
@@ -157,7 +243,15 @@ fn env_list_names_states_and_controls() {
 }
 
 fn train(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["train", "--task", "cartpole", "--iterations", "3", "--quiet", "--out"];
+    let mut args = vec![
+        "train",
+        "--task",
+        "cartpole",
+        "--iterations",
+        "3",
+        "--quiet",
+        "--out",
+    ];
     let o = out.to_str().unwrap();
     args.push(o);
     args.extend_from_slice(extra);
@@ -284,8 +378,15 @@ fn train_refuses_a_folder_that_is_not_a_run() {
     std::fs::write(dir.join("notes.txt"), "mine\n").unwrap();
     let out = train(&dir, &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not a run directory"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(dir.join("metrics.csv")).unwrap(), "mine\n");
+    assert!(
+        stderr(&out).contains("is not a run directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("metrics.csv")).unwrap(),
+        "mine\n"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -298,8 +399,18 @@ fn eval_checkpoint_honours_or_rejects_every_option() {
     let table = run(&["eval", "--checkpoint", d]);
     assert!(table.status.success(), "{}", stderr(&table));
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("mean true episode cost") && text.contains("trained θ"), "{text}");
-    let js = run(&["eval", "--checkpoint", d, "--format", "json", "--references"]);
+    assert!(
+        text.contains("mean true episode cost") && text.contains("trained θ"),
+        "{text}"
+    );
+    let js = run(&[
+        "eval",
+        "--checkpoint",
+        d,
+        "--format",
+        "json",
+        "--references",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&js.stdout).expect("JSON");
     assert!(v["mpc_true"]["cost"].as_f64().is_some());
     let h = run(&["eval", "--checkpoint", d, "--horizon", "3"]);
@@ -323,7 +434,9 @@ fn delays(seed: u64, n: usize, max_ms: u64) -> Vec<u64> {
     let mut s = seed;
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 33) % max_ms
         })
         .collect()
@@ -336,7 +449,14 @@ fn killed_at_random_points_then_resumed_gives_identical_files() {
     let dir = tmp("kill");
     let o = dir.to_str().unwrap().to_string();
     for (round, ms) in delays(19, 6, 2500).into_iter().enumerate() {
-        let mut args = vec!["train", "--task", "cartpole", "--iterations", "3", "--quiet"];
+        let mut args = vec![
+            "train",
+            "--task",
+            "cartpole",
+            "--iterations",
+            "3",
+            "--quiet",
+        ];
         args.extend(["--out", &o]);
         if round > 0 {
             args.push("--resume");

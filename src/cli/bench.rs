@@ -6,8 +6,8 @@
 //! solve). Each call is timed with `Instant`; the table reports medians over calls.
 //! `--robustness` and `--scaling` run their own studies instead.
 
-use super::out::outln;
 use super::mpc::MpcPolicy;
+use super::out::outln;
 use super::plant::Plant;
 use super::table::{self, median, micros, num, quantile};
 use super::task::{parse_task_sel, TableFormat, Task, TaskSel};

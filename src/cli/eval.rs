@@ -3,11 +3,11 @@
 //! Voltage: the Table-2 metrics over test seeds 0 … scenarios−1 (evaluation limits, 100 steps).
 //! Nonlinear: the true episode cost from every unperturbed demonstration state.
 
-use super::out::outln;
-use super::{usage, UsageError};
 use super::control::{nonlinear_episode, Controller, VoltageCtl};
+use super::out::outln;
 use super::table::{self, num};
 use super::task::{task_parser, TableFormat, Task};
+use super::{usage, UsageError};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use diffop::envs::voltage::{evaluate, EvalSettings};

@@ -1,20 +1,20 @@
 //! `diffop rollout`: one episode with a reference controller, printed per step and optionally
 //! plotted.
 
-use super::out::outln;
-use super::usage;
 use super::control::{nonlinear_episode, policy_episode, voltage_episode, Controller, VoltageCtl};
 use super::mpc::MpcPolicy;
+use super::out::outln;
 use super::table::{self, num, vec_cell};
 use super::task::{task_parser, Task};
+use super::usage;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
-use diffop::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use diffop::envs::meta::{self, Var};
+use diffop::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use diffop::envs::{Env, NonlinearEnv};
-use diffop::plot::{self, Line, Panel};
 use diffop::learn::evaluate::{initial_theta, PolicyController};
 use diffop::learn::{Checkpoint, Task as LearnTask, TrainConfig};
+use diffop::plot::{self, Line, Panel};
 use diffop::rng::{self, Stream};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -229,10 +229,20 @@ fn plot_nonlinear(
     trace: &super::control::NonlinearTrace,
 ) -> Result<()> {
     let xs = |j: usize| -> Vec<(f64, f64)> {
-        trace.xs.iter().enumerate().map(|(t, x)| (t as f64, x[j])).collect()
+        trace
+            .xs
+            .iter()
+            .enumerate()
+            .map(|(t, x)| (t as f64, x[j]))
+            .collect()
     };
     let us = |j: usize| -> Vec<(f64, f64)> {
-        trace.us.iter().enumerate().map(|(t, u)| (t as f64, u[j])).collect()
+        trace
+            .us
+            .iter()
+            .enumerate()
+            .map(|(t, u)| (t as f64, u[j]))
+            .collect()
     };
     let mut panels = grouped_panels(meta::nonlinear_states(task), &xs);
     panels.extend(grouped_panels(meta::nonlinear_controls(task), &us));

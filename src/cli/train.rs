@@ -73,21 +73,19 @@ fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
         .out
         .as_ref()
         .is_some_and(|o| o.join("checkpoint.json").exists());
-    let mut config =
-        if args.resume && args.config.is_none() && args.task.is_none() && resumable {
-            let out = args.out.as_ref().context("--resume needs --out DIR")?;
-            checkpoint_config(out)?
-        } else if let Some(path) = &args.config {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("reading the configuration file `{}`", path.display())
-            })?;
-            TrainConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-        } else {
-            let task: Task = args.task.as_deref().unwrap_or(DEFAULT_TASK).parse()?;
-            let mode: Mode = args.mode.as_deref().unwrap_or("step").parse()?;
-            let preset: Preset = args.preset.as_deref().unwrap_or("default").parse()?;
-            TrainConfig::preset(task, mode, preset)
-        };
+    let mut config = if args.resume && args.config.is_none() && args.task.is_none() && resumable {
+        let out = args.out.as_ref().context("--resume needs --out DIR")?;
+        checkpoint_config(out)?
+    } else if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file `{}`", path.display()))?;
+        TrainConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+    } else {
+        let task: Task = args.task.as_deref().unwrap_or(DEFAULT_TASK).parse()?;
+        let mode: Mode = args.mode.as_deref().unwrap_or("step").parse()?;
+        let preset: Preset = args.preset.as_deref().unwrap_or("default").parse()?;
+        TrainConfig::preset(task, mode, preset)
+    };
     if args.config.is_some() || args.resume {
         if let Some(t) = &args.task {
             let t: Task = t.parse()?;

@@ -44,13 +44,23 @@ const fn free(
 
 const CARTPOLE_X: [Var; 4] = [
     free("x", "cart position", "m", "cart position"),
-    free("q", "pole angle (0 = down, π = upright)", "rad", "pole angle"),
+    free(
+        "q",
+        "pole angle (0 = down, π = upright)",
+        "rad",
+        "pole angle",
+    ),
     free("ẋ", "cart velocity", "m/s", "velocities"),
     free("q̇", "pole angular rate", "rad/s", "velocities"),
 ];
 const CARTPOLE_U: [Var; 1] = [free("F", "horizontal force on the cart", "N", "force")];
 const ARM_X: [Var; 4] = [
-    free("q₁", "angle of link 1 (from horizontal)", "rad", "joint angles"),
+    free(
+        "q₁",
+        "angle of link 1 (from horizontal)",
+        "rad",
+        "joint angles",
+    ),
     free("q₂", "angle of link 2 (relative)", "rad", "joint angles"),
     free("q̇₁", "angular rate of joint 1", "rad/s", "joint rates"),
     free("q̇₂", "angular rate of joint 2", "rad/s", "joint rates"),
@@ -66,7 +76,12 @@ const RIGID_BODY_X: [Var; 13] = [
     free("v_x", "velocity x", "m/s", "velocity"),
     free("v_y", "velocity y", "m/s", "velocity"),
     free("v_z", "velocity z", "m/s", "velocity"),
-    free("q₀", "attitude quaternion (scalar)", "-", "attitude quaternion"),
+    free(
+        "q₀",
+        "attitude quaternion (scalar)",
+        "-",
+        "attitude quaternion",
+    ),
     free("q₁", "attitude quaternion 1", "-", "attitude quaternion"),
     free("q₂", "attitude quaternion 2", "-", "attitude quaternion"),
     free("q₃", "attitude quaternion 3", "-", "attitude quaternion"),

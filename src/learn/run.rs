@@ -264,7 +264,9 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
             Ok(e) => Some(e),
             Err(e) => {
                 if log {
-                    log_line(format_args!("reference `{name}` could not be evaluated: {e}"));
+                    log_line(format_args!(
+                        "reference `{name}` could not be evaluated: {e}"
+                    ));
                 }
                 None
             }

@@ -164,7 +164,11 @@ fn run_inner(config: &RlmpcConfig, options: &RlmpcRunOptions) -> Result<RlmpcSum
         bar.set_position(learner.iteration() as u64);
         bar.set_message(progress_message(&rec));
         if log && !tty && rec.eval_cost.is_some() {
-            log_line(format_args!("iteration {:>5}: {}", rec.iteration, progress_message(&rec)));
+            log_line(format_args!(
+                "iteration {:>5}: {}",
+                rec.iteration,
+                progress_message(&rec)
+            ));
         }
         if learner.iteration() % options.checkpoint_every == 0 || learner.is_done() {
             save(&learner, out)?;
