@@ -27,7 +27,12 @@
 //! * [`policy`] — the optimization-based policy and its truncated-Gaussian exploration;
 //! * [`learn`] — DiffOP training (Algorithm 1) and baselines;
 //! * [`envs`] — the true plants: cart-pole, arm, quadrotor, rocket, IEEE 13-bus voltage control;
-//! * [`experiments`] — presets, run directories, evaluation and plots.
+//! * [`experiments`] — presets, run directories, evaluation and plots (feature `experiments`);
+//! * [`plot`] — the plotting module (feature `plot`).
+//!
+//! Cargo features (all on by default through `cli`): `cli` (the binary), `plot`, `progress`,
+//! `toml`, `experiments`. `default-features = false` leaves the solver, sensitivities,
+//! policies, environments and training without clap, plotters, indicatif or toml.
 //!
 //! The specification the code implements — equations, constants, golden data and the published
 //! numbers — is in the repository under `docs/spec/` (`ENVIRONMENTS.md`, `ALGORITHMS.md`,
@@ -39,11 +44,14 @@
 
 pub mod dynamics;
 pub mod envs;
+#[cfg(feature = "experiments")]
 pub mod experiments;
 pub mod learn;
 // Dense kernels of the solver and the sensitivities: internal, not part of the API.
 pub(crate) mod linalg;
 pub mod model;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod policy;
 pub mod rng;
 pub mod sensitivity;

@@ -371,6 +371,7 @@ fn resume_equals_uninterrupted() {
         quiet: true,
         references: false,
         progress: None,
+        stop_after: None,
     };
     let whole = diffop::learn::run_training(&c3, &opts("whole", false)).unwrap();
     let mut c1 = c3.clone();
@@ -456,6 +457,35 @@ fn bad_configs_are_rejected_with_clear_messages() {
         "task = \"cartpole\"\ntheta0 = [1.0, 1.0, nan, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 1.0]",
     );
     assert!(e.contains("theta0[2]") && e.contains("not finite"), "{e}");
+}
+
+#[test]
+fn optimizer_tables_are_completed_or_rejected_and_bounds_hold() {
+    let msg = |text: &str| TrainConfig::from_toml(text).unwrap_err().to_string();
+    // Adam keys under SGD were silently dropped.
+    let e = msg("task = \"arm\"\n[optimizer]\nkind = \"sgd\"\nbeta1 = 0.5");
+    assert!(
+        e.contains("takes no other keys") && e.contains("beta1"),
+        "{e}"
+    );
+    let e = msg("task = \"arm\"\npreset = \"paper_faithful\"\n[optimizer]\nbeta1 = 0.5");
+    assert!(e.contains("takes no other keys"), "{e}");
+    // A partial Adam table takes the defaults for the other keys (was "missing field beta2").
+    let c = TrainConfig::from_toml("task = \"arm\"\n[optimizer]\nkind = \"adam\"\nbeta1 = 0.8")
+        .unwrap();
+    assert_eq!(
+        c.optimizer,
+        OptimizerConfig::Adam {
+            beta1: 0.8,
+            beta2: 0.999,
+            eps: 1e-8
+        }
+    );
+    let c = TrainConfig::from_toml("task = \"arm\"\n[optimizer]\nbeta2 = 0.99").unwrap();
+    assert!(matches!(c.optimizer, OptimizerConfig::Adam { beta2, .. } if beta2 == 0.99));
+    assert!(msg("task = \"arm\"\ntheta_f_floor = -0.1").contains("theta_f_floor"));
+    assert!(msg("task = \"arm\"\nhorizon = 200000").contains("between 1 and 1000"));
+    assert!(msg("task = \"arm\"\nthreads = 100000").contains("at most 1024"));
 }
 
 /// An explicit θ⁽⁰⁾ replaces the seeded draw (θ_f projected onto its floor) and survives the

@@ -1,6 +1,7 @@
 //! `diffop baseline`: run an RLMPC baseline (RLMPC-TD, RLMPC-DPG, or the TD+DPG project proxy)
 //! and write a run directory; a thin wrapper over [`diffop::learn::rlmpc`].
 
+use super::out::outln;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -168,7 +169,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
     let s = run_rlmpc(&config, &options)
         .with_context(|| format!("{} run in {}", config.method, out.display()))?;
     match args.format {
-        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+        TableFormat::Json => outln!("{}", serde_json::to_string_pretty(&s)?)?,
         TableFormat::Table => {
             let f = |v: Option<f64>| v.map_or("-".to_string(), |x| num(x, 4));
             let mut rows = vec![
@@ -187,7 +188,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
             rows.push(vec!["failed solves".into(), s.failed_solves.to_string()]);
             rows.push(vec!["s / iteration".into(), num(s.mean_iteration_s, 3)]);
             rows.push(vec!["run directory".into(), out.display().to_string()]);
-            print(&["", "value"], &rows);
+            print(&["", "value"], &rows)?;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 //! `--robustness` and `--scaling` run their own studies instead.
 
 use super::mpc::MpcPolicy;
+use super::out::outln;
 use super::plant::Plant;
 use super::table::{self, median, micros, num, quantile};
 use super::task::{parse_task_sel, TableFormat, Task, TaskSel};
@@ -168,9 +169,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !args.robustness && !args.scaling {
         let rows = timing(&args, &tasks)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         } else {
-            print_timing(&rows);
+            print_timing(&rows)?;
         }
         return Ok(());
     }
@@ -185,7 +186,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 out.push(serde_json::to_value(r)?);
             }
         } else {
-            print_robustness(&rows);
+            print_robustness(&rows)?;
         }
     }
     if args.scaling {
@@ -195,11 +196,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 out.push(serde_json::to_value(r)?);
             }
         } else {
-            print_scaling(&rows);
+            print_scaling(&rows)?;
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     }
     Ok(())
 }
@@ -283,7 +284,7 @@ fn time_config(args: &BenchArgs, task: Task, h: usize, cold: bool) -> Result<Tim
     })
 }
 
-fn print_timing(rows: &[TimingRow]) {
+fn print_timing(rows: &[TimingRow]) -> Result<()> {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -315,7 +316,8 @@ fn print_timing(rows: &[TimingRow]) {
             "failures",
         ],
         &cells,
-    );
+    )?;
+    Ok(())
 }
 
 fn robustness(args: &BenchArgs, tasks: &[Task]) -> Result<Vec<RobustnessRow>> {
@@ -449,12 +451,12 @@ fn robustness_task(args: &BenchArgs, task: Task) -> Result<RobustnessRow> {
     Ok(row)
 }
 
-fn print_robustness(rows: &[RobustnessRow]) {
+fn print_robustness(rows: &[RobustnessRow]) -> Result<()> {
     if let Some(r) = rows.first() {
-        println!(
+        outln!(
             "robustness: cold solves, random initial states, θ = nominal · (1 + {} · U(−1, 1))",
             r.theta_perturb
-        );
+        )?;
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -487,7 +489,8 @@ fn print_robustness(rows: &[RobustnessRow]) {
             "statuses",
         ],
         &cells,
-    );
+    )?;
+    Ok(())
 }
 
 fn scale_point(
@@ -547,7 +550,7 @@ fn scaling(args: &BenchArgs, tasks: &[Task]) -> Result<Vec<ScalingRow>> {
     Ok(rows)
 }
 
-fn print_scaling(rows: &[ScalingRow]) {
+fn print_scaling(rows: &[ScalingRow]) -> Result<()> {
     for (section, title) in [
         (
             "scaling_horizon",
@@ -573,7 +576,7 @@ fn print_scaling(rows: &[ScalingRow]) {
         if cells.is_empty() {
             continue;
         }
-        println!("{title}");
+        outln!("{title}")?;
         table::print(
             &[
                 "task",
@@ -585,7 +588,8 @@ fn print_scaling(rows: &[ScalingRow]) {
                 "failures",
             ],
             &cells,
-        );
-        println!();
+        )?;
+        outln!()?;
     }
+    Ok(())
 }

@@ -1,15 +1,18 @@
 //! `diffop env list`: the tasks with their dimensions, horizons and exploration σ.
 
+use super::out::outln;
 use super::table::{self, num};
 use super::task::{TableFormat, Task};
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use diffop::envs::meta::{self, Var};
 use serde::Serialize;
 
 /// `diffop env ...`.
 #[derive(Subcommand, Debug)]
 pub enum EnvCommand {
-    /// List the tasks: n, m, d, T, Step-mode H, Traj-mode H, exploration σ.
+    /// List the tasks: n, m, d, T, Step-mode H, Traj-mode H, exploration σ, and the names,
+    /// units and bounds of their states and controls.
     List(ListArgs),
 }
 
@@ -42,6 +45,10 @@ pub struct TaskInfo {
     pub sigma: f64,
     /// σ₀ of the θ_f(0) perturbation (nonlinear tasks).
     pub sigma0: Option<f64>,
+    /// The state components (names, units, bounds).
+    pub states: Vec<Var>,
+    /// The control components.
+    pub controls: Vec<Var>,
 }
 
 /// Run `diffop env ...`.
@@ -66,11 +73,13 @@ fn list(args: &ListArgs) -> Result<()> {
                 traj_h: t.traj_horizon(),
                 sigma: t.default_sigma(),
                 sigma0: t.nonlinear().map(|nt| nt.sigma0()),
+                states: meta::variables(t).0,
+                controls: meta::variables(t).1,
             }
         })
         .collect();
     match args.format {
-        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        TableFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         TableFormat::Table => {
             let cells: Vec<Vec<String>> = rows
                 .iter()
@@ -91,11 +100,33 @@ fn list(args: &ListArgs) -> Result<()> {
             table::print(
                 &["task", "n", "m", "d", "T", "Step H", "Traj H", "σ", "σ₀"],
                 &cells,
-            );
-            println!(
-                "\nvoltage: T = 30 in training, 100 steps at evaluation; Step H = 6 is the \
+            )?;
+            for r in &rows {
+                outln!("\n{}: state x ({}), control u ({})", r.task, r.n, r.m)?;
+                let cells: Vec<Vec<String>> = (r.states.iter().map(|v| ("x", v)))
+                    .chain(r.controls.iter().map(|v| ("u", v)))
+                    .map(|(kind, v)| {
+                        let b = |x: Option<f64>| x.map_or("-".to_string(), |x| x.to_string());
+                        vec![
+                            kind.to_string(),
+                            v.symbol.to_string(),
+                            v.name.to_string(),
+                            v.unit.to_string(),
+                            b(v.lower),
+                            b(v.upper),
+                        ]
+                    })
+                    .collect();
+                table::print(&["", "symbol", "meaning", "unit", "lower", "upper"], &cells)?;
+            }
+            outln!(
+                "\nNonlinear tasks have no state or control bounds (PDP imitation setting); the \
+                 voltage q bounds are the evaluation limits (training: q̄₉ = 1.0)."
+            )?;
+            outln!(
+                "voltage: T = 30 in training, 100 steps at evaluation; Step H = 6 is the \
                  short-horizon configuration (H = 30 the long one)."
-            );
+            )?;
         }
     }
     Ok(())

@@ -4,8 +4,10 @@
 //! Nonlinear: the true episode cost from every unperturbed demonstration state.
 
 use super::control::{nonlinear_episode, Controller, VoltageCtl};
+use super::out::outln;
 use super::table::{self, num};
 use super::task::{task_parser, TableFormat, Task};
+use super::{usage, UsageError};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use diffop::envs::voltage::{evaluate, EvalSettings};
@@ -35,14 +37,12 @@ pub struct EvalArgs {
 /// Run `diffop eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
     let horizon = args.horizon.unwrap_or(args.task.step_horizon());
-    if horizon == 0 {
-        bail!("--horizon must be at least 1");
-    }
+    super::check_horizon(horizon)?;
     match args.task.nonlinear() {
         None => eval_voltage(&args, horizon),
         Some(t) => {
             if args.scenarios.is_some() {
-                bail!("--scenarios applies to the voltage task only (nonlinear tasks use their demonstration states)");
+                usage!("--scenarios applies to the voltage task only (nonlinear tasks use their demonstration states)");
             }
             if args.controller == Controller::GradientFlow {
                 bail!("the gradient-flow controller exists for the voltage task only");
@@ -67,7 +67,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                         "costs": costs,
                         "states": states,
                     });
-                    println!("{}", serde_json::to_string_pretty(&out)?);
+                    outln!("{}", serde_json::to_string_pretty(&out)?)?;
                 }
                 TableFormat::Table => {
                     let cells: Vec<Vec<String>> = costs
@@ -77,14 +77,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
                             vec![k.to_string(), table::vec_cell(&states[k], 3), num(*c, 3)]
                         })
                         .collect();
-                    table::print(&["state", "x0", "episode cost"], &cells);
-                    println!(
+                    table::print(&["state", "x0", "episode cost"], &cells)?;
+                    outln!(
                         "{} with {}: mean true episode cost {} over {} states",
                         args.task.name(),
                         args.controller.name(),
                         num(mean, 3),
                         costs.len()
-                    );
+                    )?;
                 }
             }
             Ok(())
@@ -111,7 +111,7 @@ fn eval_voltage(args: &EvalArgs, horizon: usize) -> Result<()> {
                 "low": {"transient": m.transient_low, "steady": m.steady_low, "scenarios": m.n_low},
                 "high": {"transient": m.transient_high, "steady": m.steady_high, "scenarios": m.n_high},
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
         }
         TableFormat::Table => {
             let cells = vec![
@@ -134,8 +134,8 @@ fn eval_voltage(args: &EvalArgs, horizon: usize) -> Result<()> {
                     num(m.steady_high, 5),
                 ],
             ];
-            println!("voltage, controller {}", controller.name());
-            table::print(&["scenarios", "count", "transient", "steady"], &cells);
+            outln!("voltage, controller {}", controller.name())?;
+            table::print(&["scenarios", "count", "transient", "steady"], &cells)?;
         }
     }
     Ok(())
@@ -144,12 +144,19 @@ fn eval_voltage(args: &EvalArgs, horizon: usize) -> Result<()> {
 /// Command-line form of `diffop eval`: either a reference controller on a task
 /// (`--task T --controller C`) or a trained policy from a run directory (`--checkpoint DIR`).
 #[derive(Args, Debug)]
+#[command(after_help = "\
+With --checkpoint DIR: the θ of a `diffop train` run on its task's evaluation set (the run's
+horizon H and h). --format table (default) or json; --scenarios N changes the number of voltage
+test scenarios (seeds 0 … N−1; the run's eval_scenarios by default); --horizon is a usage error
+(the run's H is used); --references adds the untrained θ(0) and mpc-true lines.
+Runs of `diffop baseline` (RLMPC) and PDP checkpoints cannot be evaluated here: their
+summary.json holds the final evaluation.")]
 pub struct EvalCommand {
     /// Run directory (or checkpoint.json) of `diffop train`: evaluate its θ.
-    #[arg(long, conflicts_with_all = ["task", "controller"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["task", "controller"])]
     pub checkpoint: Option<std::path::PathBuf>,
     /// With --checkpoint: also evaluate the untrained θ(0) and mpc-true references.
-    #[arg(long, requires = "checkpoint")]
+    #[arg(long)]
     pub references: bool,
     /// Task (required without --checkpoint).
     #[arg(long, value_parser = task_parser(), required_unless_present = "checkpoint")]
@@ -160,34 +167,48 @@ pub struct EvalCommand {
     /// Number of voltage test scenarios (seeds 0 … N−1; voltage only).
     #[arg(long)]
     pub scenarios: Option<usize>,
-    /// MPC horizon (default: the task's Step-mode H).
+    /// MPC horizon (default: the task's Step-mode H; not with --checkpoint).
     #[arg(long)]
     pub horizon: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Run `diffop eval` from its command-line form.
 pub fn run_command(cmd: EvalCommand) -> Result<()> {
     if let Some(dir) = cmd.checkpoint {
+        if cmd.horizon.is_some() {
+            usage!("--horizon cannot be combined with --checkpoint (the run's H is used)");
+        }
         return super::train::run_eval_checkpoint(&super::train::EvalCheckpointArgs {
             dir,
             references: cmd.references,
-            threads: 0,
+            threads: cmd.threads,
+            scenarios: cmd.scenarios,
+            format: cmd.format,
         });
+    }
+    if cmd.references {
+        usage!("--references needs --checkpoint DIR (the references of a trained run)");
     }
     let task = cmd
         .task
-        .ok_or_else(|| anyhow!("--task is required (or --checkpoint DIR)"))?;
+        .ok_or_else(|| UsageError("--task is required (or --checkpoint DIR)".into()))?;
     let controller = cmd
         .controller
-        .ok_or_else(|| anyhow!("--controller is required (or --checkpoint DIR)"))?;
-    run(EvalArgs {
-        task,
-        controller,
-        scenarios: cmd.scenarios,
-        horizon: cmd.horizon,
-        format: cmd.format,
-    })
+        .ok_or_else(|| UsageError("--controller is required (or --checkpoint DIR)".into()))?;
+    let work = || {
+        run(EvalArgs {
+            task,
+            controller,
+            scenarios: cmd.scenarios,
+            horizon: cmd.horizon,
+            format: cmd.format,
+        })
+    };
+    super::with_threads(cmd.threads, work)
 }

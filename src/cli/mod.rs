@@ -8,8 +8,8 @@ pub mod control;
 pub mod envs;
 pub mod eval;
 pub mod mpc;
+pub mod out;
 pub mod plant;
-pub mod plot;
 pub mod reproduce;
 pub mod rollout;
 pub mod solve;
@@ -48,7 +48,76 @@ Examples:
   diffop bench --task cartpole --robustness --samples 1000
   diffop bench --scaling
 
-Exit codes: 0 success, 1 error (message on stderr), 2 a solve that did not converge.";
+Exit codes: 0 success; 1 error (message on stderr); 2 usage error (bad or conflicting
+arguments); 3 `solve`: the solve did not converge (its status is printed); 141 standard output
+was closed by its reader (e.g. `| head`), the rest of the output is dropped quietly.";
+
+/// Longest error message printed (characters).
+pub const MAX_MESSAGE: usize = 2000;
+
+/// Exit code of a usage error (clap's, and the CLI's own argument checks).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `diffop solve` when the solve did not converge.
+pub const EXIT_NOT_CONVERGED: u8 = 3;
+/// Exit code when stdout was closed by its reader (128 + SIGPIPE, as a shell reports it).
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// A usage error found after parsing (conflicting or meaningless options): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Fail with a [`UsageError`] (exit code 2).
+macro_rules! usage {
+    ($($arg:tt)*) => { return Err($crate::cli::UsageError(format!($($arg)*)).into()) };
+}
+pub(crate) use usage;
+
+/// Check an MPC horizon given on the command line (1 … [`MAX_HORIZON`]).
+pub fn check_horizon(horizon: usize) -> anyhow::Result<()> {
+    if horizon == 0 || horizon > MAX_HORIZON {
+        usage!("--horizon must be between 1 and {MAX_HORIZON}, got {horizon}");
+    }
+    Ok(())
+}
+
+/// Largest MPC horizon of `rollout` and `eval` (the training limit).
+pub const MAX_HORIZON: usize = diffop::learn::config::MAX_HORIZON;
+
+/// Check a thread count given on the command line (0 = one per core, at most 1024).
+pub fn check_threads(threads: usize) -> anyhow::Result<()> {
+    let max = diffop::learn::config::MAX_THREADS;
+    if threads > max {
+        usage!("--threads must be at most {max} (0 = one per core), got {threads}");
+    }
+    Ok(())
+}
+
+/// Run `work` on a pool of `threads` workers (0: rayon's global pool, one per core).
+pub fn with_threads<T: Send>(
+    threads: usize,
+    work: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
+    check_threads(threads)?;
+    if threads == 0 {
+        return work();
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?
+        .install(work)
+}
+
+/// Shorten a message for the terminal: at most `max` characters, the rest replaced by a
+/// note of how much was left out (a 50 MB request must not be echoed back).
+pub fn truncate_message(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head}… ({} more characters)", n - max)
+}
 
 /// What a command's `run` may return on success: nothing (exit 0) or an explicit exit code.
 pub trait IntoExit {
@@ -68,13 +137,45 @@ impl IntoExit for ExitCode {
     }
 }
 
-/// Turn a command's result into the process exit code; errors are printed on stderr (exit 1).
+/// Turn a command's result into the process exit code. Errors are printed once on stderr
+/// (exit 1; a [`UsageError`] exits 2); a closed stdout exits 141 without a message.
 pub fn finish<T: IntoExit>(result: anyhow::Result<T>) -> ExitCode {
+    let result = result.and_then(|v| {
+        out::flush()?;
+        Ok(v)
+    });
     match result {
         Ok(v) => v.into_exit(),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let broken = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref(), Some(out::OutputError::BrokenPipe)));
+            if broken {
+                return ExitCode::from(EXIT_BROKEN_PIPE);
+            }
+            out::errln!("error: {}", truncate_message(&message(&e), MAX_MESSAGE));
+            if e.chain().any(|c| c.is::<UsageError>()) {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// The error chain joined by `: `, each message once: a cause whose text its parent already
+/// ends with (e.g. an OS error inside a file error) is not repeated.
+pub fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let m = cause.to_string();
+        if text.contains(&m) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&m);
+    }
+    text
 }

@@ -3,15 +3,18 @@
 
 use super::control::{nonlinear_episode, policy_episode, voltage_episode, Controller, VoltageCtl};
 use super::mpc::MpcPolicy;
-use super::plot::{self, Panel};
+use super::out::outln;
 use super::table::{self, num, vec_cell};
 use super::task::{task_parser, Task};
+use super::usage;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
+use diffop::envs::meta::{self, Var};
 use diffop::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use diffop::envs::{Env, NonlinearEnv};
 use diffop::learn::evaluate::{initial_theta, PolicyController};
 use diffop::learn::{Checkpoint, Task as LearnTask, TrainConfig};
+use diffop::plot::{self, Line, Panel};
 use diffop::rng::{self, Stream};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -56,7 +59,7 @@ pub struct RolloutArgs {
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
     /// With --checkpoint: use the run's untrained θ(0) instead of the checkpoint's θ.
-    #[arg(long, requires = "checkpoint")]
+    #[arg(long)]
     pub untrained: bool,
     /// Run seed (voltage: the reset seed).
     #[arg(long, default_value_t = 0)]
@@ -116,6 +119,12 @@ fn cli_task(t: LearnTask) -> Task {
 
 /// Run `diffop rollout`.
 pub fn run(args: RolloutArgs) -> Result<()> {
+    if args.untrained && args.checkpoint.is_none() {
+        usage!("--untrained needs --checkpoint DIR (it selects the run's θ(0))");
+    }
+    if let Some(path) = &args.plot {
+        plot::check_output(path)?;
+    }
     let trained = match &args.checkpoint {
         Some(p) => Some(load_trained(p, args.untrained)?),
         None => None,
@@ -131,19 +140,14 @@ pub fn run(args: RolloutArgs) -> Result<()> {
         (None, None) => bail!("--task is required (or --checkpoint DIR)"),
     };
     if trained.is_some() && args.horizon.is_some() {
-        bail!("--horizon cannot be combined with --checkpoint (the run's H is used)");
+        usage!("--horizon cannot be combined with --checkpoint (the run's H is used)");
     }
     let controller = args.controller.unwrap_or(Controller::MpcTrue);
     let label = trained
         .as_ref()
         .map_or_else(|| controller.name().to_string(), |t| t.label.clone());
     let horizon = args.horizon.unwrap_or(task.step_horizon());
-    if horizon == 0 {
-        bail!("--horizon must be at least 1");
-    }
-    if let Some(path) = &args.plot {
-        plot::check_extension(path)?;
-    }
+    super::check_horizon(horizon)?;
     match task.nonlinear() {
         Some(t) => {
             if trained.is_none() && controller == Controller::GradientFlow {
@@ -160,29 +164,11 @@ pub fn run(args: RolloutArgs) -> Result<()> {
                 }
                 None => nonlinear_episode(&mut env, task, controller, horizon)?,
             };
-            print_nonlinear(task, &label, args.seed, args.format, &trace)?;
             if let Some(path) = &args.plot {
-                let time = |k: usize| (0..k).map(|t| t as f64);
-                let (n, m) = task.nm();
-                let states = (0..n)
-                    .map(|j| {
-                        let pts = time(trace.xs.len()).zip(trace.xs.iter().map(|x| x[j]));
-                        (format!("x{j}"), pts.collect())
-                    })
-                    .collect();
-                let controls = (0..m)
-                    .map(|j| {
-                        let pts = time(trace.us.len()).zip(trace.us.iter().map(|u| u[j]));
-                        (format!("u{j}"), pts.collect())
-                    })
-                    .collect();
-                let panels = [
-                    Panel::new("states", "x", states),
-                    Panel::new("controls", "u", controls),
-                ];
                 let caption = format!("{} — {label} (seed {})", task.name(), args.seed);
-                plot::plot(path, &caption, &panels)?;
+                plot_nonlinear(path, &caption, t, &trace)?;
             }
+            print_nonlinear(task, &label, args.seed, args.format, &trace)?;
         }
         None => {
             let seed = u32::try_from(args.seed)
@@ -195,31 +181,115 @@ pub fn run(args: RolloutArgs) -> Result<()> {
                 None => VoltageCtl::new(controller, horizon),
             };
             let trace = voltage_episode(&mut env, &mut ctl, seed)?;
-            print_voltage(&label, args.seed, args.format, &trace)?;
             if let Some(path) = &args.plot {
-                let buses = ["bus 2", "bus 7", "bus 9"];
-                let v = (0..3)
-                    .map(|b| {
-                        let mut pts = vec![(0.0, trace.v0[b])];
-                        pts.extend(trace.steps.iter().map(|s| (s.t as f64, s.v[b])));
-                        (buses[b].to_string(), pts)
-                    })
-                    .collect();
-                let q = (0..3)
-                    .map(|b| {
-                        let mut pts = vec![(0.0, 0.0)];
-                        pts.extend(trace.steps.iter().map(|s| (s.t as f64, s.q[b])));
-                        (buses[b].to_string(), pts)
-                    })
-                    .collect();
-                let mut vp = Panel::new("voltage magnitude", "|V| (p.u.)", v);
-                vp.band = Some((0.95, 1.05));
-                let panels = [vp, Panel::new("reactive set-points", "q (MVar)", q)];
                 let caption = format!("voltage — {label} (seed {seed})");
-                plot::plot(path, &caption, &panels)?;
+                plot_voltage(path, &caption, &trace)?;
             }
+            print_voltage(&label, args.seed, args.format, &trace)?;
         }
     }
+    Ok(())
+}
+
+/// One panel per group of components (same unit), lines named by symbol and meaning.
+fn grouped_panels(vars: &[Var], series: &dyn Fn(usize) -> Vec<(f64, f64)>) -> Vec<Panel> {
+    meta::groups(vars)
+        .into_iter()
+        .map(|(group, idx)| {
+            let unit = vars[idx[0]].unit;
+            let lines = idx
+                .iter()
+                .enumerate()
+                .map(|(c, &j)| Line {
+                    label: format!("{} — {}", vars[j].symbol, vars[j].name),
+                    color: c,
+                    points: series(j),
+                    ..Line::default()
+                })
+                .collect();
+            Panel {
+                title: group.to_string(),
+                x_label: "step t".into(),
+                y_label: if unit == "-" {
+                    group.to_string()
+                } else {
+                    format!("{group} ({unit})")
+                },
+                lines,
+                ..Panel::default()
+            }
+        })
+        .collect()
+}
+
+fn plot_nonlinear(
+    path: &Path,
+    caption: &str,
+    task: diffop::model::tasks::NonlinearTask,
+    trace: &super::control::NonlinearTrace,
+) -> Result<()> {
+    let xs = |j: usize| -> Vec<(f64, f64)> {
+        trace
+            .xs
+            .iter()
+            .enumerate()
+            .map(|(t, x)| (t as f64, x[j]))
+            .collect()
+    };
+    let us = |j: usize| -> Vec<(f64, f64)> {
+        trace
+            .us
+            .iter()
+            .enumerate()
+            .map(|(t, u)| (t as f64, u[j]))
+            .collect()
+    };
+    let mut panels = grouped_panels(meta::nonlinear_states(task), &xs);
+    panels.extend(grouped_panels(meta::nonlinear_controls(task), &us));
+    let cols = if panels.len() > 3 { 2 } else { 1 };
+    let size = if cols == 2 { (640, 340) } else { (1000, 320) };
+    plot::save(path, caption, &panels, cols, size)?;
+    Ok(())
+}
+
+fn plot_voltage(path: &Path, caption: &str, trace: &super::control::VoltageTrace) -> Result<()> {
+    let buses = ["bus 2", "bus 7", "bus 9"];
+    let series = |f: &dyn Fn(usize) -> Vec<(f64, f64)>| -> Vec<Line> {
+        (0..3)
+            .map(|b| Line {
+                label: buses[b].to_string(),
+                color: b,
+                points: f(b),
+                ..Line::default()
+            })
+            .collect()
+    };
+    let v = series(&|b| {
+        let mut pts = vec![(0.0, trace.v0[b])];
+        pts.extend(trace.steps.iter().map(|s| (s.t as f64, s.v[b])));
+        pts
+    });
+    let q = series(&|b| {
+        let mut pts = vec![(0.0, 0.0)];
+        pts.extend(trace.steps.iter().map(|s| (s.t as f64, s.q[b])));
+        pts
+    });
+    let vp = Panel {
+        title: "voltage magnitude (shaded: safe band 0.95–1.05)".into(),
+        x_label: "step t".into(),
+        y_label: "|V| (p.u.)".into(),
+        lines: v,
+        y_band: Some((0.95, 1.05)),
+        ..Panel::default()
+    };
+    let qp = Panel {
+        title: "reactive set-points (limits: evaluation set)".into(),
+        x_label: "step t".into(),
+        y_label: "q (MVar)".into(),
+        lines: q,
+        ..Panel::default()
+    };
+    plot::save(path, caption, &[vp, qp], 1, (1000, 360))?;
     Ok(())
 }
 
@@ -247,7 +317,7 @@ fn print_nonlinear(
                 "final_state": trace.xs.last(),
                 "total": total,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
         }
         RolloutFormat::Csv => {
             let (n, m) = task.nm();
@@ -255,13 +325,13 @@ fn print_nonlinear(
             head.extend((0..n).map(|j| format!("x{j}")));
             head.extend((0..m).map(|j| format!("u{j}")));
             head.push("cost".into());
-            println!("{}", head.join(","));
+            outln!("{}", head.join(","))?;
             for (t, u) in trace.us.iter().enumerate() {
                 let mut row = vec![t.to_string()];
                 row.extend(trace.xs[t].iter().map(|v| v.to_string()));
                 row.extend(u.iter().map(|v| v.to_string()));
                 row.push(trace.costs[t].to_string());
-                println!("{}", row.join(","));
+                outln!("{}", row.join(","))?;
             }
         }
         RolloutFormat::Table => {
@@ -278,8 +348,8 @@ fn print_nonlinear(
                     ]
                 })
                 .collect();
-            table::print(&["t", "x_t", "u_t", "cost"], &cells);
-            println!("total episode cost L = {}", num(total, 4));
+            table::print(&["t", "x_t", "u_t", "cost"], &cells)?;
+            outln!("total episode cost L = {}", num(total, 4))?;
         }
     }
     Ok(())
@@ -309,15 +379,15 @@ fn print_voltage(
                 "total": total,
                 "transient": transient,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
         }
         RolloutFormat::Csv => {
-            println!("t,v2,v7,v9,q2,q7,q9,u2,u7,u9,cost");
+            outln!("t,v2,v7,v9,q2,q7,q9,u2,u7,u9,cost")?;
             for s in &trace.steps {
                 let mut row = vec![s.t.to_string()];
                 row.extend(s.v.iter().chain(&s.q).chain(&s.u).map(|v| v.to_string()));
                 row.push(s.cost.to_string());
-                println!("{}", row.join(","));
+                outln!("{}", row.join(","))?;
             }
         }
         RolloutFormat::Table => {
@@ -334,12 +404,12 @@ fn print_voltage(
                     ]
                 })
                 .collect();
-            table::print(&["t", "v (p.u.)", "q (MVar)", "u (MVar)", "F"], &cells);
-            println!(
+            table::print(&["t", "v (p.u.)", "q (MVar)", "u (MVar)", "F"], &cells)?;
+            outln!(
                 "total Σ F_t = {}, transient Σ 0.99^t F_t = {}",
                 num(total, 6),
                 num(transient, 6)
-            );
+            )?;
         }
     }
     Ok(())

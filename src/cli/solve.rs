@@ -1,8 +1,10 @@
 //! `diffop solve`: one policy OCP from a JSON request, the plan and its sensitivities as JSON.
 //!
-//! Errors print `{"error": "..."}` on stdout and a plain message on stderr (exit 1); a solve that
-//! does not converge prints its status and exits with code 2.
+//! Errors print `{"error": "..."}` on stdout and a plain message on stderr (exit 1; long
+//! messages are shortened); a solve that does not converge prints its status and exits with
+//! code 3 ([`super::EXIT_NOT_CONVERGED`]).
 
+use super::out::outln;
 use super::task::Task;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -16,8 +18,10 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::process::ExitCode;
 
-/// Largest horizon accepted from a request (guards against absurd allocations).
-pub const MAX_HORIZON: usize = 100_000;
+/// Largest horizon accepted from a request: 10,000 stages (measured on main: a cart-pole
+/// solve needs ≈ 6.4 kB and ≈ 0.8 ms per stage, so ≈ 64 MB and ≈ 8 s here; H = 100,000 took
+/// 84 s and 640 MB).
+pub const MAX_HORIZON: usize = 10_000;
 
 /// Arguments of `diffop solve`.
 #[derive(Args, Debug)]
@@ -32,7 +36,11 @@ Request (JSON; unknown fields are rejected):
   q_min/q_max voltage only, default the evaluation limits
   jacobian    true → also ∂u/∂θ (H×m×d) and ∂u/∂x0 (H×m×n)
   vjp_seed    H×m seed g → vjp = gᵀ ∂u/∂θ (d)
-  solver      solver settings (tol, max_iter, polish, ...)")]
+  solver      solver settings (tol, max_iter, polish, ...)
+
+Exit codes: 0 solved; 1 invalid request or error ({\"error\": ...} on stdout, message on
+stderr); 2 usage error; 3 the solve did not converge (the answer with its status is printed).
+The horizon is limited to 10000 stages.")]
 pub struct SolveArgs {
     /// JSON request file, or `-` for standard input.
     #[arg(value_name = "FILE|-", default_value = "-")]
@@ -67,7 +75,8 @@ pub fn run(args: SolveArgs) -> Result<ExitCode> {
             Ok(code)
         }
         Err(e) => {
-            println!("{}", json!({ "error": format!("{e:#}") }));
+            let msg = super::truncate_message(&super::message(&e), super::MAX_MESSAGE);
+            outln!("{}", json!({ "error": msg }))?;
             Err(e)
         }
     }
@@ -79,7 +88,7 @@ fn print_json(value: &Value, pretty: bool) -> Result<()> {
     } else {
         serde_json::to_string(value)?
     };
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }
 
@@ -200,7 +209,7 @@ fn solve_model<M: OcpModel>(
         "weakly_active": sol.weakly_active,
     });
     if !status.is_solved() {
-        return Ok((out, ExitCode::from(2)));
+        return Ok((out, ExitCode::from(super::EXIT_NOT_CONVERGED)));
     }
     if req.jacobian {
         let jac = sensitivity::jacobian(&mut ws, model).context("Jacobian ∂u/∂θ")?;

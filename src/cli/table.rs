@@ -1,9 +1,10 @@
 //! Plain-text tables and small statistics for the CLI's human output.
 
+use super::out::{outln, OutputError};
 use std::time::Duration;
 
 /// Print `rows` under `headers`, columns right-aligned to their widest cell.
-pub fn print(headers: &[&str], rows: &[Vec<String>]) {
+pub fn print(headers: &[&str], rows: &[Vec<String>]) -> Result<(), OutputError> {
     let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in width.iter_mut().zip(row) {
@@ -16,13 +17,14 @@ pub fn print(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&width)
             .map(|(c, &w)| format!("{c:>w$}"))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        outln!("{}", parts.join("  ").trim_end())
     };
-    line(headers.iter().map(|h| h.to_string()).collect());
-    line(width.iter().map(|&w| "-".repeat(w)).collect());
+    line(headers.iter().map(|h| h.to_string()).collect())?;
+    line(width.iter().map(|&w| "-".repeat(w)).collect())?;
     for row in rows {
-        line(row.clone());
+        line(row.clone())?;
     }
+    Ok(())
 }
 
 /// A number for a table cell; NaN prints as `-`.

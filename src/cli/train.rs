@@ -1,13 +1,18 @@
 //! `diffop train` and `diffop eval-checkpoint`: thin wrappers over [`diffop::learn`].
 
+use super::out::{errln, outln};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::table::{self, num};
+use super::task::TableFormat;
+use super::usage;
 
 use diffop::learn::checkpoint::Checkpoint;
 use diffop::learn::evaluate::evaluate_kind;
 use diffop::learn::run::checkpoint_config;
-use diffop::learn::{ControllerKind, Mode, Preset, RunOptions, Task, TrainConfig};
+use diffop::learn::{ControllerKind, LearnError, Mode, Preset, RunOptions, Task, TrainConfig};
 
 /// Train a DiffOP policy (Algorithm 1) and write a run directory.
 #[derive(Args, Debug, Clone)]
@@ -30,46 +35,57 @@ pub struct TrainArgs {
     /// Run seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// TOML configuration file (see `TrainConfig`); flags override it.
+    /// TOML configuration file (see `TrainConfig`). Its task, mode and preset select the
+    /// defaults: --task/--mode/--preset may repeat them but not differ (error). --horizon, --h,
+    /// --iterations, --seed and --threads override the file.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Run directory (default runs/<task>-<mode>-seed<S>).
+    /// Run directory (default runs/<task>-<mode>-seed<S>); must be new or empty unless
+    /// resuming.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in --out from its checkpoint.
+    /// Continue the run in --out from its checkpoint (a directory without one, e.g. interrupted
+    /// in its first seconds, starts from scratch). With a different --iterations K, the
+    /// finished iterations are kept and a cosine learning-rate schedule is stretched over the
+    /// new K from the iteration reached (a note says so).
     #[arg(long)]
     pub resume: bool,
     /// Preset: default or paper_faithful.
     #[arg(long)]
     pub preset: Option<String>,
-    /// Worker threads (0 = all cores).
+    /// Worker threads (0 = all cores; at most 1024).
     #[arg(long)]
     pub threads: Option<usize>,
     /// No progress bar or log output.
     #[arg(long)]
     pub quiet: bool,
+    /// Stop after this many iterations as if interrupted, leaving a resumable checkpoint
+    /// (for testing resume).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
 }
 
 /// Task trained when neither --task nor --config is given.
 const DEFAULT_TASK: &str = "cartpole";
 
 fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
-    let mut config =
-        if args.resume && args.config.is_none() && args.task.is_none() && args.out.is_some() {
-            let out = args.out.as_ref().context(
-                "--resume needs --out DIR (or --task/--mode/--seed to find the default)",
-            )?;
-            checkpoint_config(out)?
-        } else if let Some(path) = &args.config {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            TrainConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-        } else {
-            let task: Task = args.task.as_deref().unwrap_or(DEFAULT_TASK).parse()?;
-            let mode: Mode = args.mode.as_deref().unwrap_or("step").parse()?;
-            let preset: Preset = args.preset.as_deref().unwrap_or("default").parse()?;
-            TrainConfig::preset(task, mode, preset)
-        };
+    let resumable = args
+        .out
+        .as_ref()
+        .is_some_and(|o| o.join("checkpoint.json").exists());
+    let mut config = if args.resume && args.config.is_none() && args.task.is_none() && resumable {
+        let out = args.out.as_ref().context("--resume needs --out DIR")?;
+        checkpoint_config(out)?
+    } else if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file `{}`", path.display()))?;
+        TrainConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+    } else {
+        let task: Task = args.task.as_deref().unwrap_or(DEFAULT_TASK).parse()?;
+        let mode: Mode = args.mode.as_deref().unwrap_or("step").parse()?;
+        let preset: Preset = args.preset.as_deref().unwrap_or("default").parse()?;
+        TrainConfig::preset(task, mode, preset)
+    };
     if args.config.is_some() || args.resume {
         if let Some(t) = &args.task {
             let t: Task = t.parse()?;
@@ -112,6 +128,7 @@ fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
         config.seed = s;
     }
     if let Some(t) = args.threads {
+        super::check_threads(t)?;
         config.threads = t;
     }
     config.validate()?;
@@ -126,17 +143,30 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(config.default_run_name()));
     let options = RunOptions {
-        out: out.clone(),
         resume: args.resume,
         quiet: args.quiet,
-        references: true,
-        progress: None,
+        stop_after: args.stop_after,
+        ..RunOptions::new(out.clone())
     };
-    let summary = diffop::learn::run_training(&config, &options)
-        .with_context(|| format!("training run in {}", out.display()))?;
+    let summary = match diffop::learn::run_training(&config, &options) {
+        Ok(s) => s,
+        Err(LearnError::Stopped { iteration }) => {
+            if !args.quiet {
+                errln!(
+                    "stopped after iteration {iteration}; continue with: diffop train --resume \
+                     --out {}",
+                    out.display()
+                );
+            }
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("training run in {}", out.display()));
+        }
+    };
     if !args.quiet {
         let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.6}"));
-        eprintln!(
+        errln!(
             "done: {} {} seed {} — {} iterations in {:.1} s; final eval cost {} \
              (untrained {}, mpc-true {}); results in {}",
             summary.task,
@@ -150,35 +180,81 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             out.display()
         );
         if let (Some(t), Some(s)) = (summary.transient, summary.steady) {
-            eprintln!("voltage: transient {t:.6}, steady {s:.6}");
+            errln!("voltage: transient {t:.6}, steady {s:.6}");
         }
     }
     Ok(())
 }
 
 /// Evaluate the θ of a run's checkpoint deterministically.
-#[derive(Args, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct EvalCheckpointArgs {
     /// Run directory containing checkpoint.json (or the checkpoint file itself).
     pub dir: PathBuf,
     /// Also evaluate the `untrained` θ(0) and `mpc-true` references.
-    #[arg(long)]
     pub references: bool,
     /// Worker threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Voltage: evaluation scenarios (default: the run's).
+    pub scenarios: Option<usize>,
+    /// Output format.
+    pub format: TableFormat,
 }
 
-/// Run `diffop eval-checkpoint`: prints a JSON object to stdout.
+/// What wrote a checkpoint file (only DiffOP training runs can be evaluated here).
+enum RunKind {
+    /// `diffop train`.
+    DiffOp,
+    /// `diffop baseline` (RLMPC-TD / DPG / TD+DPG), with its method name.
+    Rlmpc(String),
+    /// A PDP run (of `diffop reproduce`).
+    Pdp,
+}
+
+fn run_kind(path: &Path) -> Result<RunKind> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the checkpoint `{}`", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the checkpoint `{}` is not JSON", path.display()))?;
+    if let Some(m) = v["config"]["method"].as_str() {
+        return Ok(RunKind::Rlmpc(m.to_string()));
+    }
+    if v.get("settings").is_some() && v.get("task").is_some_and(|t| t.is_string()) {
+        return Ok(RunKind::Pdp);
+    }
+    Ok(RunKind::DiffOp)
+}
+
+/// Run `diffop eval --checkpoint`: a table or a JSON object on stdout.
 pub fn run_eval_checkpoint(args: &EvalCheckpointArgs) -> Result<()> {
     let path = if args.dir.is_dir() {
         args.dir.join("checkpoint.json")
     } else {
         args.dir.clone()
     };
+    match run_kind(&path)? {
+        RunKind::DiffOp => {}
+        RunKind::Rlmpc(m) => bail!(
+            "`{}` is an RLMPC run (method {m}, written by `diffop baseline`); \
+             `eval --checkpoint` evaluates DiffOP runs of `diffop train` — the run's \
+             summary.json holds its final evaluation",
+            path.display()
+        ),
+        RunKind::Pdp => bail!(
+            "`{}` is a PDP run; `eval --checkpoint` evaluates DiffOP runs of `diffop train`",
+            path.display()
+        ),
+    }
     let ck = Checkpoint::load(&path)?;
     let state = ck.exact_state()?;
-    let config = ck.config.clone();
+    let mut config = ck.config.clone();
+    if let Some(n) = args.scenarios {
+        if config.task != Task::Voltage {
+            usage!("--scenarios applies to voltage runs only (nonlinear tasks use their demonstration states)");
+        }
+        config.eval_scenarios = n;
+        config.validate()?;
+    }
     let work = || -> Result<serde_json::Value> {
         let learned = evaluate_kind(&config, &ControllerKind::Theta(state.theta.clone()))?;
         let mut v = serde_json::json!({
@@ -198,14 +274,46 @@ pub fn run_eval_checkpoint(args: &EvalCheckpointArgs) -> Result<()> {
         }
         Ok(v)
     };
-    let value = if args.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .build()?
-            .install(work)?
+    let value = super::with_threads(args.threads, work)?;
+    match args.format {
+        TableFormat::Json => outln!("{}", serde_json::to_string_pretty(&value)?)?,
+        TableFormat::Table => print_eval_table(&config, &value)?,
+    }
+    Ok(())
+}
+
+fn print_eval_table(config: &TrainConfig, v: &serde_json::Value) -> Result<()> {
+    outln!(
+        "{} {} seed {}, θ of iteration {} ({})",
+        config.task,
+        config.mode,
+        config.seed,
+        v["iteration"],
+        v["checkpoint"].as_str().unwrap_or("")
+    )?;
+    let voltage = config.task == Task::Voltage;
+    let rows: Vec<Vec<String>> = [
+        ("trained θ", "eval"),
+        ("untrained θ(0)", "untrained"),
+        ("mpc-true", "mpc_true"),
+    ]
+    .iter()
+    .filter(|(_, key)| v.get(*key).is_some())
+    .map(|(name, key)| {
+        let e = &v[*key];
+        let f = |k: &str| e[k].as_f64().map_or("-".to_string(), |x| num(x, 4));
+        let mut row = vec![name.to_string(), f("cost")];
+        if voltage {
+            row.push(f("steady"));
+        }
+        row
+    })
+    .collect();
+    let headers: &[&str] = if voltage {
+        &["policy", "transient", "steady"]
     } else {
-        work()?
+        &["policy", "mean true episode cost"]
     };
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    table::print(headers, &rows)?;
     Ok(())
 }

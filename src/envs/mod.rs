@@ -5,6 +5,7 @@
 //! distribution, [`Env::step`] applies an action and returns the next observation and the true
 //! stage cost. The observation is the state.
 
+pub mod meta;
 pub mod nonlinear;
 
 pub use nonlinear::{NonlinearEnv, NonlinearEnvSettings};

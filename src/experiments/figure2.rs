@@ -204,6 +204,7 @@ pub fn write(
                     color: method.color(),
                     dashed: false,
                     points: agg.iter().map(|&(k, m, _, _)| (k, m)).collect(),
+                    ..Line::default()
                 });
                 panel.bands.push(Band {
                     color: method.color(),

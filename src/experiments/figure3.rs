@@ -181,12 +181,14 @@ pub fn write(
                                 color: b,
                                 dashed: when == "before",
                                 points: pts(&|t| tr.v[t][b]),
+                                ..Line::default()
                             });
                             qp.lines.push(Line {
                                 label,
                                 color: b,
                                 dashed: when == "before",
                                 points: pts(&|t| tr.q[t][b]),
+                                ..Line::default()
                             });
                         }
                     }

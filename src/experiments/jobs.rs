@@ -204,20 +204,34 @@ pub struct JobFailure {
 
 /// Run every job (in parallel; each job is deterministic, so the results do not depend on the
 /// thread count), advancing `bar` by one per iteration. A failed job does not stop the others:
-/// it is returned in the second list (and left out of the figures and tables).
+/// it is returned in the second list (and left out of the figures and tables). Each finished job
+/// is reported above the bar or, with `lines` (no terminal), as a plain line on stderr.
 pub fn run_jobs(
     jobs: &[Job],
     scale: &Scale,
     root: &Path,
     bar: &ProgressBar,
+    lines: bool,
 ) -> (Vec<JobResult>, Vec<JobFailure>) {
+    let total = jobs.len();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let say = |msg: String| {
+        let k = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let msg = format!("[{k}/{total}] {msg}");
+        if lines {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "{msg}");
+        } else {
+            bar.println(msg);
+        }
+    };
     let out: Vec<Result<JobResult, JobFailure>> = jobs
         .par_iter()
         .map(|job| {
             let name = format!("{}/{}/seed{}", job.task, job.method.name(), job.seed);
             match run_job(job, scale, root, bar) {
                 Ok(res) => {
-                    bar.println(format!(
+                    say(format!(
                         "done: {name} — final {} ({:.0} s)",
                         res.final_eval
                             .map_or("n/a".to_string(), |v| format!("{v:.4}")),
@@ -226,7 +240,7 @@ pub fn run_jobs(
                     Ok(res)
                 }
                 Err(e) => {
-                    bar.println(format!("FAILED: {name}: {e}"));
+                    say(format!("FAILED: {name}: {e}"));
                     Err(JobFailure {
                         job: name,
                         error: e.to_string(),
@@ -311,6 +325,7 @@ fn run_diffop(
         quiet: true,
         references: false,
         progress: Some(ProgressHook(Arc::new(move |_r| hook_bar.inc(1)))),
+        stop_after: None,
     };
     let summary = run_training(&config, &options)?;
     let state = Checkpoint::load(&ckpt)?.exact_state()?;

@@ -270,8 +270,11 @@ pub fn reproduce(
         jobs.extend(figure3::jobs(&seeds));
     }
     let total: usize = jobs.iter().map(|j| j.units(&options.scale)).sum();
-    let bar = progress_bar(total, !options.quiet && std::io::stderr().is_terminal());
-    let (results, failures) = jobs::run_jobs(&jobs, &options.scale, &options.out, &bar);
+    let tty = std::io::stderr().is_terminal();
+    let bar = progress_bar(total, !options.quiet && tty);
+    // Without a terminal (a log file, CI), one plain line per finished job.
+    let lines = !options.quiet && !tty;
+    let (results, failures) = jobs::run_jobs(&jobs, &options.scale, &options.out, &bar, lines);
     bar.finish_and_clear();
     let mut report = ReproduceReport {
         failures,

@@ -129,6 +129,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LearnError> {
     std::fs::rename(&tmp, path).map_err(|e| LearnError::io(path, e))
 }
 
+/// Write a run's resolved configuration: `DIR/config.toml` (feature `toml`, on by default) or,
+/// without it, `DIR/config.json`. Informational: resuming reads the checkpoint's copy.
+pub fn write_config<T: Serialize>(out: &Path, config: &T) -> Result<(), LearnError> {
+    #[cfg(feature = "toml")]
+    {
+        let text =
+            toml::to_string_pretty(config).map_err(|e| LearnError::Format(format!("TOML: {e}")))?;
+        write_atomic(&out.join("config.toml"), text.as_bytes())
+    }
+    #[cfg(not(feature = "toml"))]
+    {
+        let text = serde_json::to_string_pretty(config)
+            .map_err(|e| LearnError::Format(format!("JSON: {e}")))?;
+        write_atomic(&out.join("config.json"), text.as_bytes())
+    }
+}
+
 /// Exact bit patterns of the `f64` fields of one [`IterationRecord`], so that a checkpointed
 /// history is restored bit for bit (used by the baselines' checkpoints).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -274,6 +274,14 @@ impl OptimizerConfig {
     }
 }
 
+/// Largest planning horizon H of a training run: 1000 steps, ten times the longest episode
+/// (a policy solve costs O(H) time and memory per step, and H > T only repeats the terminal
+/// part of the plan).
+pub const MAX_HORIZON: usize = 1000;
+
+/// Largest number of worker threads of a run.
+pub const MAX_THREADS: usize = 1024;
+
 /// A fully resolved training configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -468,7 +476,10 @@ impl TrainConfig {
     }
 
     /// Parse a TOML configuration: `task` is required; `mode` (default step) and `preset`
-    /// (default `default`) select the base; every other key overrides it.
+    /// (default `default`) select the base; every other key overrides it. An `[optimizer]`
+    /// table with `kind = "adam"` takes the Adam defaults (β₁ 0.9, β₂ 0.999, ε 1e-8) for the
+    /// keys it omits; `kind = "sgd"` takes no other keys. (Feature `toml`.)
+    #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, LearnError> {
         let user: toml::Table =
             toml::from_str(text).map_err(|e| LearnError::Config(format!("TOML: {e}")))?;
@@ -496,6 +507,9 @@ impl TrainConfig {
         let mut merged = toml::Table::try_from(&base)
             .map_err(|e| LearnError::Format(format!("serialising the preset: {e}")))?;
         merge(&mut merged, user);
+        if let Some(toml::Value::Table(opt)) = merged.get_mut("optimizer") {
+            complete_optimizer(opt)?;
+        }
         let config: TrainConfig = toml::Value::Table(merged)
             .try_into()
             .map_err(|e| LearnError::Config(format!("{e}")))?;
@@ -503,7 +517,8 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// The configuration as TOML (every field).
+    /// The configuration as TOML (every field). (Feature `toml`.)
+    #[cfg(feature = "toml")]
     pub fn to_toml(&self) -> Result<String, LearnError> {
         toml::to_string_pretty(self).map_err(|e| LearnError::Format(format!("TOML: {e}")))
     }
@@ -527,8 +542,17 @@ impl TrainConfig {
     /// Check every field; the message names the first bad one.
     pub fn validate(&self) -> Result<(), LearnError> {
         let bad = |msg: String| Err(LearnError::Config(msg));
-        if self.horizon == 0 {
-            return bad("horizon H must be at least 1".into());
+        if self.horizon == 0 || self.horizon > MAX_HORIZON {
+            return bad(format!(
+                "horizon H must be between 1 and {MAX_HORIZON}, got {}",
+                self.horizon
+            ));
+        }
+        if self.threads > MAX_THREADS {
+            return bad(format!(
+                "threads must be at most {MAX_THREADS} (0 = one per core), got {}",
+                self.threads
+            ));
         }
         if self.h == 0 || self.h > self.horizon {
             return bad(format!(
@@ -606,9 +630,10 @@ impl TrainConfig {
                 ));
             }
         }
-        if !self.theta_f_floor.is_finite() {
+        if !(self.theta_f_floor.is_finite() && self.theta_f_floor >= 0.0) {
             return bad(format!(
-                "theta_f_floor must be finite, got {}",
+                "theta_f_floor must be finite and ≥ 0 (a lower bound of physical \
+                 parameters), got {}",
                 self.theta_f_floor
             ));
         }
@@ -649,7 +674,38 @@ impl TrainConfig {
     }
 }
 
+/// Check an `[optimizer]` table and fill in the Adam defaults it omits.
+#[cfg(feature = "toml")]
+fn complete_optimizer(opt: &mut toml::Table) -> Result<(), LearnError> {
+    let kind = match opt.get("kind") {
+        Some(toml::Value::String(k)) => k.clone(),
+        _ => return Ok(()), // serde reports the missing or mistyped tag
+    };
+    let extra: Vec<&str> = opt
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "kind")
+        .collect();
+    match kind.as_str() {
+        "sgd" if !extra.is_empty() => Err(LearnError::Config(format!(
+            "[optimizer] kind = \"sgd\" takes no other keys, got {} (β₁, β₂, ε are Adam's: \
+             set kind = \"adam\" or remove them)",
+            extra.join(", ")
+        ))),
+        "adam" => {
+            let defaults = toml::Table::try_from(OptimizerConfig::adam())
+                .map_err(|e| LearnError::Format(format!("serialising Adam defaults: {e}")))?;
+            for (k, v) in defaults {
+                opt.entry(k).or_insert(v);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Recursively overlay `user` on `base` (tables merge key by key, other values replace).
+#[cfg(feature = "toml")]
 fn merge(base: &mut toml::Table, user: toml::Table) {
     for (k, v) in user {
         match (base.get_mut(&k), v) {

@@ -46,7 +46,9 @@ pub mod evaluate;
 pub mod optimizer;
 pub mod pdp;
 pub mod pdp_voltage;
+#[cfg(feature = "plot")]
 pub mod plot;
+mod progress;
 pub mod rlmpc;
 pub mod run;
 pub mod trainer;
@@ -230,6 +232,20 @@ pub enum LearnError {
     /// Serialisation error (TOML, JSON, CSV).
     #[error("{0}")]
     Format(String),
+    /// The run directory cannot be used (it holds files that are not a run's).
+    #[error("run directory `{path}` {reason}")]
+    OutDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The run stopped on request (`RunOptions::stop_after`) with a resumable checkpoint.
+    #[error("stopped after iteration {iteration} as requested; continue with --resume")]
+    Stopped {
+        /// Iterations done.
+        iteration: usize,
+    },
     /// The rayon thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),

@@ -1,16 +1,14 @@
-//! Learning-curve plots (SVG and PNG) with `plotters`.
+//! Learning-curve plots (SVG and PNG) of a training run, drawn with the crate's plotting
+//! module [`crate::plot`] (text in the embedded DejaVu Sans).
 //!
-//! Text (title, axis labels, legend) needs a font registered with plotters' `ab_glyph` backend.
-//! The first plot looks for a DejaVu Sans / Liberation Sans TrueType file in the usual system
-//! font directories (or the file named by `DIFFOP_PLOT_FONT`) and registers it as
-//! `sans-serif`. Without a font both files are drawn without any text (curves only: training
-//! cost in blue, evaluation cost in red, untrained reference dashed grey, `mpc-true` green).
-//! Plotting never fails a run: callers get an error value to report and go on.
+//! The y range is set by the learning curves and the untrained reference; a reference line
+//! far outside it (e.g. cart-pole `mpc-true`, whose closed-loop cost lies above the untrained
+//! policy's) is not drawn but named with its value in the legend, so the curves keep the height
+//! of the plot. When the curves span more than a factor 20 and are positive, the y axis is
+//! logarithmic. The legend goes to the emptiest corner.
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use crate::plot::{save, HLine, Line, Panel, PlotError};
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// The curves of one run.
 #[derive(Clone, Debug, Default)]
@@ -29,150 +27,105 @@ pub struct Curves {
     pub mpc_true: Option<f64>,
 }
 
-const FONT_CANDIDATES: [&str; 5] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/Library/Fonts/Arial.ttf",
-];
-
-/// Register a system font once; true if text can be drawn.
-fn font_available() -> bool {
-    static FONT: OnceLock<bool> = OnceLock::new();
-    *FONT.get_or_init(|| {
-        let env = std::env::var("DIFFOP_PLOT_FONT").ok();
-        let paths = env.iter().map(String::as_str).chain(FONT_CANDIDATES);
-        for p in paths {
-            if let Ok(bytes) = std::fs::read(p) {
-                let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, leaked).is_ok() {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-}
-
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
-
-/// Write `curves` as SVG to `svg` and PNG to `png`. Both are attempted; the first error is
-/// returned as text.
-pub fn plot_learning_curve(curves: &Curves, svg: &Path, png: &Path) -> Result<(), String> {
-    let text = font_available();
-    let size = (900, 540);
-    let r1 = draw(SVGBackend::new(svg, size).into_drawing_area(), curves, text);
-    let r2 = draw(
-        BitMapBackend::new(png, size).into_drawing_area(),
-        curves,
-        text,
-    );
-    r1.and(r2).map_err(|e| e.to_string())
-}
-
-fn bounds(curves: &Curves) -> Option<(f64, f64, f64, f64)> {
-    let ys = curves
+/// The panel of `curves` (see the module docs for the axis and reference rules).
+pub fn learning_curve_panel(curves: &Curves) -> Panel {
+    let ys: Vec<f64> = curves
         .training
         .iter()
         .chain(&curves.evaluation)
         .map(|p| p.1)
         .chain(curves.untrained)
-        .chain(curves.mpc_true)
-        .filter(|y| y.is_finite());
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for y in ys {
-        lo = lo.min(y);
-        hi = hi.max(y);
-    }
-    let x_max = curves
-        .training
-        .iter()
-        .chain(&curves.evaluation)
-        .map(|p| p.0)
-        .fold(1.0, f64::max);
-    if !lo.is_finite() {
-        return None;
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-9 * hi.abs().max(1.0));
-    Some((0.0, x_max, lo - pad, hi + pad))
-}
-
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Curves, text: bool) -> PlotResult
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE)?;
-    let Some((x0, x1, y0, y1)) = bounds(c) else {
-        root.present()?;
-        return Ok(());
+        .filter(|y| y.is_finite())
+        .collect();
+    let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo).max(1e-12 * hi.abs().max(1.0));
+    let log_y = lo > 0.0 && hi / lo > 20.0;
+    let inside = |y: f64| {
+        if log_y {
+            y > 0.0 && y >= lo / 3.0 && y <= hi * 3.0
+        } else {
+            y >= lo - 0.5 * span && y <= hi + 0.5 * span
+        }
     };
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(15);
-    if text {
-        builder
-            .caption(&c.title, ("sans-serif", 22))
-            .x_label_area_size(45)
-            .y_label_area_size(80);
-    }
-    let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
-    if text {
-        chart
-            .configure_mesh()
-            .x_desc("iteration")
-            .y_desc(c.y_label.as_str())
-            .label_style(("sans-serif", 15))
-            .draw()?;
-    }
-    let grey = RGBColor(120, 120, 120);
-    let green = RGBColor(0, 140, 60);
-    let lines = [
-        (c.untrained, grey, "untrained θ(0)"),
-        (c.mpc_true, green, "mpc-true"),
+    let mut panel = Panel {
+        title: String::new(),
+        x_label: "iteration".into(),
+        y_label: curves.y_label.clone(),
+        log_y,
+        ..Panel::default()
+    };
+    let refs = [
+        (curves.untrained, 7, "untrained θ(0), evaluated"),
+        (curves.mpc_true, 2, "mpc-true: MPC with the true model"),
     ];
-    for (y, color, label) in lines {
-        if let Some(y) = y.filter(|y| y.is_finite()) {
-            let s = chart.draw_series(DashedLineSeries::new(
-                vec![(x0, y), (x1, y)],
-                8,
-                5,
-                color.stroke_width(2),
-            ))?;
-            if text {
-                s.label(label).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            }
+    for (y, color, what) in refs {
+        let Some(y) = y.filter(|y| y.is_finite()) else {
+            continue;
+        };
+        let value = crate::plot::tick_label((y * 10.0).round() / 10.0);
+        if inside(y) {
+            panel.hlines.push(HLine {
+                label: format!("{what}: {value}"),
+                color,
+                dashed: true,
+                y,
+            });
+        } else {
+            panel.lines.push(Line {
+                label: format!("{what}: {value} (off the scale, not drawn)"),
+                color,
+                dashed: true,
+                ..Line::default()
+            });
         }
     }
-    let blue = RGBColor(40, 90, 200);
-    let s = chart.draw_series(LineSeries::new(c.training.iter().copied(), blue))?;
-    if text {
-        s.label("training (exploring batch mean)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue));
+    panel.lines.push(Line {
+        label: "training (exploring batch mean)".into(),
+        color: 0,
+        points: curves.training.clone(),
+        ..Line::default()
+    });
+    panel.lines.push(Line {
+        label: "evaluation (σ = 0)".into(),
+        color: 1,
+        markers: true,
+        points: curves.evaluation.clone(),
+        ..Line::default()
+    });
+    panel
+}
+
+/// Write `curves` as SVG to `svg` and PNG to `png`.
+pub fn plot_learning_curve(curves: &Curves, svg: &Path, png: &Path) -> Result<(), PlotError> {
+    let panel = learning_curve_panel(curves);
+    let size = (900, 520);
+    save(svg, &curves.title, std::slice::from_ref(&panel), 1, size)?;
+    save(png, &curves.title, &[panel], 1, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curves(mpc_true: f64) -> Curves {
+        Curves {
+            training: vec![(0.0, 1900.0), (1.0, 1500.0), (2.0, 1200.0)],
+            evaluation: vec![(0.0, 1934.0), (2.0, 1100.0)],
+            untrained: Some(1934.0),
+            mpc_true: Some(mpc_true),
+            ..Curves::default()
+        }
     }
-    let red = RGBColor(210, 40, 40);
-    let s = chart.draw_series(LineSeries::new(
-        c.evaluation.iter().copied(),
-        red.stroke_width(2),
-    ))?;
-    if text {
-        s.label("evaluation (σ = 0)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red));
+
+    #[test]
+    fn a_far_reference_is_named_but_not_drawn() {
+        let p = learning_curve_panel(&curves(9000.0));
+        assert!(!p.log_y);
+        assert_eq!(p.hlines.len(), 1, "only the untrained line is drawn");
+        assert!(p.lines[0].label.contains("9000") && p.lines[0].points.is_empty());
+        let near = learning_curve_panel(&curves(1000.0));
+        assert_eq!(near.hlines.len(), 2);
+        assert!(near.hlines[1].label.contains("mpc-true"));
     }
-    chart.draw_series(
-        c.evaluation
-            .iter()
-            .map(|&p| Circle::new(p, 3, red.filled())),
-    )?;
-    if text {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()?;
-    }
-    root.present()?;
-    Ok(())
 }

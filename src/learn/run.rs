@@ -11,19 +11,29 @@
 //! DIR/learning_curve.svg  and .png (see [`super::plot`])
 //! ```
 //!
-//! The checkpoint is written atomically every `checkpoint_every` iterations and at the end; a
-//! run resumed from it finishes with exactly the θ of an uninterrupted run.
+//! The checkpoint is written atomically before anything else (iteration 0, so that a run
+//! interrupted during its reference evaluations resumes), every `checkpoint_every` iterations
+//! and at the end. A run resumed from it writes byte-identical files to an uninterrupted run,
+//! except the `wall_time_s` column of `metrics.csv` and `wall_time_s` of `summary.json` (the
+//! CPU clock). Without the `toml` feature the configuration is written as `config.json`.
+//!
+//! A fresh run needs an empty or new directory (leftover temporary files aside); `--resume` of a
+//! directory without a checkpoint starts from scratch when the directory is otherwise empty.
+//! Resuming with a different K keeps the finished iterations and spreads a cosine learning-rate
+//! schedule over the new K from the iteration reached (so it is not the run a K-iteration
+//! start would have given); a note is logged.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::{write_atomic, Checkpoint, References};
+use super::checkpoint::{write_atomic, write_config, Checkpoint, References};
 use super::config::{Task, TrainConfig};
 use super::evaluate::{evaluate_kind, ControllerKind, EvalOutcome};
+#[cfg(feature = "plot")]
 use super::plot::{plot_learning_curve, Curves};
+use super::progress::{log_line, Progress};
 use super::trainer::{IterationRecord, Trainer};
 use super::LearnError;
 
@@ -50,6 +60,23 @@ pub struct RunOptions {
     pub references: bool,
     /// Called after every iteration.
     pub progress: Option<ProgressHook>,
+    /// Stop (as if interrupted) once this many iterations have run, leaving a resumable
+    /// checkpoint and no summary; `None`: run all K iterations.
+    pub stop_after: Option<usize>,
+}
+
+impl RunOptions {
+    /// Options for a fresh run in `out` with progress output and reference lines.
+    pub fn new(out: PathBuf) -> Self {
+        Self {
+            out,
+            resume: false,
+            quiet: false,
+            references: true,
+            progress: None,
+            stop_after: None,
+        }
+    }
 }
 
 /// What `summary.json` holds.
@@ -117,11 +144,69 @@ pub fn run_training(config: &TrainConfig, options: &RunOptions) -> Result<RunSum
     }
 }
 
-fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, LearnError> {
+/// The files of a run directory (anything else in it means it is not a run).
+const RUN_FILES: [&str; 8] = [
+    "checkpoint.json",
+    "config.toml",
+    "config.json",
+    "metrics.csv",
+    "theta.csv",
+    "summary.json",
+    "learning_curve.svg",
+    "learning_curve.png",
+];
+
+/// The entries of `out` other than temporary files of an interrupted atomic write.
+fn entries(out: &Path) -> Result<Vec<String>, LearnError> {
+    let mut names = Vec::new();
+    if !out.exists() {
+        return Ok(names);
+    }
+    for e in std::fs::read_dir(out).map_err(|e| LearnError::io(out, e))? {
+        let name = e.map_err(|e| LearnError::io(out, e))?.file_name();
+        let name = name.to_string_lossy().into_owned();
+        if !(name.starts_with('.') && name.contains(".tmp")) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Remove the temporary files an interrupted atomic write left behind (best effort).
+fn remove_stale_temporaries(out: &Path) {
+    let Ok(dir) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn not_a_run(out: &Path, found: &[String], what: &str) -> LearnError {
+    let shown: Vec<&str> = found.iter().take(3).map(String::as_str).collect();
+    LearnError::OutDir {
+        path: out.display().to_string(),
+        reason: format!(
+            "{what} ({} entries, e.g. {}); choose a new or empty directory",
+            found.len(),
+            shown.join(", ")
+        ),
+    }
+}
+
+/// The trainer and references to start from: a fresh trainer, or the checkpoint's state.
+fn start(
+    config: &TrainConfig,
+    options: &RunOptions,
+) -> Result<(Trainer, Option<References>), LearnError> {
     let out = &options.out;
-    std::fs::create_dir_all(out).map_err(|e| LearnError::io(out, e))?;
     let ckpt_path = out.join("checkpoint.json");
-    let (mut trainer, mut references) = if options.resume {
+    let found = entries(out)?;
+    if options.resume && ckpt_path.exists() {
         let ck = Checkpoint::load(&ckpt_path)?;
         if normalised(&ck.config) != normalised(config) {
             return Err(LearnError::Checkpoint(format!(
@@ -132,25 +217,56 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
         }
         let state = ck.exact_state()?;
         let mut t = Trainer::from_state(config.clone(), state)?;
-        t.set_iterations(config.iterations)?;
-        (t, ck.references)
-    } else {
-        if ckpt_path.exists() {
-            return Err(LearnError::Checkpoint(format!(
-                "{} already exists; pass --resume to continue it or choose another --out",
-                ckpt_path.display()
-            )));
+        if ck.config.iterations != config.iterations
+            && config.learning_rate_final.is_some()
+            && !options.quiet
+        {
+            log_line(format_args!(
+                "note: K changes from {} to {}: the cosine learning-rate schedule of the \
+                 remaining iterations is stretched over the new K",
+                ck.config.iterations, config.iterations
+            ));
         }
-        (Trainer::new(config.clone())?, None)
-    };
-    write_atomic(&out.join("config.toml"), config.to_toml()?.as_bytes())?;
+        t.set_iterations(config.iterations)?;
+        return Ok((t, ck.references));
+    }
+    if ckpt_path.exists() {
+        return Err(LearnError::Checkpoint(format!(
+            "{} already exists; pass --resume to continue it or choose another --out",
+            ckpt_path.display()
+        )));
+    }
+    if !found.is_empty() {
+        let what = if found.iter().all(|f| RUN_FILES.contains(&f.as_str())) {
+            "holds run files but no checkpoint.json"
+        } else {
+            "is not empty and is not a run directory"
+        };
+        return Err(not_a_run(out, &found, what));
+    }
+    Ok((Trainer::new(config.clone())?, None))
+}
+
+fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, LearnError> {
+    let out = &options.out;
+    let (mut trainer, mut references) = start(config, options)?;
+    std::fs::create_dir_all(out).map_err(|e| LearnError::io(out, e))?;
+    remove_stale_temporaries(out);
+    if trainer.state().iteration == 0 && references.is_none() {
+        // Resumable from the start: the reference evaluations below take seconds.
+        Checkpoint::new(trainer.config(), trainer.state(), None)
+            .save(&out.join("checkpoint.json"))?;
+    }
+    write_config(out, config)?;
     let log = !options.quiet;
     if references.is_none() && options.references {
         let eval = |kind: ControllerKind, name: &str| match evaluate_kind(config, &kind) {
             Ok(e) => Some(e),
             Err(e) => {
                 if log {
-                    eprintln!("reference `{name}` could not be evaluated: {e}");
+                    log_line(format_args!(
+                        "reference `{name}` could not be evaluated: {e}"
+                    ));
                 }
                 None
             }
@@ -159,11 +275,18 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
             untrained: eval(ControllerKind::Untrained, "untrained"),
             mpc_true: eval(ControllerKind::MpcTrue, "mpc-true"),
         });
+        save(&trainer, &references, out)?;
     }
     let tty = std::io::stderr().is_terminal();
-    let bar = progress_bar(config.iterations, log && tty);
+    let bar = Progress::new(config.iterations, log && tty);
     bar.set_position(trainer.state().iteration as u64);
     while !trainer.is_done() {
+        let k = trainer.state().iteration;
+        if options.stop_after.is_some_and(|s| k >= s) {
+            save(&trainer, &references, out)?;
+            bar.finish_and_clear();
+            return Err(LearnError::Stopped { iteration: k });
+        }
         let rec = trainer.step()?;
         if let Some(hook) = &options.progress {
             (hook.0)(&rec);
@@ -171,10 +294,19 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
         bar.set_position(trainer.state().iteration as u64);
         bar.set_message(progress_message(&rec));
         if let (true, Some(e)) = (log, &rec.eval_error) {
-            bar.suspend(|| eprintln!("iteration {:>5}: evaluation failed: {e}", rec.iteration));
+            bar.suspend(|| {
+                log_line(format_args!(
+                    "iteration {:>5}: evaluation failed: {e}",
+                    rec.iteration
+                ))
+            });
         }
         if log && !tty && rec.eval_cost.is_some() {
-            eprintln!("iteration {:>5}: {}", rec.iteration, progress_message(&rec));
+            log_line(format_args!(
+                "iteration {:>5}: {}",
+                rec.iteration,
+                progress_message(&rec)
+            ));
         }
         let k = trainer.state().iteration;
         if k % config.checkpoint_every == 0 || trainer.is_done() {
@@ -184,7 +316,7 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
     bar.finish_and_clear();
     let fin = trainer.finish()?;
     if let (true, Some(e)) = (log, &fin.eval_error) {
-        eprintln!("final evaluation failed: {e}");
+        log_line(format_args!("final evaluation failed: {e}"));
     }
     save(&trainer, &references, out)?;
     let state = trainer.state();
@@ -212,31 +344,17 @@ fn run_inner(config: &TrainConfig, options: &RunOptions) -> Result<RunSummary, L
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| LearnError::Format(format!("JSON: {e}")))?;
     write_atomic(&out.join("summary.json"), json.as_bytes())?;
-    let curves = curves(config, &state.history, &refs);
+    #[cfg(feature = "plot")]
     if let Err(e) = plot_learning_curve(
-        &curves,
+        &curves(config, &state.history, &refs),
         &out.join("learning_curve.svg"),
         &out.join("learning_curve.png"),
     ) {
         if log {
-            eprintln!("learning-curve plot skipped: {e}");
+            log_line(format_args!("learning-curve plot skipped: {e}"));
         }
     }
     Ok(summary)
-}
-
-/// An iteration progress bar on stderr (hidden unless `visible`).
-pub(crate) fn progress_bar(len: usize, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} it  {msg}  ETA {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn progress_message(r: &IterationRecord) -> String {
@@ -321,6 +439,7 @@ pub(crate) fn theta_csv(history: &[IterationRecord]) -> String {
     s
 }
 
+#[cfg(feature = "plot")]
 fn curves(config: &TrainConfig, history: &[IterationRecord], refs: &References) -> Curves {
     let y_label = if config.task == Task::Voltage {
         "cost (eval: transient, 500 scenarios)"

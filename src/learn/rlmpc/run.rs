@@ -22,8 +22,10 @@ use std::path::{Path, PathBuf};
 use super::{Rlmpc, RlmpcCheckpoint, RlmpcConfig};
 use crate::learn::checkpoint::write_atomic;
 use crate::learn::config::Task;
+#[cfg(feature = "plot")]
 use crate::learn::plot::{plot_learning_curve, Curves};
-use crate::learn::run::{metrics_csv, progress_bar, theta_csv, ProgressHook};
+use crate::learn::progress::{log_line, Progress};
+use crate::learn::run::{metrics_csv, theta_csv, ProgressHook};
 use crate::learn::trainer::IterationRecord;
 use crate::learn::LearnError;
 
@@ -149,12 +151,10 @@ fn run_inner(config: &RlmpcConfig, options: &RlmpcRunOptions) -> Result<RlmpcSum
         }
         Rlmpc::new(config.clone())?
     };
-    let toml =
-        toml::to_string_pretty(config).map_err(|e| LearnError::Format(format!("TOML: {e}")))?;
-    write_atomic(&out.join("config.toml"), toml.as_bytes())?;
+    crate::learn::checkpoint::write_config(out, config)?;
     let log = !options.quiet;
     let tty = std::io::stderr().is_terminal();
-    let bar = progress_bar(config.iterations, log && tty);
+    let bar = Progress::new(config.iterations, log && tty);
     bar.set_position(learner.iteration() as u64);
     while !learner.is_done() {
         let rec = learner.step()?;
@@ -164,7 +164,11 @@ fn run_inner(config: &RlmpcConfig, options: &RlmpcRunOptions) -> Result<RlmpcSum
         bar.set_position(learner.iteration() as u64);
         bar.set_message(progress_message(&rec));
         if log && !tty && rec.eval_cost.is_some() {
-            eprintln!("iteration {:>5}: {}", rec.iteration, progress_message(&rec));
+            log_line(format_args!(
+                "iteration {:>5}: {}",
+                rec.iteration,
+                progress_message(&rec)
+            ));
         }
         if learner.iteration() % options.checkpoint_every == 0 || learner.is_done() {
             save(&learner, out)?;
@@ -201,33 +205,37 @@ fn run_inner(config: &RlmpcConfig, options: &RlmpcRunOptions) -> Result<RlmpcSum
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| LearnError::Format(format!("JSON: {e}")))?;
     write_atomic(&out.join("summary.json"), json.as_bytes())?;
-    let curves = Curves {
-        title: format!(
-            "{} {} (H = {}), seed {}",
-            config.method, config.task, config.horizon, config.seed
-        ),
-        y_label: if config.task == Task::Voltage {
-            "cost (eval: transient)".into()
-        } else {
-            "true episode cost".into()
-        },
-        training: points(h, |r| r.batch_mean_cost),
-        evaluation: points(h, |r| r.eval_cost),
-        untrained: None,
-        mpc_true: None,
-    };
-    if let Err(e) = plot_learning_curve(
-        &curves,
-        &out.join("learning_curve.svg"),
-        &out.join("learning_curve.png"),
-    ) {
-        if log {
-            eprintln!("learning-curve plot skipped: {e}");
+    #[cfg(feature = "plot")]
+    {
+        let curves = Curves {
+            title: format!(
+                "{} {} (H = {}), seed {}",
+                config.method, config.task, config.horizon, config.seed
+            ),
+            y_label: if config.task == Task::Voltage {
+                "cost (eval: transient)".into()
+            } else {
+                "true episode cost".into()
+            },
+            training: points(h, |r| r.batch_mean_cost),
+            evaluation: points(h, |r| r.eval_cost),
+            untrained: None,
+            mpc_true: None,
+        };
+        if let Err(e) = plot_learning_curve(
+            &curves,
+            &out.join("learning_curve.svg"),
+            &out.join("learning_curve.png"),
+        ) {
+            if log {
+                log_line(format_args!("learning-curve plot skipped: {e}"));
+            }
         }
     }
     Ok(summary)
 }
 
+#[cfg_attr(not(feature = "plot"), allow(dead_code))]
 fn points(h: &[IterationRecord], f: impl Fn(&IterationRecord) -> Option<f64>) -> Vec<(f64, f64)> {
     h.iter()
         .filter_map(|r| f(r).map(|c| (r.iteration as f64, c)))
