@@ -17,6 +17,7 @@
 //! differentiated.
 
 pub mod derivs;
+pub mod expr;
 pub mod scalar;
 pub mod symbolic;
 pub mod tape;
