@@ -129,11 +129,9 @@ impl Problem {
             (Some(t), "table1") => AnyModel::Table1(Table1Policy::new(t)),
             (Some(t), "true_form") => AnyModel::TrueForm(TrueFormPolicy::new(t)),
             (None, "table1") => AnyModel::Voltage(VoltagePolicy::default()),
-            (_, f) => {
-                return Err(invalid(format!(
-                    "unknown form `{f}` for task {task} (table1, or true_form for the nonlinear tasks)"
-                )))
-            }
+            (_, f) => return Err(invalid(format!(
+                "unknown form `{f}` for task {task} (table1, or true_form for the nonlinear tasks)"
+            ))),
         };
         Ok(Self {
             model: Arc::new(model),
@@ -287,12 +285,23 @@ impl Problem {
             return Ok(Vec::new());
         }
         if x0.len() != 6 || theta.len() != 12 {
-            return Err(invalid("voltage context needs x0 (6) and theta (12)".into()));
+            return Err(invalid(
+                "voltage context needs x0 (6) and theta (12)".into(),
+            ));
         }
         let v_env = v_env.unwrap_or_else(|| {
-            std::array::from_fn(|r| x0[r] - (0..3).map(|c| theta[3 + 3 * r + c] * x0[3 + c]).sum::<f64>())
+            std::array::from_fn(|r| {
+                x0[r]
+                    - (0..3)
+                        .map(|c| theta[3 + 3 * r + c] * x0[3 + c])
+                        .sum::<f64>()
+            })
         });
-        let ctx = VoltagePolicy::context(&v_env, &q_min.unwrap_or(Q_MIN), &q_max.unwrap_or(Q_MAX_EVALUATION));
+        let ctx = VoltagePolicy::context(
+            &v_env,
+            &q_min.unwrap_or(Q_MIN),
+            &q_max.unwrap_or(Q_MAX_EVALUATION),
+        );
         with_model!(&*self.model, m => m.check_context(&ctx)).map_err(invalid)?;
         Ok(ctx)
     }

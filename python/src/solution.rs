@@ -35,7 +35,9 @@ impl Element {
     }
 
     fn ws(&self) -> &Workspace {
-        self.ws.as_ref().expect("an element always holds its workspace until dropped")
+        self.ws
+            .as_ref()
+            .expect("an element always holds its workspace until dropped")
     }
 
     fn status(&self) -> String {
@@ -47,11 +49,21 @@ impl Element {
     }
 
     fn flat_x(&self) -> Vec<f64> {
-        self.ws().solution().x.iter().flat_map(|v| v.iter().copied()).collect()
+        self.ws()
+            .solution()
+            .x
+            .iter()
+            .flat_map(|v| v.iter().copied())
+            .collect()
     }
 
     fn flat_u(&self) -> Vec<f64> {
-        self.ws().solution().u.iter().flat_map(|v| v.iter().copied()).collect()
+        self.ws()
+            .solution()
+            .u
+            .iter()
+            .flat_map(|v| v.iter().copied())
+            .collect()
     }
 
     /// gᵀ∂ζ*/∂θ and (when `x0`) gᵀ∂ζ*/∂x0 for seeds on u (H·m) and x ((H+1)·n); the x0
@@ -109,7 +121,9 @@ fn contract(j: &Jacobian, gu: Option<&[f64]>, gx: Option<&[f64]>, out: &mut [f64
 
 fn sens_err(e: SensitivityError) -> PyErr {
     match e {
-        SensitivityError::Dimension { .. } | SensitivityError::NonFinite { .. } => invalid(e.to_string()),
+        SensitivityError::Dimension { .. } | SensitivityError::NonFinite { .. } => {
+            invalid(e.to_string())
+        }
         other => sensitivity(other.to_string()),
     }
 }
@@ -155,7 +169,8 @@ impl Solution {
         let sol = el.ws().solution();
         let (n, m) = (sol.x[0].len(), el.ws().dims().1);
         let h = sol.u.len();
-        let x = Array2::from_shape_vec((h + 1, n), el.flat_x()).map_err(|e| invalid(e.to_string()))?;
+        let x =
+            Array2::from_shape_vec((h + 1, n), el.flat_x()).map_err(|e| invalid(e.to_string()))?;
         let u = Array2::from_shape_vec((h, m), el.flat_u()).map_err(|e| invalid(e.to_string()))?;
         Ok((
             el.status(),
@@ -168,13 +183,19 @@ impl Solution {
     }
 
     /// Costates λ_1 … λ_H (H, n) and λ_0 (n).
-    fn costates<'py>(&self, py: Python<'py>) -> (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>) {
+    fn costates<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>) {
         let el = self.lock();
         let sol = el.ws().solution();
         let n = sol.lambda0.len();
         let h = sol.costates.len();
         let c = Array2::from_shape_fn((h, n), |(i, j)| sol.costates[i][j]);
-        (c.into_pyarray(py), Array1::from_iter(sol.lambda0.iter().copied()).into_pyarray(py))
+        (
+            c.into_pyarray(py),
+            Array1::from_iter(sol.lambda0.iter().copied()).into_pyarray(py),
+        )
     }
 
     /// Per stage (H path stages, then the terminal stage): multipliers μ, values g, active
@@ -184,11 +205,19 @@ impl Solution {
         let el = self.lock();
         let sol = el.ws().solution();
         let rows = |v: &[nalgebra::DVector<f64>]| v.iter().map(|r| r.as_slice().to_vec()).collect();
-        (rows(&sol.mu), rows(&sol.g), sol.active.clone(), sol.weakly_active)
+        (
+            rows(&sol.mu),
+            rows(&sol.g),
+            sol.active.clone(),
+            sol.weakly_active,
+        )
     }
 
     /// The trajectory as flat (x, u), for warm starts.
-    fn guess<'py>(&self, py: Python<'py>) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>) {
+    fn guess<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>) {
         let el = self.lock();
         (el.flat_x().into_pyarray(py), el.flat_u().into_pyarray(py))
     }
@@ -203,8 +232,14 @@ impl Solution {
         grad_x: Option<PyReadonlyArray1<'py, f64>>,
         x0: bool,
     ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
-        let gu = grad_u.as_ref().map(|a| a.as_slice().map(<[f64]>::to_vec)).transpose()?;
-        let gx = grad_x.as_ref().map(|a| a.as_slice().map(<[f64]>::to_vec)).transpose()?;
+        let gu = grad_u
+            .as_ref()
+            .map(|a| a.as_slice().map(<[f64]>::to_vec))
+            .transpose()?;
+        let gx = grad_x
+            .as_ref()
+            .map(|a| a.as_slice().map(<[f64]>::to_vec))
+            .transpose()?;
         let (gt, g0) = py
             .detach(|| self.lock().vjp(gu.as_deref(), gx.as_deref(), x0))
             .map_err(sens_err)?;
@@ -266,7 +301,11 @@ impl BatchSolution {
                 }
             }
         }
-        Self { core, elems, errors }
+        Self {
+            core,
+            elems,
+            errors,
+        }
     }
 }
 
@@ -336,17 +375,30 @@ impl BatchSolution {
         grad_u: Option<PyReadonlyArray3<'py, f64>>,
         grad_x: Option<PyReadonlyArray3<'py, f64>>,
         x0: bool,
-    ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, Vec<Option<String>>)> {
+    ) -> PyResult<(
+        Bound<'py, PyArray2<f64>>,
+        Bound<'py, PyArray2<f64>>,
+        Vec<Option<String>>,
+    )> {
         let b = self.elems.len();
         let d = with_model!(&*self.core.model, m => diffop::model::OcpModel::dims(m));
         let (h, n, m, dd) = (self.core.h, d.n, d.m, d.d);
-        let take = |a: &Option<PyReadonlyArray3<'py, f64>>, per: usize, what: &str| -> PyResult<Option<Vec<f64>>> {
+        let take = |a: &Option<PyReadonlyArray3<'py, f64>>,
+                    per: usize,
+                    what: &str|
+         -> PyResult<Option<Vec<f64>>> {
             match a {
                 None => Ok(None),
                 Some(a) => {
-                    let s = a.as_slice().map_err(|_| invalid(format!("{what} must be contiguous")))?;
+                    let s = a
+                        .as_slice()
+                        .map_err(|_| invalid(format!("{what} must be contiguous")))?;
                     if s.len() != b * per {
-                        return Err(invalid(format!("{what} has {} entries, expected {}", s.len(), b * per)));
+                        return Err(invalid(format!(
+                            "{what} has {} entries, expected {}",
+                            s.len(),
+                            b * per
+                        )));
                     }
                     Ok(Some(s.to_vec()))
                 }
@@ -364,7 +416,9 @@ impl BatchSolution {
                             return Err(self.errors[k].clone().unwrap_or_default());
                         };
                         let su = gu.as_ref().map(|v| &v[k * h * m..(k + 1) * h * m]);
-                        let sx = gx.as_ref().map(|v| &v[k * (h + 1) * n..(k + 1) * (h + 1) * n]);
+                        let sx = gx
+                            .as_ref()
+                            .map(|v| &v[k * (h + 1) * n..(k + 1) * (h + 1) * n]);
                         el.vjp(su, sx, x0).map_err(|e| e.to_string())
                     })
                     .collect()

@@ -28,7 +28,9 @@ impl Core {
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match spare {
             Some(ws) => Ok(ws),
-            None => with_model!(&*self.model, m => Workspace::new(m, self.h, self.settings.clone())),
+            None => {
+                with_model!(&*self.model, m => Workspace::new(m, self.h, self.settings.clone()))
+            }
         }
     }
 
@@ -122,7 +124,9 @@ impl Solver {
     ) -> PyResult<Self> {
         let settings = settings_from(settings)?;
         if threads == 0 || threads > 1024 {
-            return Err(invalid(format!("threads must be in 1 ..= 1024, got {threads}")));
+            return Err(invalid(format!(
+                "threads must be in 1 ..= 1024, got {threads}"
+            )));
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -170,7 +174,10 @@ impl Solver {
         let theta = slice(&theta, "theta")?.to_vec();
         let ctx = slice(&ctx, "context")?.to_vec();
         let guess = match (&guess_x, &guess_u) {
-            (Some(gx), Some(gu)) => Some((slice(gx, "guess x")?.to_vec(), slice(gu, "guess u")?.to_vec())),
+            (Some(gx), Some(gu)) => Some((
+                slice(gx, "guess x")?.to_vec(),
+                slice(gu, "guess u")?.to_vec(),
+            )),
             _ => None,
         };
         let core = self.core.clone();
@@ -231,9 +238,18 @@ impl Solver {
             )));
         }
         let (wn, wd, wc) = (x0.shape()[1], theta.shape()[1], ctx.shape()[1]);
-        let xs = x0.as_slice().map_err(|_| invalid("x0 must be contiguous".into()))?.to_vec();
-        let ts = theta.as_slice().map_err(|_| invalid("theta must be contiguous".into()))?.to_vec();
-        let cs = ctx.as_slice().map_err(|_| invalid("context must be contiguous".into()))?.to_vec();
+        let xs = x0
+            .as_slice()
+            .map_err(|_| invalid("x0 must be contiguous".into()))?
+            .to_vec();
+        let ts = theta
+            .as_slice()
+            .map_err(|_| invalid("theta must be contiguous".into()))?
+            .to_vec();
+        let cs = ctx
+            .as_slice()
+            .map_err(|_| invalid("context must be contiguous".into()))?
+            .to_vec();
         let core = self.core.clone();
         let elems = py.detach(move || {
             core.pool.install(|| {

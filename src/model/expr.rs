@@ -432,7 +432,15 @@ impl OcpModel for ExprModel {
         }
     }
 
-    fn dynamics<S: Scalar>(&self, _i: usize, x: &[S], u: &[S], th: &[S], _c: &[f64], out: &mut [S]) {
+    fn dynamics<S: Scalar>(
+        &self,
+        _i: usize,
+        x: &[S],
+        u: &[S],
+        th: &[S],
+        _c: &[f64],
+        out: &mut [S],
+    ) {
         let v = self.eval(x, u, th);
         for (o, &k) in out.iter_mut().zip(&self.dynamics) {
             *o = v[k as usize];
@@ -579,7 +587,18 @@ mod tests {
         }
         let u2 = g.push(Node::Binary(Binary::Mul, us, us));
         c = g.push(Node::Binary(Binary::Add, c, u2));
-        let m = ExprModel::new("cp", 4, 1, th.len(), g, xs.clone(), c, xs[0], vec![], vec![]);
+        let m = ExprModel::new(
+            "cp",
+            4,
+            1,
+            th.len(),
+            g,
+            xs.clone(),
+            c,
+            xs[0],
+            vec![],
+            vec![],
+        );
         let m = m.unwrap();
         let a = m.stage_cost(0, &x, &u, &th, &[]);
         let b = builtin.stage_cost(0, &x, &u, &th, &[]);
