@@ -51,9 +51,10 @@ class _OptFunction(torch.autograd.Function):
         ctx.layer = layer
         ctx.ok = ok
         ctx.like = (x0.dtype, x0.device, theta.dtype)
-        ctx.mark_non_differentiable(status)
         dt, dev, _ = ctx.like
-        return u.to(dev, dt), x.to(dev, dt), status.to(dev)
+        status = status.to(dev)
+        ctx.mark_non_differentiable(status)
+        return u.to(dev, dt), x.to(dev, dt), status
 
     @staticmethod
     def backward(ctx: Any, gu: Optional[torch.Tensor], gx: Optional[torch.Tensor], _gs: Any):
