@@ -14,6 +14,7 @@
 //!
 //! * [`vjp`] — one adjoint solve: gᵀ ∂ζ*/∂θ = −(Bᵀw + Cᵀy) for a seed g on any x/u blocks,
 //!   O(H(n+m)² + H(n+m)d), independent of d apart from the contraction. REINFORCE's workhorse.
+//! * [`vjp_full`] — the same solve also gives gᵀ ∂ζ*/∂x_init (the adjoint costate λ^w_0).
 //! * [`jacobian`] — the full ∂ζ*/∂θ (d right-hand sides) and [`jacobian_x0`] — ∂ζ*/∂x_init.
 //! * [`value_gradient`] — ∇_θV and ∂V/∂x_init by the envelope theorem (no linear solve).
 //! * [`qvalue`] — Q_θ(x, a) with the first action pinned and ∇_θQ (for RLMPC);
@@ -24,7 +25,9 @@ pub mod qvalue;
 mod routes;
 
 pub use qvalue::{q_value, QValue, TailProblem};
-pub use routes::{jacobian, jacobian_x0, value_gradient, vjp, Jacobian, Seed, ValueGradient};
+pub use routes::{
+    jacobian, jacobian_x0, value_gradient, vjp, vjp_full, Jacobian, Seed, ValueGradient,
+};
 
 use thiserror::Error;
 

@@ -139,7 +139,71 @@ fn stage_theta_at<M: OcpModel>(
 /// The workspace must hold a polished solution of `model` (the factorization kept by the
 /// solver is reused). Active inequality rows are equalities; weakly active rows were dropped
 /// by the solver, so the result is the one-sided derivative of `ALGORITHMS.md` §3.
+/// [`vjp_full`] also returns gᵀ ∂ζ*/∂x_init from the same solve.
 pub fn vjp<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+    seed: Seed<'_>,
+    out: &mut [f64],
+) -> Result<(), SensitivityError> {
+    adjoint(ws, model, seed, out)
+}
+
+/// Vector–Jacobian products with respect to θ **and** the initial state from one adjoint
+/// solve: `grad_theta` (length d) ← gᵀ ∂ζ*/∂θ, exactly as [`vjp`] (bitwise), and `grad_x0`
+/// (length n) ← gᵀ ∂ζ*/∂x_init.
+///
+/// The initial state enters the KKT system of Proposition 1 only through the constraint
+/// x_0 = x_init, whose right-hand-side derivative is the identity. Writing the adjoint system
+/// as K (w, y) = (g, 0) (the solve [`vjp`] already does: linear term −g, homogeneous
+/// constraints), the product with the x_init column block is the multiplier of that one
+/// constraint, gᵀ ∂ζ*/∂x_init = −λ^w_0, where λ^w_0 is the adjoint costate at stage 0 (the
+/// Riccati recursion's ∂V/∂x_0 of the adjoint LQ problem; `ALGORITHMS.md` §7.3). So the x_init
+/// gradient costs nothing beyond the θ one, compared with n solves for
+/// [`jacobian_x0`]. Active inequality rows are treated as in [`vjp`] (one-sided derivative).
+///
+/// ```
+/// use diffop::model::tasks::{NonlinearTask, Table1Policy};
+/// use diffop::model::OcpModel;
+/// use diffop::sensitivity::{self, Seed};
+/// use diffop::solver::{SolverSettings, WarmStart, Workspace};
+/// let model = Table1Policy::new(NonlinearTask::Cartpole);
+/// let theta = NonlinearTask::Cartpole.oracle_theta().unwrap();
+/// let mut ws = Workspace::new(&model, 6, SolverSettings::default()).unwrap();
+/// ws.solve(&model, &[0.1, 0.0, 0.2, 0.0], &theta, &[], WarmStart::Cold).unwrap();
+/// // gradient of the first control with respect to θ and x_init
+/// let mut su = vec![0.0; 6];
+/// su[0] = 1.0;
+/// let (mut g_theta, mut g_x0) = (vec![0.0; model.n_theta()], vec![0.0; 4]);
+/// sensitivity::vjp_full(&mut ws, &model, Seed { x: None, u: Some(&su) }, &mut g_theta, &mut g_x0)
+///     .unwrap();
+/// assert!(g_x0.iter().all(|v| v.is_finite()));
+/// ```
+pub fn vjp_full<M: OcpModel>(
+    ws: &mut Workspace,
+    model: &M,
+    seed: Seed<'_>,
+    grad_theta: &mut [f64],
+    grad_x0: &mut [f64],
+) -> Result<(), SensitivityError> {
+    let (n, _, _) = ws.dims();
+    if grad_x0.len() != n {
+        return Err(SensitivityError::Dimension {
+            what: "vjp x_init output",
+            got: grad_x0.len(),
+            expected: n,
+        });
+    }
+    adjoint(ws, model, seed, grad_theta)?;
+    for (g, l) in grad_x0.iter_mut().zip(ws.lam_new[0].iter()) {
+        *g = -l;
+    }
+    Ok(())
+}
+
+/// The adjoint solve of [`vjp`] / [`vjp_full`]: on return `ws.dx/du` hold w, `ws.lam_new` the
+/// adjoint costates and `out` the θ-contraction −(Bᵀw + Cᵀy).
+fn adjoint<M: OcpModel>(
     ws: &mut Workspace,
     model: &M,
     seed: Seed<'_>,
