@@ -78,7 +78,7 @@ def pendulum_problem(horizon=10):
                           terminal_constraints=tpath, name="pendulum")
 
 
-PENDULUM_THETA = np.array([1.0, 0.1, 0.05, 1.5, 1.0])
+PENDULUM_THETA = np.array([5.0, 0.1, 0.05, 1.5, 1.0])
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def test_voltage_context_keywords():
     a = s.solve(X0["voltage"], p.oracle_theta)
     b = s.solve(X0["voltage"], p.oracle_theta, q_min=[-1.5, -1.4, -1.0], q_max=[1.5, 1.4, 0.6])
     np.testing.assert_array_equal(a.u, b.u)
-    c = s.solve(X0["voltage"], p.oracle_theta, q_max=[0.01, 0.01, 0.01])
+    c = s.solve(X0["voltage"], p.oracle_theta, q_min=[-0.01, -0.01, -0.01])
     assert c.status.is_solved
     assert any(a.any() for a in c.active)
     with pytest.raises(diffop.InvalidInputError):

@@ -68,11 +68,11 @@ def test_vjp_voltage_active_bounds():
     rng = np.random.default_rng(2)
     x0 = np.array([1.06, 0.98, 1.05, 0.0, 0.0, 0.0])
     s = diffop.Solver(p)
-    sol = s.solve(x0, p.oracle_theta, q_max=[0.2, 0.2, 0.2], v_env=[1.06, 0.98, 1.05])
+    ctx = dict(q_min=[-0.05, -0.05, -0.05], v_env=[1.1, 1.1, 1.1])
+    sol = s.solve(x0, p.oracle_theta, **ctx)
     assert sol.status.is_polished and any(a.any() for a in sol.active)
     gu = rng.standard_normal((p.horizon, p.m))
     g = sol.vjp(gu)
-    ctx = dict(q_max=[0.2, 0.2, 0.2], v_env=[1.06, 0.98, 1.05])
     fd = central(lambda t: np.array([np.sum(gu * s.solve(x0, t, **ctx).u)]), p.oracle_theta)[0]
     assert np.abs(g.theta - fd).max() <= 1e-6 * (1 + np.abs(fd).max())
 
