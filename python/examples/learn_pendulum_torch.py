@@ -1,7 +1,7 @@
 """Learn a constrained MPC policy for a pendulum end to end in PyTorch through OptLayer.
 
 The policy is an optimal control problem written in Python with ``diffop.sym``: a pendulum
-model with a learnable mass and learnable cost weights, torque bounded by |u| ≤ 2. The true
+model with a learnable mass and learnable cost weights, torque bounded by |u| ≤ 5. The true
 plant is heavier and damped. At every step of a closed-loop rollout (a batch of initial
 states) the layer plans H steps and the first action is applied to the true plant, simulated
 in PyTorch; the loss is the plant's true cost over the episode. Gradients flow through every
@@ -22,7 +22,7 @@ import diffop
 from diffop import sym
 from diffop.torch import OptLayer
 
-DT, G, U_MAX = 0.05, 10.0, 2.0
+DT, G, U_MAX = 0.05, 10.0, 5.0
 TRUE_MASS, TRUE_DAMPING = 1.4, 0.3
 
 
@@ -77,8 +77,8 @@ def main() -> None:
     layer = OptLayer(policy_problem(a.horizon), threads=a.threads, on_failure="mask")
     theta = torch.tensor([0.0, np.log(0.1), np.log(0.01), 0.7], dtype=torch.float64,
                          requires_grad=True)
-    x0 = torch.stack([torch.empty(a.batch).uniform_(-0.8, 0.8),
-                      torch.empty(a.batch).uniform_(-0.5, 0.5)], dim=1).double()
+    x0 = torch.stack([torch.empty(a.batch).uniform_(-0.4, 0.4),
+                      torch.empty(a.batch).uniform_(-0.3, 0.3)], dim=1).double()
     opt = torch.optim.Adam([theta], lr=0.05)
     for k in range(a.iterations):
         opt.zero_grad()
