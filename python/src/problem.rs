@@ -129,9 +129,11 @@ impl Problem {
             (Some(t), "table1") => AnyModel::Table1(Table1Policy::new(t)),
             (Some(t), "true_form") => AnyModel::TrueForm(TrueFormPolicy::new(t)),
             (None, "table1") => AnyModel::Voltage(VoltagePolicy::default()),
-            (_, f) => return Err(invalid(format!(
+            (_, f) => {
+                return Err(invalid(format!(
                 "unknown form `{f}` for task {task} (table1, or true_form for the nonlinear tasks)"
-            ))),
+            )))
+            }
         };
         Ok(Self {
             model: Arc::new(model),

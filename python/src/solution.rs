@@ -78,11 +78,14 @@ impl Element {
         let ws = self.ws.as_mut().expect("held");
         let (n, _, d) = ws.dims();
         let mut gt = vec![0.0; d];
-        with_model!(&*model, m => sens::vjp(ws, m, Seed { x: gx, u: gu }, &mut gt))?;
         let mut g0 = vec![0.0; n];
+        let seed = Seed { x: gx, u: gu };
         if x0 {
-            let jx = with_model!(&*model, m => sens::jacobian_x0(ws, m))?;
-            contract(&jx, gu, gx, &mut g0);
+            // One adjoint solve for both (docs/spec ALGORITHMS.md §7.3: the x0 gradient is
+            // the adjoint costate of the x_0 = x_init row).
+            with_model!(&*model, m => sens::vjp_full(ws, m, seed, &mut gt, &mut g0))?;
+        } else {
+            with_model!(&*model, m => sens::vjp(ws, m, seed, &mut gt))?;
         }
         Ok((gt, g0))
     }
@@ -95,27 +98,6 @@ impl Element {
         } else {
             with_model!(&*model, m => sens::jacobian(ws, m))
         }
-    }
-}
-
-/// out += Σ_i J_u,iᵀ g_u,i + Σ_i J_x,iᵀ g_x,i.
-fn contract(j: &Jacobian, gu: Option<&[f64]>, gx: Option<&[f64]>, out: &mut [f64]) {
-    let mut add = |blocks: &[nalgebra::DMatrix<f64>], g: &[f64]| {
-        let mut off = 0;
-        for b in blocks {
-            for r in 0..b.nrows() {
-                for c in 0..b.ncols() {
-                    out[c] += b[(r, c)] * g[off + r];
-                }
-            }
-            off += b.nrows();
-        }
-    };
-    if let Some(g) = gu {
-        add(&j.u, g);
-    }
-    if let Some(g) = gx {
-        add(&j.x, g);
     }
 }
 
