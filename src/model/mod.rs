@@ -19,6 +19,7 @@
 mod block;
 mod context;
 pub mod derivs;
+pub mod expr;
 pub mod hints;
 pub mod scalar;
 pub mod symbolic;
