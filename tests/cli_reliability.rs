@@ -229,7 +229,7 @@ fn env_list_names_states_and_controls() {
     for s in [
         "pole angle",
         "rad",
-        "rotor thrusts",
+        "thrust of rotor 1",
         "MVar",
         "-1.4",
         "attitude quaternion",
