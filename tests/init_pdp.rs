@@ -42,7 +42,11 @@ fn init_pdp_equals_pdps_theta_at_iteration_zero() {
     let mut draw = c.clone();
     draw.init = InitMethod::Theta0;
     let theta0 = Trainer::new(draw).unwrap().theta().to_vec();
-    assert_eq!(bits(pdp.initial_theta()), bits(&theta0), "PDP starts at DiffOP's θ(0)");
+    assert_eq!(
+        bits(pdp.initial_theta()),
+        bits(&theta0),
+        "PDP starts at DiffOP's θ(0)"
+    );
     for _ in 0..5 {
         pdp.step().unwrap();
     }
@@ -59,7 +63,11 @@ fn init_pdp_is_deterministic_and_resumes_exactly() {
     let c = config(Task::Cartpole, Mode::Step, 3);
     let one = train(&c, 1);
     let two = train(&c, 2);
-    assert_eq!(bits(one.theta()), bits(two.theta()), "θ differs between 1 and 2 threads");
+    assert_eq!(
+        bits(one.theta()),
+        bits(two.theta()),
+        "θ differs between 1 and 2 threads"
+    );
     let mut first = Trainer::new(c.clone()).unwrap();
     first.step().unwrap();
     let json = Checkpoint::new(first.config(), first.state(), None)

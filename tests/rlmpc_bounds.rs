@@ -45,7 +45,10 @@ fn projection_keeps_parameters_valid_under_adversarial_updates() {
             assert!(inside(&c, &next), "{task}, update {k}: {next:?}");
             if let Some(r) = c.max_relative_update {
                 for (a, b) in theta.iter().zip(&next) {
-                    assert!((b - a).abs() <= r * a.abs() * (1.0 + 1e-12), "{task}: trust region");
+                    assert!(
+                        (b - a).abs() <= r * a.abs() * (1.0 + 1e-12),
+                        "{task}: trust region"
+                    );
                 }
             }
             theta = next;
