@@ -92,9 +92,10 @@ pub fn init_pdp_settings(config: &TrainConfig) -> Result<PdpSettings, LearnError
 /// `config` (so the two agree even with an explicit `theta0`).
 pub fn init_pdp(config: &TrainConfig) -> Result<Pdp, LearnError> {
     let settings = init_pdp_settings(config)?;
-    let task = config.task.nonlinear().ok_or_else(|| {
-        LearnError::Config("init = \"pdp\" needs a nonlinear task".to_string())
-    })?;
+    let task = config
+        .task
+        .nonlinear()
+        .ok_or_else(|| LearnError::Config("init = \"pdp\" needs a nonlinear task".to_string()))?;
     let theta0 = initial_theta(config)?;
     Pdp::with_initial_theta(task, settings, theta0).map_err(pdp_error)
 }
