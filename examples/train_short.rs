@@ -47,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             quiet: false,
             references: true,
             progress: None,
+            stop_after: None,
         },
     )?;
     let ck = diffop::learn::Checkpoint::load(&out.join("checkpoint.json"))?;

@@ -35,8 +35,8 @@
 //! policies, environments and training without clap, plotters, indicatif or toml.
 //!
 //! The specification the code implements — equations, constants, golden data and the published
-//! numbers — is in the repository under `docs/spec/` (`ENVIRONMENTS.md`, `ALGORITHMS.md`,
-//! `RESULTS.md`); comments cite it as "`docs/spec/ALGORITHMS.md` §N".
+//! numbers — is in the repository under `docs/spec/` (`docs/spec/ENVIRONMENTS.md`, `docs/spec/ALGORITHMS.md`,
+//! `docs/spec/RESULTS.md`); comments cite it as "`docs/spec/ALGORITHMS.md` §N".
 
 #![warn(missing_docs)]
 // Index loops mirror the equations in the numeric kernels.

@@ -388,7 +388,6 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> R
             SeriesLabelPosition::UpperRight
         };
     }
-    let range = (x0, x1, y0, y1);
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 17))
         .margin(8)

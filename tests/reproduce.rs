@@ -80,6 +80,8 @@ fn tiny_reproduction_writes_every_artefact() {
         "rlmpc-dpg",
         "pdp-offline",
         "pdp-table1",
+        "pdp-diffop-step",
+        "pdp-diffop-traj",
     ] {
         assert!(
             curves.contains(&format!("cartpole,{m},0,")),

@@ -81,7 +81,7 @@ impl Element {
         let mut g0 = vec![0.0; n];
         let seed = Seed { x: gx, u: gu };
         if x0 {
-            // One adjoint solve for both (docs/spec ALGORITHMS.md §7.3: the x0 gradient is
+            // One adjoint solve for both (docs/spec docs/spec/ALGORITHMS.md §7.3: the x0 gradient is
             // the adjoint costate of the x_0 = x_init row).
             with_model!(&*model, m => sens::vjp_full(ws, m, seed, &mut gt, &mut g0))?;
         } else {

@@ -18,7 +18,7 @@ CARTPOLE_GOAL = [0.0, math.pi, 0.0, 0.0]
 
 
 def cartpole_dynamics(x, u, th):
-    """docs/spec ENVIRONMENTS.md §2, Euler step x + dt f_c(x, u; φ), φ = θ[8:11]."""
+    """docs/spec docs/spec/ENVIRONMENTS.md §2, Euler step x + dt f_c(x, u; φ), φ = θ[8:11]."""
     mc, mp, l = th[8], th[9], th[10]
     q, dx, dq = x[1], x[2], x[3]
     s, c = sym.sin(q), sym.cos(q)

@@ -13,7 +13,7 @@ use diffop::learn::rlmpc::{
 };
 use diffop::learn::Task;
 
-/// Run an RLMPC baseline (ALGORITHMS.md §11.2–11.3) with the DiffOP Step-mode policy class,
+/// Run an RLMPC baseline (docs/spec/ALGORITHMS.md §11.2–11.3) with the DiffOP Step-mode policy class,
 /// θ(0) and horizon. Writes DIR/config.toml, metrics.csv (DiffOP's columns), theta.csv,
 /// checkpoint.json, summary.json and learning_curve.{svg,png}; prints the summary on stdout.
 /// `--resume` continues an interrupted run from DIR/checkpoint.json.

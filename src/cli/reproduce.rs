@@ -27,10 +27,10 @@ Every (task, method, run seed) is a job in OUT/runs/<task>/<method>/seed<k>/, ru
 Start the same command again after an interruption: finished jobs are read back and DiffOP jobs
 continue from their checkpoints. Results do not depend on the thread count.
 
-Full protocol (RESULTS.md §6.2, 7.2): K = 500 iterations × N = 10 episodes per method on the
+Full protocol (docs/spec/RESULTS.md §6.2, 7.2): K = 500 iterations × N = 10 episodes per method on the
 nonlinear tasks, 1000 iterations (10,000 trajectories) on the voltage task, PDP with 10⁴
 iterations (voltage 2000) in its own parameterisation and, on the nonlinear tasks, also in
-DiffOP's Table-1 parameterisation from DiffOP's θ(0) (pdp-table1, ALGORITHMS.md §11.1 option),
+DiffOP's Table-1 parameterisation from DiffOP's θ(0) (pdp-table1, docs/spec/ALGORITHMS.md §11.1 option),
 500 voltage test scenarios, 5 run seeds. About 14 minutes on 2 cores (the quadrotor and the
 voltage evaluations dominate); --quick runs 4 iterations, 5 PDP iterations and 20 test
 scenarios in a few minutes, to check the pipeline.
@@ -41,7 +41,7 @@ finished job is printed instead of the progress bar.
 
 Output: figure2/{figure2,figure2_training}.{png,svg}, curves.csv, final.csv, summary.{csv,md};
 table2/table2.{md,csv}; figure3/figure3.{png,svg}, trajectories.csv, summary.json; report.json
-with every file and the acceptance checks of RESULTS.md §9.
+with every file and the acceptance checks of docs/spec/RESULTS.md §9.
 
 Examples:
   diffop reproduce all --quick --out results-quick
@@ -126,10 +126,10 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     if !report.checks.is_empty() {
         let full = options.scale == Scale::full();
         if full {
-            outln!("acceptance checks (RESULTS.md §9):")?;
+            outln!("acceptance checks (docs/spec/RESULTS.md §9):")?;
         } else {
             outln!(
-                "acceptance checks (RESULTS.md §9): n/a — they apply to the full protocol, not to \
+                "acceptance checks (docs/spec/RESULTS.md §9): n/a — they apply to the full protocol, not to \
                  this reduced one (--quick, --iterations or --pdp-iterations); shown for reference:"
             )?;
         }

@@ -56,6 +56,13 @@ pub struct TrainArgs {
     /// Worker threads (0 = all cores; at most 1024).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Initial θ: theta0 (default: the seed's draw or the config's theta0) or pdp (PDP
+    /// (Offline) imitation in the Table-1 parameterisation from it, then DiffOP).
+    #[arg(long)]
+    pub init: Option<String>,
+    /// PDP iterations of --init pdp (default 10000).
+    #[arg(long)]
+    pub init_pdp_iterations: Option<usize>,
     /// No progress bar or log output.
     #[arg(long)]
     pub quiet: bool,
@@ -130,6 +137,12 @@ fn resolve(args: &TrainArgs) -> Result<TrainConfig> {
     if let Some(t) = args.threads {
         super::check_threads(t)?;
         config.threads = t;
+    }
+    if let Some(i) = &args.init {
+        config.init = i.parse()?;
+    }
+    if let Some(k) = args.init_pdp_iterations {
+        config.init_pdp_iterations = Some(k);
     }
     config.validate()?;
     Ok(config)

@@ -35,7 +35,7 @@ pub fn jobs(tasks: &[Task], seeds: &[u64]) -> Vec<Job> {
     let mut v = Vec::new();
     for &task in tasks {
         for method in Method::ALL {
-            if method == Method::PdpTable1 && task.nonlinear().is_none() {
+            if method.nonlinear_only() && task.nonlinear().is_none() {
                 continue;
             }
             for &seed in seeds {
@@ -312,6 +312,18 @@ pub fn write(
                 ));
             }
             if let (Some(t), Some(p)) = (
+                find(task, Method::PdpDiffopTraj),
+                find(task, Method::PdpTable1),
+            ) {
+                checks.push((
+                    format!(
+                        "{task}: PDP → DiffOP (Traj) {t:.2} < PDP (Offline, Table 1) {p:.2} \
+                         (online refinement of the same imitation)"
+                    ),
+                    t < p,
+                ));
+            }
+            if let (Some(t), Some(p)) = (
                 find(task, Method::DiffopTraj),
                 find(task, Method::PdpTable1),
             ) {
@@ -338,6 +350,17 @@ pub fn write(
                 }
             }
         }
+    }
+    if rows
+        .iter()
+        .any(|r| matches!(r.method, Method::PdpDiffopStep | Method::PdpDiffopTraj))
+    {
+        md.push_str(
+            "\nBudget of the PDP → DiffOP rows: the PDP (Offline, Table 1) phase (its iterations, \
+             one H = T solve and one VJP per demonstration each, no plant rollouts; the same run \
+             as the PDP (Offline, Table 1) row) followed by the DiffOP rows' K × N plant \
+             rollouts; its \"iteration 0\" is PDP's θ.\n",
+        );
     }
     md.push_str("\nAcceptance checks (`docs/spec/RESULTS.md` §9):\n\n");
     for (c, ok) in &checks {

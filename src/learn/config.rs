@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use super::pdp::init::InitMethod;
 use super::LearnError;
 use crate::envs::voltage::TRAINING_HORIZON;
 use crate::model::tasks::init::{A_LINEAR, THETA_F_FLOOR};
@@ -312,6 +313,15 @@ pub struct TrainConfig {
     /// §1.4); θ_f entries below `theta_f_floor` are projected up. `None` (default): the draw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theta0: Option<Vec<f64>>,
+    /// Where θ⁽⁰⁾ comes from: `"theta0"` (default: the draw or `theta0`) or `"pdp"` (PDP
+    /// (Offline) imitation in the Table-1 parameterisation from that θ(0), then DiffOP;
+    /// [`super::pdp::init`]).
+    #[serde(default, skip_serializing_if = "InitMethod::is_default")]
+    pub init: InitMethod,
+    /// PDP iterations of `init = "pdp"` (default
+    /// [`super::pdp::init::DEFAULT_INIT_PDP_ITERATIONS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_pdp_iterations: Option<usize>,
     /// Truncation rule of the exploration window.
     pub truncation: Truncation,
     /// Baseline of the REINFORCE weight.
@@ -447,6 +457,8 @@ impl TrainConfig {
             learning_rate_final,
             sigma,
             theta0: None,
+            init: InitMethod::Theta0,
+            init_pdp_iterations: None,
             truncation,
             baseline,
             // PROJECT DEFAULT: causal weights on the voltage Step task. With the same 10,000
@@ -575,6 +587,12 @@ impl TrainConfig {
             if let Some(j) = t.iter().position(|v| !v.is_finite()) {
                 return bad(format!("theta0[{j}] = {} is not finite", t[j]));
             }
+        }
+        if self.init == InitMethod::Pdp && self.task.nonlinear().is_none() {
+            return bad(format!(
+                "init = \"pdp\" needs a nonlinear task, got {}",
+                self.task
+            ));
         }
         if self.batch == 0 {
             return bad("batch size N must be at least 1".into());

@@ -176,6 +176,9 @@ pub enum LearnError {
     /// The configuration is invalid (message names the field).
     #[error("invalid training configuration: {0}")]
     Config(String),
+    /// The PDP (Offline) imitation phase of `init = "pdp"` failed.
+    #[error("PDP initialisation (init = \"pdp\"): {0}")]
+    PdpInit(Box<crate::learn::pdp::PdpError>),
     /// Too many failed trajectories in one batch.
     #[error(
         "iteration {iteration}: {failed} of {attempts} trajectory attempts failed \

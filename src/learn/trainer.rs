@@ -14,6 +14,7 @@ use super::batch::{collect_batch, Abort};
 use super::config::{Baseline, TrainConfig};
 use super::evaluate::{evaluate_point, initial_theta, project, EvalPoint};
 use super::optimizer::{self, OptimizerState};
+use super::pdp::init::{pdp_initial_theta, InitMethod};
 use super::LearnError;
 use crate::envs::voltage::{VoltageEnv, VoltageEnvSettings};
 use crate::envs::{Env, NonlinearEnv};
@@ -99,8 +100,15 @@ pub struct Trainer {
 
 impl Trainer {
     /// A fresh run: θ⁽⁰⁾ from the θ(0) stream of the run seed (`docs/spec/ENVIRONMENTS.md` §1.4, §7.12).
+    ///
+    /// With `init = "pdp"` θ⁽⁰⁾ is PDP (Offline)'s θ after its imitation phase
+    /// ([`super::pdp::init`]).
     pub fn new(config: TrainConfig) -> Result<Self, LearnError> {
-        let theta = initial_theta(&config)?;
+        config.validate()?;
+        let theta = match config.init {
+            InitMethod::Theta0 => initial_theta(&config)?,
+            InitMethod::Pdp => pdp_initial_theta(&config)?,
+        };
         let state = TrainState {
             theta,
             optimizer: OptimizerState::default(),

@@ -1,4 +1,4 @@
-//! Dense reference implementations of Proposition 1 (`ALGORITHMS.md` §7.2–7.3), for tests.
+//! Dense reference implementations of Proposition 1 (`docs/spec/ALGORITHMS.md` §7.2–7.3), for tests.
 //!
 //! [`DenseKkt::assemble`] builds D, A, B, C of §7.2 explicitly at a polished solution, with
 //! ζ = (x_0, u_0, …, x_{H−1}, u_{H−1}, x_H) and κ = (x_0 − x_init; active rows of stage 0,

@@ -1,4 +1,4 @@
-//! Exact sensitivities of a polished solution (Proposition 1, `ALGORITHMS.md` §6–9).
+//! Exact sensitivities of a polished solution (Proposition 1, `docs/spec/ALGORITHMS.md` §6–9).
 //!
 //! All routes solve the KKT system of §7.3 at the polished point,
 //!

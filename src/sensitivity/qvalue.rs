@@ -1,4 +1,4 @@
-//! The action-value function of the MPC, Q_θ(x, a), and its θ-gradient (`ALGORITHMS.md` §9,
+//! The action-value function of the MPC, Q_θ(x, a), and its θ-gradient (`docs/spec/ALGORITHMS.md` §9,
 //! used by RLMPC-TD/DPG).
 //!
 //! Q_θ(x, a) is the policy problem with the first action pinned, u_0 = a. Pinning is done by

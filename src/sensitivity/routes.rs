@@ -116,7 +116,7 @@ fn stage_theta_at<M: OcpModel>(
 ///
 /// The workspace must hold a polished solution of `model` (the factorization kept by the
 /// solver is reused). Active inequality rows are equalities; weakly active rows were dropped
-/// by the solver, so the result is the one-sided derivative of `ALGORITHMS.md` §3.
+/// by the solver, so the result is the one-sided derivative of `docs/spec/ALGORITHMS.md` §3.
 /// [`vjp_full`] also returns gᵀ ∂ζ*/∂x_init from the same solve.
 pub fn vjp<M: OcpModel>(
     ws: &mut Workspace,
@@ -136,7 +136,7 @@ pub fn vjp<M: OcpModel>(
 /// as K (w, y) = (g, 0) (the solve [`vjp`] already does: linear term −g, homogeneous
 /// constraints), the product with the x_init column block is the multiplier of that one
 /// constraint, gᵀ ∂ζ*/∂x_init = −λ^w_0, where λ^w_0 is the adjoint costate at stage 0 (the
-/// Riccati recursion's ∂V/∂x_0 of the adjoint LQ problem; `ALGORITHMS.md` §7.3). So the x_init
+/// Riccati recursion's ∂V/∂x_0 of the adjoint LQ problem; `docs/spec/ALGORITHMS.md` §7.3). So the x_init
 /// gradient costs nothing beyond the θ one, compared with n solves for
 /// [`jacobian_x0`]. Active inequality rows are treated as in [`vjp`] (one-sided derivative).
 ///

@@ -1,4 +1,4 @@
-//! The KKT factorization kept at a polished solution (`ALGORITHMS.md` §3, §7.3): the plain
+//! The KKT factorization kept at a polished solution (`docs/spec/ALGORITHMS.md` §3, §7.3): the plain
 //! Riccati recursion, the equality-constrained Riccati recursion over the active rows
 //! ([`super::eq_riccati`]), or Riccati with a Schur complement over them — with the rows it
 //! was taken for and whether it is still valid ([`KktState`]).

@@ -8,7 +8,7 @@
 //! fraction-to-the-boundary rules; the barrier parameter follows Mehrotra's predictor–corrector
 //! rule, reusing one factorization for both solves.
 //!
-//! After convergence the **exact finish** of `ALGORITHMS.md` §3 runs (`polish.rs`): the active
+//! After convergence the **exact finish** of `docs/spec/ALGORITHMS.md` §3 runs (`polish.rs`): the active
 //! set is read from the multipliers (active iff μ_j > |g_j|), Newton's method is applied to the
 //! equality-constrained KKT system of that set (active rows eliminated stage by stage inside the
 //! Riccati recursion, `eq_riccati.rs`: O(H) whatever the number of active rows; a Schur

@@ -1,4 +1,4 @@
-//! The exact finish (`ALGORITHMS.md` §3): active-set identification, Newton polish on the
+//! The exact finish (`docs/spec/ALGORITHMS.md` §3): active-set identification, Newton polish on the
 //! equality-constrained KKT system, sign checks, weakly active rows.
 //!
 //! The polish KKT system is solved by a Schur complement over the active rows on top of the

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Settings of the interior-point solver and of the active-set polish (`ALGORITHMS.md` §3).
+/// Settings of the interior-point solver and of the active-set polish (`docs/spec/ALGORITHMS.md` §3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SolverSettings {

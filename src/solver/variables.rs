@@ -1,5 +1,5 @@
 //! The primal–dual variables of the interior-point method: the iterate, the trial point of the
-//! line search and the Newton step (`ALGORITHMS.md` §3). Sized once per workspace.
+//! line search and the Newton step (`docs/spec/ALGORITHMS.md` §3). Sized once per workspace.
 
 use nalgebra::DVector;
 

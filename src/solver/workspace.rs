@@ -11,7 +11,7 @@ use crate::model::derivs::{Differentiator, MAX_VARS};
 use crate::model::{Dims, OcpModel};
 use nalgebra::DVector;
 
-/// Initial guess of a solve (`ALGORITHMS.md` §3).
+/// Initial guess of a solve (`docs/spec/ALGORITHMS.md` §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WarmStart {
     /// u = 0 and x from the forward rollout of the model; multipliers zero.

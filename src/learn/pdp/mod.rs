@@ -32,6 +32,7 @@ use crate::solver::{SolverError, SolverSettings, Status, WarmStart, Workspace};
 use rand::Rng;
 
 mod checkpoint;
+pub mod init;
 pub(crate) use checkpoint::{average_terms, replace_theta, PdpProgress};
 pub use checkpoint::{PdpCheckpoint, PdpRunSettings, PdpState, PDP_CHECKPOINT_VERSION};
 use rayon::prelude::*;
@@ -57,6 +58,9 @@ pub enum PdpSettingsError {
         /// The configured steps.
         steps: usize,
     },
+    /// An explicit initial θ was given for a parameterisation other than Table 1.
+    #[error("an explicit initial θ needs the Table-1 parameterisation")]
+    InitialThetaNeedsTable1,
     /// A θ vector has the wrong length or non-finite entries.
     #[error("{what} needs {expected} finite entries, got {got}")]
     Theta {
@@ -323,6 +327,39 @@ impl Pdp {
             settings,
             progress: PdpProgress::new(theta),
         })
+    }
+
+    /// A Table-1 run started from a given θ⁽⁰⁾ instead of the seed's draw (e.g. a DiffOP run's
+    /// explicit `theta0`; [`init`]). `theta` must have d finite entries; the θ_f floor is
+    /// applied to it.
+    pub fn with_initial_theta(
+        task: NonlinearTask,
+        settings: PdpSettings,
+        mut theta: Vec<f64>,
+    ) -> Result<Self, PdpError> {
+        if settings.parameterisation != PdpParameterisation::Table1 {
+            return Err(PdpError::Settings(PdpSettingsError::InitialThetaNeedsTable1));
+        }
+        let mut pdp = Self::new(task, settings)?;
+        let d = pdp.progress.state.theta.len();
+        if theta.len() != d || theta.iter().any(|v| !v.is_finite()) {
+            return Err(PdpError::Settings(PdpSettingsError::Theta {
+                what: "the initial θ".to_string(),
+                expected: d,
+                got: theta.len(),
+            }));
+        }
+        let floor = pdp.settings.phi_floor;
+        for v in &mut theta[pdp.model.physical()] {
+            *v = v.max(floor);
+        }
+        pdp.progress = PdpProgress::new(theta);
+        Ok(pdp)
+    }
+
+    /// The settings of the run.
+    pub fn settings(&self) -> &PdpSettings {
+        &self.settings
     }
 
     /// Continue a checkpoint of a run of `task` with `settings` (which must match the

@@ -34,6 +34,7 @@
 //! bit-identical for any thread count, and a run resumed from an [`RlmpcCheckpoint`] finishes
 //! with exactly the θ and history of an uninterrupted one.
 
+pub mod bounds;
 pub mod checkpoint;
 pub mod dpg;
 pub mod episode;
@@ -56,6 +57,7 @@ use super::LearnError;
 use crate::solver::SolverSettings;
 use episode::{collect, Episode};
 
+pub use bounds::ThetaConstraints;
 pub use checkpoint::{CriticWeights, RlmpcCheckpoint, RlmpcState};
 pub use episode::{collect_episode, MpcFunctions, Transition};
 pub use lstd::{LstdSolution, LstdSystem};
@@ -148,6 +150,11 @@ pub struct RlmpcConfig {
     pub max_failure_fraction: f64,
     /// Solver settings of the MPC.
     pub solver: SolverSettings,
+    /// The valid set θ is projected onto after every update ([`bounds`]; default: the task's
+    /// [`ThetaConstraints::for_task`]; None — also what a checkpoint without the key reads as
+    /// — only the θ_f floor).
+    #[serde(default)]
+    pub constraints: Option<ThetaConstraints>,
 }
 
 impl RlmpcConfig {
@@ -178,6 +185,7 @@ impl RlmpcConfig {
             eval_scenarios: 500,
             max_failure_fraction: 0.2,
             solver: SolverSettings::default(),
+            constraints: Some(ThetaConstraints::for_task(task)),
         }
     }
 
@@ -278,6 +286,9 @@ impl Rlmpc {
         let train = config.train_config();
         train.validate()?;
         let theta = initial_theta(&train)?;
+        if let Some(c) = &config.constraints {
+            c.validate(theta.len())?;
+        }
         Ok(Self {
             config,
             train,
@@ -423,6 +434,9 @@ impl Rlmpc {
                 iteration: k,
                 what: "the update direction",
             });
+        }
+        if let Some(c) = &self.config.constraints {
+            c.apply(&theta, &mut next)?;
         }
         project(&self.train, &mut next)?;
         self.theta = next;
