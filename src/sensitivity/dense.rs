@@ -136,7 +136,7 @@ impl DenseKkt {
         let lu = k.lu();
         let sol = lu
             .solve(&rhs)
-            .ok_or_else(|| SensitivityError::Singular(SingularSystem::DenseKkt))?;
+            .ok_or(SensitivityError::Singular(SingularSystem::DenseKkt))?;
         Ok(sol.rows(0, nz).into_owned())
     }
 
@@ -146,12 +146,12 @@ impl DenseKkt {
             .d
             .clone()
             .try_inverse()
-            .ok_or_else(|| SensitivityError::Singular(SingularSystem::DenseHessian))?;
+            .ok_or(SensitivityError::Singular(SingularSystem::DenseHessian))?;
         let at = self.a.transpose();
         let s = &self.a * &dinv * &at;
         let sinv = s
             .try_inverse()
-            .ok_or_else(|| SensitivityError::Singular(SingularSystem::DenseReduced))?;
+            .ok_or(SensitivityError::Singular(SingularSystem::DenseReduced))?;
         let db = &dinv * &self.b;
         Ok(&dinv * &at * sinv * (&self.a * &db - &self.c) - db)
     }
