@@ -394,7 +394,16 @@ fn train_refuses_a_folder_that_is_not_a_run() {
 fn eval_checkpoint_honours_or_rejects_every_option() {
     let dir = tmp("evalck");
     let d = dir.to_str().unwrap();
-    let out = run(&["train", "--task", "cartpole", "--iterations", "1", "--quiet", "--out", d]);
+    let out = run(&[
+        "train",
+        "--task",
+        "cartpole",
+        "--iterations",
+        "1",
+        "--quiet",
+        "--out",
+        d,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = run(&["eval", "--checkpoint", d]);
     assert!(table.status.success(), "{}", stderr(&table));

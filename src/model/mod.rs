@@ -29,11 +29,11 @@ pub mod symbolic;
 pub mod tape;
 pub mod tasks;
 
+pub use context::ContextError;
 pub use hints::{
     check_hints, check_hints_random, HintCheckSettings, HintError, HintPoint, HintReport,
     WithoutHints,
 };
-pub use context::ContextError;
 pub use scalar::{cst, re, Scalar};
 
 /// Problem dimensions.

@@ -338,7 +338,9 @@ impl Pdp {
         mut theta: Vec<f64>,
     ) -> Result<Self, PdpError> {
         if settings.parameterisation != PdpParameterisation::Table1 {
-            return Err(PdpError::Settings(PdpSettingsError::InitialThetaNeedsTable1));
+            return Err(PdpError::Settings(
+                PdpSettingsError::InitialThetaNeedsTable1,
+            ));
         }
         let mut pdp = Self::new(task, settings)?;
         let d = pdp.progress.state.theta.len();
