@@ -84,3 +84,6 @@ pub fn random_voltage(r: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     }
     (x, theta, ctx)
 }
+
+pub mod elementary;
+pub mod no_hint;

@@ -13,8 +13,7 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-#[path = "common/elementary.rs"]
-mod elementary;
+use crate::common::elementary;
 use elementary::elementary;
 
 /// ‖X − Y‖_max / max(‖Y‖_max, 1).
@@ -425,7 +424,7 @@ fn solves_and_vjps_agree_with_the_tape_path() {
 #[test]
 fn native_programs_are_up_to_date() {
     let generated = diffop::model::symbolic::builtin_native_source();
-    let committed = include_str!("../src/model/symbolic/native.rs");
+    let committed = include_str!("../../src/model/symbolic/native.rs");
     assert!(
         generated == committed,
         "src/model/symbolic/native.rs is stale: regenerate it with \

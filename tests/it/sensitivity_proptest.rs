@@ -2,7 +2,7 @@
 //! controls and a θ that enters the dynamics offset, the cost and the bounds. The structured
 //! Jacobian must equal the dense KKT solve, and the VJP must equal vᵀJ.
 
-mod common;
+use crate::common;
 
 use common::err;
 use diffop::model::{cst, Dims, OcpModel, Scalar};

@@ -22,10 +22,8 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-#[path = "common/elementary.rs"]
-mod elementary;
-#[path = "common/no_hint.rs"]
-mod no_hint;
+use crate::common::elementary;
+use crate::common::no_hint;
 use elementary::elementary;
 use no_hint::NoHint;
 

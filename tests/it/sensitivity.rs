@@ -1,7 +1,7 @@
 //! Sensitivities (issue 3): full Jacobian vs central finite differences of re-solved problems,
 //! structured vs dense Proposition 1, vᵀJ vs VJP, ∇θV vs finite differences of V.
 
-mod common;
+use crate::common;
 
 use common::{err, random_nonlinear, random_voltage, rng};
 use diffop::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};

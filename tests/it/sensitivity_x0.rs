@@ -3,7 +3,7 @@
 //! active reactive-power limits) and against `jacobian_x0`ᵀ·g; its θ part is bitwise [`vjp`].
 //! (The built-in cart-pole policy has no inequalities; [`BoundedCartpole`] adds force bounds.)
 
-mod common;
+use crate::common;
 
 use common::{random_nonlinear, random_voltage, rng};
 use diffop::model::tasks::{NonlinearTask, Table1Policy, VoltagePolicy};

@@ -13,7 +13,6 @@
 mod anchors;
 mod common;
 mod errors;
-#[path = "../common/no_hint.rs"]
-mod no_hint;
+use crate::common::no_hint;
 mod reference;
 mod tasks;
