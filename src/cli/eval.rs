@@ -171,6 +171,10 @@ pub struct EvalCommand {
 /// Run `diffop eval` from its command-line form.
 pub fn run_command(cmd: EvalCommand) -> Result<()> {
     if let Some(dir) = cmd.checkpoint {
+        // Stable-DDPG / TASRL run directories (`diffop baseline --method stable-ddpg|tasrl`).
+        if diffop::learn::ddpg::is_ddpg_run(&dir) {
+            return super::baseline::run_eval_ddpg(&dir, cmd.scenarios);
+        }
         return super::train::run_eval_checkpoint(&super::train::EvalCheckpointArgs {
             dir,
             references: cmd.references,

@@ -151,6 +151,13 @@ impl Scale {
         }
     }
 
+    /// Training episodes of a Stable-DDPG / TASRL job: the method's default (500 / 800,
+    /// `ALGORITHMS.md` §12.1), capped at `voltage_iterations` so that reduced scales
+    /// ([`Scale::quick`]) stay small.
+    pub fn ddpg_episodes(&self, method: crate::learn::ddpg::DdpgMethod) -> usize {
+        method.default_episodes().min(self.voltage_iterations)
+    }
+
     /// PDP iterations of a nonlinear task.
     pub fn pdp_iterations(&self, task: Task) -> usize {
         match task {

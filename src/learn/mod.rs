@@ -42,6 +42,7 @@
 mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod ddpg;
 pub mod evaluate;
 pub mod optimizer;
 pub mod pdp;
@@ -120,6 +121,9 @@ pub enum LearnError {
     /// Serialisation error (TOML, JSON, CSV).
     #[error("{0}")]
     Format(String),
+    /// A Stable-DDPG / TASRL baseline failed.
+    #[error(transparent)]
+    Ddpg(#[from] ddpg::DdpgError),
     /// The rayon thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(String),
