@@ -276,7 +276,7 @@ fn critic_loss_falls_on_a_fixed_batch() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let mut mlp = Mlp::random(&[2, 100, 100, 1], 3e-3, &mut rng).unwrap();
     let b = 64;
-    let x = DMatrix::from_fn(2, b, |_, _| rng.random_range(-1.0..1.0));
+    let x: DMatrix<f64> = DMatrix::from_fn(2, b, |_, _| rng.random_range(-1.0..1.0));
     let y: Vec<f64> = (0..b)
         .map(|k| (x[(0, k)] * 3.0).sin() - x[(1, k)] * x[(1, k)])
         .collect();
@@ -311,8 +311,8 @@ fn adam_step_matches_a_hand_computation() {
     assert!((theta[1] - (-2.0 + 0.1 * 4.0 / (4.0 + 1e-8))).abs() < 1e-15);
     adam.step(&mut theta, &[1.0, 0.0]);
     // t = 2, first entry: m = 0.9·0.05 + 0.1·1 = 0.145, v = 0.999·0.00025 + 0.001·1 = 0.00124975.
-    let m_hat = 0.145 / (1.0 - 0.81);
-    let v_hat = 0.00124975 / (1.0 - 0.998001);
+    let m_hat: f64 = 0.145 / (1.0 - 0.81);
+    let v_hat: f64 = 0.00124975 / (1.0 - 0.998001);
     let want = 1.0 - 0.1 * 0.5 / (0.5 + 1e-8) - 0.1 * m_hat / (v_hat.sqrt() + 1e-8);
     assert!((theta[0] - want).abs() < 1e-12, "{} vs {want}", theta[0]);
     assert_eq!(adam.t, 2);
