@@ -271,6 +271,59 @@ fn critic_gradients_match_central_differences() {
     }
 }
 
+/// The real critic shape 2 → 100 → 100 → 1 on a batch wider than 5: nalgebra's `gemm` then
+/// mixes its matrixmultiply path (100 × 100 layer) with its small-dimension fallback (input
+/// width 2, output width 1). Regression test for the heap corruption the strided transposed
+/// views caused in that fallback (release run aborted at the first DDPG update).
+#[test]
+fn full_size_critic_gradients_match_central_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut mlp = Mlp::random(&[2, 100, 100, 1], 0.3, &mut rng).unwrap();
+    let b = 16;
+    let x = DMatrix::from_fn(2, b, |_, _| rng.random_range(-1.5..1.5));
+    let wts: Vec<f64> = (0..b).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let loss = |m: &Mlp, x: &DMatrix<f64>| {
+        let mut w = MlpWork::default();
+        let out = m.forward(x.as_view(), &mut w);
+        out.iter().zip(&wts).map(|(o, c)| o * c).sum::<f64>()
+    };
+    let mut work = MlpWork::default();
+    mlp.forward(x.as_view(), &mut work);
+    let d = DMatrix::from_row_slice(1, b, &wts);
+    let mut grad = vec![0.0; mlp.theta.len()];
+    let dx = mlp.backward(&d, &mut work, Some(&mut grad));
+    assert_eq!((dx.nrows(), dx.ncols()), (2, b));
+    let h = 1e-6;
+    // Every layer's W and b are hit by a stride coprime to the layer sizes.
+    for i in (0..mlp.theta.len()).step_by(37) {
+        let t0 = mlp.theta[i];
+        mlp.theta[i] = t0 + h;
+        let lp = loss(&mlp, &x);
+        mlp.theta[i] = t0 - h;
+        let lm = loss(&mlp, &x);
+        mlp.theta[i] = t0;
+        let fd = (lp - lm) / (2.0 * h);
+        assert!(
+            (fd - grad[i]).abs() <= 1e-6 * (1.0 + fd.abs()),
+            "θ[{i}]: {fd} vs {}",
+            grad[i]
+        );
+    }
+    for r in 0..2 {
+        for c in 0..b {
+            let (mut xp, mut xm) = (x.clone(), x.clone());
+            xp[(r, c)] += h;
+            xm[(r, c)] -= h;
+            let fd = (loss(&mlp, &xp) - loss(&mlp, &xm)) / (2.0 * h);
+            assert!(
+                (fd - dx[(r, c)]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                "x[{r},{c}]: {fd} vs {}",
+                dx[(r, c)]
+            );
+        }
+    }
+}
+
 #[test]
 fn critic_loss_falls_on_a_fixed_batch() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);

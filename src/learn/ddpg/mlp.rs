@@ -11,10 +11,15 @@
 //!           δ_{l−1} = (W_lᵀ δ_l) ⊙ 1[h_{l−1} > 0],   ∂ℓ/∂X = W_1ᵀ δ_1
 //! ```
 //!
-//! Products run through nalgebra's `gemm` (matrixmultiply) on strided views, including the
-//! transposes, so the hot loop does not copy matrices. The results are deterministic.
+//! Products run through nalgebra's `gemm` / `gemm_tr` on contiguous column-major operands only.
+//! Strided "transposed" views must not be passed to `gemm`: in nalgebra 0.35 its fallback path
+//! for small dimensions (any dimension ≤ 5, here the input width 2 and the output width 1)
+//! calls `axcpy_uninit`, which loops over the length of the *underlying slice* of a strided
+//! column instead of its number of rows and writes past the end of the output column (heap
+//! corruption). `∂ℓ/∂W_l` therefore uses an owned `h_{l−1}ᵀ` and `W_lᵀ δ_l` uses `gemm_tr`
+//! (column dot products). The results are deterministic.
 
-use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut, Dyn, MatrixView};
+use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -48,11 +53,6 @@ fn offsets(sizes: &[usize]) -> Vec<(usize, usize)> {
         off += n_in * n_out + n_out;
     }
     v
-}
-
-/// The transpose of a column-major r × c matrix stored in `data`, as a c × r strided view.
-fn transposed(data: &[f64], r: usize, c: usize) -> MatrixView<'_, f64, Dyn, Dyn, Dyn, Dyn> {
-    MatrixView::from_slice_with_strides_generic(data, Dyn(c), Dyn(r), Dyn(r), Dyn(1))
 }
 
 impl Mlp {
@@ -163,14 +163,14 @@ impl Mlp {
             let h_prev = &work.h[l];
             if let Some(g) = grad.as_deref_mut() {
                 let mut gw = DMatrixViewMut::from_slice(&mut g[w_off..b_off], n_out, n_in);
-                gw.gemm(1.0, cur, &transposed(h_prev.as_slice(), n_in, batch), 1.0);
+                gw.gemm(1.0, cur, &h_prev.transpose(), 1.0);
                 for (gb, row) in g[b_off..b_off + n_out].iter_mut().zip(cur.row_iter()) {
                     *gb += row.sum();
                 }
             }
             nxt.resize_mut(n_in, batch, 0.0);
-            let wt = transposed(&self.theta[w_off..b_off], n_out, n_in);
-            nxt.gemm(1.0, &wt, cur, 0.0);
+            let w = DMatrixView::from_slice(&self.theta[w_off..b_off], n_out, n_in);
+            nxt.gemm_tr(1.0, &w, cur, 0.0);
             if l > 0 {
                 nxt.zip_apply(h_prev, |d, h| {
                     if h <= 0.0 {
