@@ -189,7 +189,8 @@ fn policy_gradient_matches_central_differences() {
     let mut checked = 0;
     for seed in 0..6 {
         let l = layer(seed);
-        for _ in 0..10 {
+        // About a third of the draws sit on a TASRL clip or near a kink and are skipped.
+        for _ in 0..20 {
             let v = if rng.random_bool(0.5) {
                 rng.random_range(1.05..1.2)
             } else {
