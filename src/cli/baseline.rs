@@ -1,5 +1,6 @@
 //! `diffop baseline`: run an RLMPC baseline (RLMPC-TD, RLMPC-DPG, or the TD+DPG project proxy)
-//! and write a run directory; a thin wrapper over [`diffop::learn::rlmpc`].
+//! or a neural baseline of Table 2 (Stable-DDPG, TASRL) and write a run directory; a thin
+//! wrapper over [`diffop::learn::rlmpc`] and [`diffop::learn::ddpg`].
 
 use super::out::outln;
 use anyhow::{bail, Context, Result};
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 use super::table::{num, print};
 use super::task::TableFormat;
+use diffop::learn::ddpg::{run_ddpg, DdpgCheckpoint, DdpgConfig, DdpgMethod, DdpgRunOptions};
 use diffop::learn::rlmpc::{
     rlmpc_checkpoint_config, run_rlmpc, RlmpcConfig, RlmpcMethod, RlmpcRunOptions,
 };
@@ -17,6 +19,11 @@ use diffop::learn::Task;
 /// θ(0) and horizon. Writes DIR/config.toml, metrics.csv (DiffOP's columns), theta.csv,
 /// checkpoint.json, summary.json and learning_curve.{svg,png}; prints the summary on stdout.
 /// `--resume` continues an interrupted run from DIR/checkpoint.json.
+///
+/// `--method stable-ddpg|tasrl --task voltage` trains the neural baselines of Table 2
+/// (ALGORITHMS.md §12.1: independent per-bus DDPG with a monotone policy) and writes
+/// config.toml, metrics.csv (one row per episode), checkpoint.json (the networks),
+/// summary.json and learning_curve.{svg,png}.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "\
 Examples:
@@ -25,12 +32,15 @@ Examples:
   diffop baseline --method rlmpc-td-dpg --task arm --format json
   diffop baseline --resume --out runs/dpg-v            # continue an interrupted run
   diffop baseline --resume --out runs/dpg-v --iterations 2000   # … or extend it
+  diffop baseline --method tasrl --task voltage --seed 0            # 800 episodes
+  diffop baseline --method stable-ddpg --task voltage --episodes 800
 
 rlmpc-td-dpg is a PROJECT PROXY for the paper's TD+DPG variant: θ ← Π(θ − α_DPG ∇J − α_TD g_Q).")]
 pub struct BaselineArgs {
     /// Method: rlmpc-td (semi-gradient Q-learning), rlmpc-dpg (deterministic policy gradient
-    /// with a compatible LSTD critic) or rlmpc-td-dpg (both steps; project proxy). Not needed
-    /// with --resume --out DIR (the checkpoint's configuration is used).
+    /// with a compatible LSTD critic) or rlmpc-td-dpg (both steps; project proxy); stable-ddpg
+    /// or tasrl (voltage only). Not needed with --resume --out DIR (the checkpoint's
+    /// configuration is used).
     #[arg(long, required_unless_present = "resume")]
     pub method: Option<String>,
     /// Task: cartpole (default), arm, quadrotor, rocket or voltage.
@@ -39,6 +49,9 @@ pub struct BaselineArgs {
     /// Iterations K (each = N exploring episodes + one update; default 500, voltage 1000).
     #[arg(long)]
     pub iterations: Option<usize>,
+    /// Stable-DDPG / TASRL: training episodes (default 500 / 800).
+    #[arg(long)]
+    pub episodes: Option<usize>,
     /// Episodes per iteration N (default 10).
     #[arg(long)]
     pub batch: Option<usize>,
@@ -154,6 +167,16 @@ fn resolve(args: &BaselineArgs) -> Result<RlmpcConfig> {
 
 /// Run `diffop baseline`.
 pub fn run(args: &BaselineArgs) -> Result<()> {
+    if let Some(m) = args
+        .method
+        .as_deref()
+        .and_then(|m| m.parse::<DdpgMethod>().ok())
+    {
+        return run_ddpg_baseline(args, m);
+    }
+    if args.episodes.is_some() {
+        bail!("--episodes applies to stable-ddpg and tasrl; RLMPC uses --iterations");
+    }
     let config = resolve(args)?;
     let out = args
         .out
@@ -191,5 +214,105 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
             print(&["", "value"], &rows)?;
         }
     }
+    Ok(())
+}
+
+/// The flags that only RLMPC understands, with their names (rejected for Stable-DDPG / TASRL).
+fn rlmpc_only_flags(args: &BaselineArgs) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    let mut flag = |set: bool, name: &'static str| {
+        if set {
+            v.push(name);
+        }
+    };
+    flag(args.iterations.is_some(), "--iterations");
+    flag(args.batch.is_some(), "--batch");
+    flag(args.alpha.is_some(), "--alpha");
+    flag(args.alpha_td.is_some(), "--alpha-td");
+    flag(args.alpha_dpg.is_some(), "--alpha-dpg");
+    flag(args.sigma.is_some(), "--sigma");
+    flag(args.horizon.is_some(), "--horizon");
+    flag(args.natural, "--natural");
+    flag(args.resume, "--resume");
+    v
+}
+
+/// `diffop baseline --method stable-ddpg|tasrl --task voltage`.
+fn run_ddpg_baseline(args: &BaselineArgs, method: DdpgMethod) -> Result<()> {
+    let task: Task = args.task.as_deref().unwrap_or("voltage").parse()?;
+    if task != Task::Voltage {
+        bail!("{method} is a voltage-control baseline; use --task voltage");
+    }
+    let bad = rlmpc_only_flags(args);
+    if !bad.is_empty() {
+        bail!("{} not used by {method} (RLMPC only)", bad.join(", "));
+    }
+    let mut c = DdpgConfig::new(method);
+    if let Some(s) = args.seed {
+        c.seed = s;
+    }
+    if let Some(e) = args.episodes {
+        c.episodes = e;
+    }
+    if let Some(g) = args.gamma {
+        c.gamma = g;
+    }
+    if let Some(e) = args.eval_every {
+        c.eval_every = e;
+    }
+    if let Some(n) = args.eval_scenarios {
+        c.eval_scenarios = n;
+    }
+    c.validate()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(c.default_run_name()));
+    let options = DdpgRunOptions {
+        quiet: args.quiet,
+        threads: args.threads,
+        checkpoint_every: args.checkpoint_every.max(1),
+        ..DdpgRunOptions::new(out.clone())
+    };
+    let s = run_ddpg(&c, &options).with_context(|| format!("{method} run in {}", out.display()))?;
+    match args.format {
+        TableFormat::Json => outln!("{}", serde_json::to_string_pretty(&s)?)?,
+        TableFormat::Table => {
+            let rows = vec![
+                vec!["method".into(), s.method.clone()],
+                vec!["seed".into(), s.seed.to_string()],
+                vec!["episodes".into(), s.episodes.to_string()],
+                vec!["transient".into(), num(s.transient, 4)],
+                vec!["steady".into(), num(s.steady, 5)],
+                vec!["transitions / agent".into(), s.transitions.to_string()],
+                vec!["mean episode length".into(), num(s.mean_episode_length, 2)],
+                vec!["training time [s]".into(), num(s.training_time_s, 2)],
+                vec!["run directory".into(), out.display().to_string()],
+            ];
+            print(&["", "value"], &rows)?;
+        }
+    }
+    Ok(())
+}
+
+/// `diffop eval --checkpoint DIR` for a Stable-DDPG / TASRL run: the Table-2 metrics of the
+/// saved actors (α and scenarios of the run's configuration unless `scenarios` is given).
+pub fn run_eval_ddpg(dir: &std::path::Path, scenarios: Option<usize>) -> Result<()> {
+    use diffop::envs::voltage::{evaluate, EvalSettings};
+    let ck = DdpgCheckpoint::load(dir)?;
+    let ctl = ck.controller()?;
+    let settings = EvalSettings {
+        scenarios: scenarios.unwrap_or(ck.config.eval_scenarios),
+        ..EvalSettings::default()
+    };
+    let m = evaluate(&settings, || ctl.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let v = serde_json::json!({
+        "checkpoint": dir.display().to_string(),
+        "method": ck.config.method,
+        "seed": ck.config.seed,
+        "episode": ck.episode,
+        "eval": m,
+    });
+    outln!("{}", serde_json::to_string_pretty(&v)?)?;
     Ok(())
 }

@@ -181,6 +181,13 @@ pub struct EvalCommand {
 /// Run `diffop eval` from its command-line form.
 pub fn run_command(cmd: EvalCommand) -> Result<()> {
     if let Some(dir) = cmd.checkpoint {
+        // Stable-DDPG / TASRL run directories (`diffop baseline --method stable-ddpg|tasrl`).
+        if diffop::learn::ddpg::is_ddpg_run(&dir) {
+            if cmd.horizon.is_some() {
+                usage!("--horizon cannot be combined with --checkpoint (the run's H is used)");
+            }
+            return super::baseline::run_eval_ddpg(&dir, cmd.scenarios);
+        }
         if cmd.horizon.is_some() {
             usage!("--horizon cannot be combined with --checkpoint (the run's H is used)");
         }

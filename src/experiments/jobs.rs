@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::{ExperimentError, OptionsError, Scale};
 use crate::learn::checkpoint::{write_atomic, Checkpoint};
+use crate::learn::ddpg::{run_ddpg, DdpgConfig, DdpgEpisode, DdpgMethod, DdpgRunOptions};
 use crate::learn::evaluate::initial_theta;
 use crate::learn::pdp::init::InitMethod;
 use crate::learn::pdp::{Pdp, PdpCheckpoint, PdpParameterisation, PdpSettings};
@@ -21,6 +22,7 @@ use crate::learn::rlmpc::{
     run_rlmpc as run_rlmpc_dir, RlmpcCheckpoint, RlmpcConfig, RlmpcMethod, RlmpcRunOptions,
 };
 use crate::learn::run::{run_training, ProgressHook, RunOptions};
+use crate::learn::LearnError;
 use crate::learn::{IterationRecord, Mode, Preset, Task, TrainConfig};
 
 /// PDP jobs write their checkpoint every this many iterations (and at the end).
@@ -49,6 +51,10 @@ pub enum Method {
     /// PDP (Offline, Table 1) imitation, then DiffOP Traj from its θ (`init = "pdp"`;
     /// nonlinear tasks).
     PdpDiffopTraj,
+    /// Stable-DDPG: per-bus DDPG with the monotone policy (`ALGORITHMS.md` §12.1; voltage).
+    StableDdpg,
+    /// TASRL: the monotone policy plus the safe gradient flow (`ALGORITHMS.md` §12.1; voltage).
+    Tasrl,
 }
 
 impl Method {
@@ -72,6 +78,10 @@ impl Method {
         )
     }
 
+    /// The neural voltage baselines of Table 2 (not in [`Method::ALL`]: they have no nonlinear
+    /// task and no place in Figure 2).
+    pub const NEURAL: [Method; 2] = [Method::StableDdpg, Method::Tasrl];
+
     /// File-system name.
     pub fn name(self) -> &'static str {
         match self {
@@ -83,6 +93,8 @@ impl Method {
             Method::PdpTable1 => "pdp-table1",
             Method::PdpDiffopStep => "pdp-diffop-step",
             Method::PdpDiffopTraj => "pdp-diffop-traj",
+            Method::StableDdpg => "stable-ddpg",
+            Method::Tasrl => "tasrl",
         }
     }
 
@@ -97,6 +109,8 @@ impl Method {
             Method::PdpTable1 => "PDP (Offline, Table 1)",
             Method::PdpDiffopStep => "PDP → DiffOP (Step)",
             Method::PdpDiffopTraj => "PDP → DiffOP (Traj)",
+            Method::StableDdpg => "Stable-DDPG",
+            Method::Tasrl => "TASRL",
         }
     }
 
@@ -111,6 +125,8 @@ impl Method {
             Method::PdpTable1 => 5,
             Method::PdpDiffopStep => 6,
             Method::PdpDiffopTraj => 5,
+            Method::StableDdpg => 6,
+            Method::Tasrl => 7,
         }
     }
 }
@@ -180,6 +196,8 @@ impl Job {
     /// Iterations the job runs (progress units).
     pub fn units(&self, scale: &Scale) -> usize {
         match (self.method, self.task) {
+            (Method::StableDdpg, _) => scale.ddpg_episodes(DdpgMethod::StableDdpg),
+            (Method::Tasrl, _) => scale.ddpg_episodes(DdpgMethod::Tasrl),
             (Method::PdpOffline, Task::Voltage) => scale.voltage_pdp_iterations,
             (Method::PdpOffline | Method::PdpTable1, t) => scale.pdp_iterations(t),
             (Method::PdpDiffopStep | Method::PdpDiffopTraj, t) => {
@@ -316,6 +334,8 @@ fn run_job(
         Method::PdpTable1 => run_pdp(job, PdpParameterisation::Table1, scale, &dir, bar)?,
         Method::PdpDiffopStep => run_diffop(job, Mode::Step, scale, &dir, bar)?,
         Method::PdpDiffopTraj => run_diffop(job, Mode::Traj, scale, &dir, bar)?,
+        Method::StableDdpg => run_ddpg_job(job, DdpgMethod::StableDdpg, scale, &dir, bar)?,
+        Method::Tasrl => run_ddpg_job(job, DdpgMethod::Tasrl, scale, &dir, bar)?,
     };
     result.wall_time_s = start.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&result)?;
@@ -561,6 +581,72 @@ fn run_pdp_voltage(
         steady: eval.steady,
         initial_theta: pdp.initial_theta().to_vec(),
         theta: pdp.theta().to_vec(),
+        wall_time_s: 0.0,
+    })
+}
+
+/// A Stable-DDPG / TASRL job: a fresh run of `scale.ddpg_episodes` episodes (a few seconds; an
+/// interrupted one starts again), evaluated on the scale's test scenarios. Its curve is the
+/// cost of every training episode; its θ lists are empty (the networks are in the job
+/// directory's `checkpoint.json`).
+fn run_ddpg_job(
+    job: &Job,
+    method: DdpgMethod,
+    scale: &Scale,
+    dir: &Path,
+    bar: &ProgressBar,
+) -> Result<JobResult, ExperimentError> {
+    if job.task != Task::Voltage {
+        return Err(ExperimentError::Config(OptionsError::NeedsVoltage(
+            job.method.label(),
+        )));
+    }
+    let config = DdpgConfig {
+        seed: job.seed,
+        episodes: scale.ddpg_episodes(method),
+        eval_scenarios: scale.eval_scenarios,
+        ..DdpgConfig::new(method)
+    };
+    let ckpt = dir.join("checkpoint.json");
+    if ckpt.exists() {
+        std::fs::remove_file(&ckpt).map_err(|e| ExperimentError::io(&ckpt, e))?;
+    }
+    let hook_bar = bar.clone();
+    let options = DdpgRunOptions {
+        quiet: true,
+        checkpoint_every: config.episodes,
+        progress: Some(Arc::new(move |_r: &DdpgEpisode| hook_bar.inc(1))),
+        ..DdpgRunOptions::new(dir)
+    };
+    let summary = run_ddpg(&config, &options).map_err(LearnError::from)?;
+    let csv = dir.join("metrics.csv");
+    let text = std::fs::read_to_string(&csv).map_err(|e| ExperimentError::io(&csv, e))?;
+    let curve = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let episode = f.first()?.parse::<usize>().ok()?;
+            Some(CurvePoint {
+                iteration: episode + 1,
+                batch_mean_cost: f.get(5)?.parse().ok(),
+                eval_cost: None,
+                loss: None,
+            })
+        })
+        .collect();
+    Ok(JobResult {
+        task: job.task,
+        method: job.method,
+        seed: job.seed,
+        iterations: summary.episodes,
+        curve,
+        initial_eval: None,
+        final_eval: Some(summary.transient),
+        transient: Some(summary.transient),
+        steady: Some(summary.steady),
+        initial_theta: Vec::new(),
+        theta: Vec::new(),
         wall_time_s: 0.0,
     })
 }

@@ -50,6 +50,9 @@ pub enum OptionsError {
     /// Something defined only for the nonlinear tasks was asked of the voltage task.
     #[error("{0} needs a nonlinear task")]
     NeedsNonlinear(&'static str),
+    /// A voltage-only baseline (Stable-DDPG, TASRL) was asked for a nonlinear task.
+    #[error("{0} is a voltage baseline (Table 2); it has no nonlinear task")]
+    NeedsVoltage(&'static str),
     /// Figure 2 was asked for the voltage task.
     #[error("Figure 2 covers the nonlinear tasks; the voltage task is Table 2")]
     VoltageInFigure2,
@@ -178,6 +181,13 @@ impl Scale {
             pdp_nonlinear: [5, 5, 5, 5],
             voltage_pdp_iterations: 5,
         }
+    }
+
+    /// Training episodes of a Stable-DDPG / TASRL job: the method's default (500 / 800,
+    /// `ALGORITHMS.md` §12.1), capped at `voltage_iterations` so that reduced scales
+    /// ([`Scale::quick`]) stay small.
+    pub fn ddpg_episodes(&self, method: crate::learn::ddpg::DdpgMethod) -> usize {
+        method.default_episodes().min(self.voltage_iterations)
     }
 
     /// PDP iterations of a nonlinear task.

@@ -32,12 +32,21 @@ pub const PUBLISHED: [(&str, f64, f64, &str); 7] = [
 ];
 
 /// The voltage methods in table order.
-pub const METHODS: [Method; 5] = [
+pub const METHODS: [Method; 7] = [
     Method::DiffopStep,
     Method::RlmpcDpg,
     Method::RlmpcTd,
     Method::DiffopTraj,
     Method::PdpOffline,
+    Method::StableDdpg,
+    Method::Tasrl,
+];
+
+/// Targets of the neural baselines (`ALGORITHMS.md` §12.1, issue 22): (label, transient,
+/// ± tolerance, steady, ± tolerance). The Stable-DDPG target holds for 500 episodes.
+pub const NEURAL_TARGETS: [(&str, f64, f64, f64, f64); 2] = [
+    ("Stable-DDPG", -5.61, 0.05, -0.09, 0.01),
+    ("TASRL", -6.765, 0.02, -0.109, 0.001),
 ];
 
 /// Every job of Table 2.
@@ -58,7 +67,20 @@ pub fn jobs(seeds: &[u64]) -> Vec<Job> {
 fn horizon(method: Method) -> &'static str {
     match method {
         Method::DiffopTraj | Method::PdpOffline => "H = 30, open loop (re-planned every 30 steps)",
+        Method::StableDdpg => "neural monotone policy",
+        Method::Tasrl => "monotone policy + safe gradient flow",
         _ => "H = 6, first action",
+    }
+}
+
+/// The execution column of a row: the neural baselines also name their episode count.
+fn execution(method: Method, runs: &[&JobResult]) -> String {
+    match method {
+        Method::StableDdpg | Method::Tasrl => {
+            let n = runs.first().map_or(0, |r| r.iterations);
+            format!("{}, {n} episodes", horizon(method))
+        }
+        _ => horizon(method).to_string(),
     }
 }
 
@@ -90,7 +112,7 @@ pub fn write(
         rows.push(Row {
             method: method.label().to_string(),
             source: "ours",
-            execution: horizon(method).to_string(),
+            execution: execution(method, &runs),
             transient: runs.iter().filter_map(|r| r.transient).collect(),
             steady: runs.iter().filter_map(|r| r.steady).collect(),
         });
@@ -226,6 +248,18 @@ pub fn write(
             ));
         }
     }
+    for (label, tt, dt, st, ds) in NEURAL_TARGETS {
+        if let Some((Some(t), Some(s))) = ours(label) {
+            checks.push((
+                format!("{label}: transient {t:.4} within ±{dt} of {tt}"),
+                (t - tt).abs() <= dt,
+            ));
+            checks.push((
+                format!("{label}: steady {s:.4} within ±{ds} of {st}"),
+                (s - st).abs() <= ds,
+            ));
+        }
+    }
     let t = |label: &str| ours(label).and_then(|(t, _)| t);
     if let (Some(s), Some(tr), Some(dpg), Some(pdp), Some(td)) = (
         t("DiffOP (Step)"),
@@ -241,7 +275,10 @@ pub fn write(
             s.max(tr) < dpg && dpg < pdp && pdp < td,
         ));
     }
-    md.push_str("\nAcceptance checks (`docs/spec/RESULTS.md` §9):\n\n");
+    md.push_str(
+        "\nAcceptance checks (`docs/spec/RESULTS.md` §9; Stable-DDPG and TASRL: \
+         `docs/spec/ALGORITHMS.md` §12.1):\n\n",
+    );
     for (c, ok) in &checks {
         let _ = writeln!(md, "- [{}] {c}", if *ok { "x" } else { " " });
     }

@@ -42,6 +42,7 @@
 mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod ddpg;
 pub mod evaluate;
 pub mod optimizer;
 pub mod pdp;
@@ -249,6 +250,9 @@ pub enum LearnError {
         /// Iterations done.
         iteration: usize,
     },
+    /// A Stable-DDPG / TASRL baseline failed.
+    #[error(transparent)]
+    Ddpg(#[from] ddpg::DdpgError),
     /// The rayon thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),

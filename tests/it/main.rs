@@ -6,6 +6,7 @@ mod cli;
 mod cli_reliability;
 mod common;
 mod config_fuzz;
+mod ddpg;
 mod derivatives;
 mod envs_nonlinear;
 mod init_pdp;
