@@ -304,7 +304,8 @@ impl Problem {
             &q_min.unwrap_or(Q_MIN),
             &q_max.unwrap_or(Q_MAX_EVALUATION),
         );
-        with_model!(&*self.model, m => m.check_context(&ctx)).map_err(invalid)?;
+        with_model!(&*self.model, m => m.check_context(&ctx))
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(ctx)
     }
 }

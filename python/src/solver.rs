@@ -97,7 +97,7 @@ fn settings_from(dict: Option<&Bound<'_, PyDict>>) -> PyResult<SolverSettings> {
     }
     let s: SolverSettings = serde_json::from_value(serde_json::Value::Object(map))
         .map_err(|e| invalid(format!("invalid solver settings: {e}")))?;
-    s.validate().map_err(invalid)?;
+    s.validate().map_err(|e| invalid(e.to_string()))?;
     Ok(s)
 }
 
