@@ -23,6 +23,7 @@ use super::monotone::MonotoneLayer;
 use super::trainer::{DdpgEpisode, DdpgTrainer, EpisodeEnd};
 use super::{DdpgConfig, DdpgController, DdpgError};
 use crate::learn::checkpoint::write_atomic;
+#[cfg(feature = "plot")]
 use crate::learn::plot::{plot_learning_curve, Curves};
 
 /// Format version of [`DdpgCheckpoint`].
@@ -274,9 +275,18 @@ fn run_inner(config: &DdpgConfig, options: &DdpgRunOptions) -> Result<DdpgSummar
             ckpt.display()
         )));
     }
-    let toml =
-        toml::to_string_pretty(config).map_err(|e| DdpgError::Format(format!("TOML: {e}")))?;
-    write(&out.join("config.toml"), &toml)?;
+    #[cfg(feature = "toml")]
+    {
+        let toml =
+            toml::to_string_pretty(config).map_err(|e| DdpgError::Format(format!("TOML: {e}")))?;
+        write(&out.join("config.toml"), &toml)?;
+    }
+    #[cfg(not(feature = "toml"))]
+    {
+        let json = serde_json::to_string_pretty(config)
+            .map_err(|e| DdpgError::Format(format!("JSON: {e}")))?;
+        write(&out.join("config.json"), &json)?;
+    }
     let mut trainer = DdpgTrainer::new(config.clone())?;
     while !trainer.is_done() {
         let rec = trainer.step()?;
@@ -324,24 +334,27 @@ fn run_inner(config: &DdpgConfig, options: &DdpgRunOptions) -> Result<DdpgSummar
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| DdpgError::Format(format!("JSON: {e}")))?;
     write(&out.join("summary.json"), &json)?;
-    let curves = Curves {
-        title: format!("{} voltage, seed {}", config.method, config.seed),
-        y_label: "cost (episode; eval: transient)".into(),
-        training: h.iter().map(|r| (r.episode as f64 + 1.0, r.cost)).collect(),
-        evaluation: h
-            .iter()
-            .filter_map(|r| r.eval_transient.map(|t| (r.episode as f64 + 1.0, t)))
-            .collect(),
-        untrained: None,
-        mpc_true: None,
-    };
-    if let Err(e) = plot_learning_curve(
-        &curves,
-        &out.join("learning_curve.svg"),
-        &out.join("learning_curve.png"),
-    ) {
-        if !options.quiet {
-            eprintln!("learning-curve plot skipped: {e}");
+    #[cfg(feature = "plot")]
+    {
+        let curves = Curves {
+            title: format!("{} voltage, seed {}", config.method, config.seed),
+            y_label: "cost (episode; eval: transient)".into(),
+            training: h.iter().map(|r| (r.episode as f64 + 1.0, r.cost)).collect(),
+            evaluation: h
+                .iter()
+                .filter_map(|r| r.eval_transient.map(|t| (r.episode as f64 + 1.0, t)))
+                .collect(),
+            untrained: None,
+            mpc_true: None,
+        };
+        if let Err(e) = plot_learning_curve(
+            &curves,
+            &out.join("learning_curve.svg"),
+            &out.join("learning_curve.png"),
+        ) {
+            if !options.quiet {
+                eprintln!("learning-curve plot skipped: {e}");
+            }
         }
     }
     Ok(summary)
